@@ -1,0 +1,5 @@
+import sys
+
+from tunecard.cli import main
+
+sys.exit(main())

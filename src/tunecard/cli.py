@@ -1,0 +1,81 @@
+"""Command line: parse arguments and call `tunecard.api`. No logic lives here."""
+
+from __future__ import annotations
+
+import sys
+
+from jsonargparse import ActionConfigFile, ArgumentParser
+
+from tunecard.config import Config, config_from_dict
+from tunecard.errors import TunecardError
+
+# Short flags users type most, mapped onto the nested config keys they stand for.
+TRAIN_SHORTCUTS = {"--data": "--data.path", "--model": "--model.name"}
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="tunecard", description="Fine-tune text classifiers and write honest model cards.")
+    commands = parser.add_subcommands(dest="command")
+
+    train = ArgumentParser(description="Fine-tune a model and write a run directory with its model card. "
+                                       "--data is data.path, --model is model.name.")
+    train.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
+    train.add_class_arguments(Config, as_group=False)
+    commands.add_subcommand("train", train, help="fine-tune, evaluate and write the card")
+
+    evaluate = ArgumentParser(description="Score labelled data with a trained model.")
+    evaluate.add_argument("--model", required=True, help="a run directory or model folder")
+    evaluate.add_argument("--data", required=True, help="a labelled file, a folder of splits or a hub id")
+    evaluate.add_argument("--output", default=None, help="folder for metrics.json, predictions, plots, README.md")
+    evaluate.add_argument("--text_column", default=None)
+    evaluate.add_argument("--text_pair_column", default=None)
+    evaluate.add_argument("--label_column", default=None)
+    evaluate.add_argument("--batch_size", type=int, default=64)
+    evaluate.add_argument("--max_length", type=int, default=None, help="unset: the model's limit (at most 512)")
+    evaluate.add_argument("--overwrite", type=bool, default=False)
+    commands.add_subcommand("evaluate", evaluate, help="score a labelled file with a trained model")
+    return parser
+
+
+def expand_shortcuts(argv: list[str]) -> list[str]:
+    """`train --data X` -> `--data.path X`; also --print-config -> --print_config."""
+    if not argv or argv[0] != "train":
+        return argv
+    expanded = []
+    for arg in argv:
+        flag, sep, value = arg.partition("=")
+        flag = TRAIN_SHORTCUTS.get(flag, flag)
+        flag = "--print_config" if flag == "--print-config" else flag
+        expanded.append(flag + sep + value)
+    return expanded
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = expand_shortcuts(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except TunecardError as exc:
+        print(f"tunecard: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    import datasets
+
+    from tunecard import api
+
+    datasets.disable_progress_bars()  # file-loading bars; training and scoring show their own
+    if args.command == "train":
+        values = args.train.as_dict()
+        values.pop("config", None)
+        values.pop("__path__", None)
+        api.train(config_from_dict(values))
+    elif args.command == "evaluate":
+        values = args.evaluate.as_dict()
+        api.evaluate(**values)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

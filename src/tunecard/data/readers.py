@@ -1,0 +1,156 @@
+"""Turn a data reference (file, folder, embedded name or hub id) into named splits.
+
+Everything is read through `datasets`, so files become memory-mapped Arrow tables and
+inputs larger than RAM work.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+from tunecard.data.embedded import EMBEDDED_DATASETS, load_embedded
+from tunecard.errors import TunecardError
+
+SPLIT_NAMES = {
+    "train": "train", "training": "train",
+    "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",
+    "test": "test", "testing": "test",
+}
+BUILDERS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json",
+            ".parquet": "parquet", ".txt": "text"}
+FORMATS = "CSV, TSV, JSONL, JSON or Parquet"
+
+
+def read_reference(ref: str) -> dict:
+    """Splits found in `ref`: a dict split name -> datasets.Dataset."""
+    path = Path(ref)
+    if ref in EMBEDDED_DATASETS:
+        return load_embedded(ref)
+    if path.is_file():
+        return {"train": read_file(path)}
+    if path.is_dir():
+        return read_folder(path)
+    if path.suffix.lower() in BUILDERS or ref.startswith((".", "/", "~")) or "\\" in ref:
+        raise _missing(path)
+    return read_hub(ref)
+
+
+def read_file(path: Path):
+    """One file as a datasets.Dataset (the `.txt` format is one text per line)."""
+    import datasets
+
+    if not path.is_file():
+        raise _missing(path)
+    builder = BUILDERS.get(path.suffix.lower())
+    if builder is None:
+        raise TunecardError(f"data file {path}", f"a {FORMATS} file",
+                            f"the extension '{path.suffix}'", f"convert it to one of {FORMATS}")
+    check_utf8(path)
+    kwargs = {"sep": "\t"} if path.suffix.lower() == ".tsv" else {}
+    try:
+        return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
+    except Exception as exc:  # datasets raises many types for a malformed file
+        raise TunecardError(f"data file {path}", f"a well-formed {builder.upper()} file",
+                            f"it does not parse ({_first_line(exc)})",
+                            "fix the file's format") from None
+
+
+def check_utf8(path: Path) -> None:
+    """Fail on the first undecodable byte, naming its line (streamed: any file size)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    line += chunk[: exc.start].count(b"\n")
+                    raise TunecardError(f"data file {path}", "UTF-8 text",
+                                        f"a byte that is not UTF-8 on line {line}",
+                                        "re-save the file as UTF-8") from None
+                line += chunk.count(b"\n")
+    except OSError as exc:
+        raise TunecardError(f"data file {path}", "a readable file", f"{exc.strerror}",
+                            "check the file's permissions") from None
+
+
+def read_folder(folder: Path) -> dict:
+    import datasets
+
+    if (folder / "dataset_dict.json").is_file():
+        return dict(datasets.load_from_disk(str(folder)))
+    if (folder / "state.json").is_file():
+        return {"train": datasets.load_from_disk(str(folder))}
+    split_files = _split_files(folder)
+    if split_files:
+        return {split: read_file(path) for split, path in split_files.items()}
+    split_dirs = {SPLIT_NAMES[d.name.lower()]: d for d in folder.iterdir()
+                  if d.is_dir() and d.name.lower() in SPLIT_NAMES}
+    if split_dirs:
+        return {split: read_class_files(d) for split, d in split_dirs.items()}
+    if any(folder.glob("*.txt")):
+        return {"train": read_class_files(folder)}
+    found = ", ".join(sorted(p.name for p in folder.iterdir())[:8]) or "an empty folder"
+    raise TunecardError(
+        f"data folder {folder}",
+        f"split files (train/validation/test as {FORMATS}), a `datasets` saved folder, "
+        "or one .txt file per class", found, "put the data in one of those layouts")
+
+
+def _split_files(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        split = SPLIT_NAMES.get(path.stem.lower())
+        if path.is_file() and split and path.suffix.lower() in BUILDERS and path.suffix != ".txt":
+            if split in found:
+                raise TunecardError(f"data folder {folder}", f"one file for the {split} split",
+                                    f"{found[split].name} and {path.name}",
+                                    f"remove one, or name files with --data.{split}")
+            found[split] = path
+    return found
+
+
+def read_class_files(folder: Path):
+    """A folder of `<label>.txt` files, one text per line, as text + label rows."""
+    import datasets
+
+    parts = []
+    for path in sorted(folder.glob("*.txt")):
+        texts = read_file(path).filter(lambda row: bool(row["text"].strip()))
+        parts.append(texts.map(lambda _, name=path.stem: {"label": name}))
+    return datasets.concatenate_datasets(parts)
+
+
+def read_hub(ref: str) -> dict:
+    import datasets
+
+    try:
+        return dict(datasets.load_dataset(ref))
+    except Exception as exc:  # offline, unknown id, gated: all end here
+        raise TunecardError(
+            f"data '{ref}'",
+            "a local file or folder, an embedded dataset (rotten_tomatoes) or a hub dataset id",
+            f"no such file or folder, and the hub could not load it ({_first_line(exc)})",
+            "check the path, or connect to the internet to use a hub id") from None
+
+
+def _missing(path: Path) -> TunecardError:
+    return TunecardError(f"data file {path}", "an existing file or folder", "nothing at that path",
+                         "check the path")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
+
+
+def read_splits(data) -> dict:
+    """The splits named by a DataConfig: those found in `data.path`, then the explicit files."""
+    splits = read_reference(data.path) if data.path else {}
+    for split in ("train", "validation", "test"):
+        explicit = getattr(data, split)
+        if explicit:
+            splits[split] = read_file(Path(explicit))
+    return splits

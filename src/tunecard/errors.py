@@ -1,0 +1,20 @@
+"""The one user-facing error type. Torch-free so every layer can raise it."""
+
+
+class TunecardError(Exception):
+    """Bad input: says what was expected, what was found, and how to fix it.
+
+    The CLI prints it on one line and exits with status 2, without a traceback.
+    """
+
+    def __init__(self, what: str, expected: str, found: str, fix: str):
+        self.what, self.expected, self.found, self.fix = what, expected, found, fix
+        super().__init__(f"{what}: expected {expected}; found {found}. Fix: {fix}")
+
+
+class TunecardErrors(TunecardError):
+    """Several problems found together (config validation reports all at once)."""
+
+    def __init__(self, errors: list[TunecardError]):
+        self.errors = errors
+        Exception.__init__(self, " | ".join(str(e) for e in errors))

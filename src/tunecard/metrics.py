@@ -1,0 +1,62 @@
+"""Classification metrics: pure functions, label-id arrays in, plain numbers out."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix,
+                             precision_recall_fscore_support)
+
+# metric key -> (model-index type, display name, args). Averaging is part of the metric's identity.
+METRIC_INFO = {
+    "accuracy": ("accuracy", "Accuracy", None),
+    "precision": ("precision", "Precision", {"average": "binary"}),
+    "recall": ("recall", "Recall", {"average": "binary"}),
+    "f1": ("f1", "F1", {"average": "binary"}),
+}
+for _avg in ("macro", "weighted"):
+    for _key, _name in (("precision", "Precision"), ("recall", "Recall"), ("f1", "F1")):
+        METRIC_INFO[f"{_key}_{_avg}"] = (_key, f"{_name} ({_avg})", {"average": _avg})
+
+
+def metric_keys(n_labels: int) -> list[str]:
+    """Binary P/R/F1 for 2 classes (class id 1 is positive), macro and weighted otherwise."""
+    if n_labels == 2:
+        return ["accuracy", "precision", "recall", "f1"]
+    return ["accuracy"] + [f"{m}_{a}" for a in ("macro", "weighted") for m in ("precision", "recall", "f1")]
+
+
+def classification_metrics(y_true, y_pred, n_labels: int) -> dict[str, float]:
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    result = {"accuracy": float(accuracy_score(y_true, y_pred))}
+    averages = ["binary"] if n_labels == 2 else ["macro", "weighted"]
+    for average in averages:
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, average=average, labels=list(range(n_labels)) if average != "binary" else None,
+            zero_division=0)
+        suffix = "" if average == "binary" else f"_{average}"
+        result.update({f"precision{suffix}": float(p), f"recall{suffix}": float(r), f"f1{suffix}": float(f)})
+    return result
+
+
+def per_class_report(y_true, y_pred, names: list[str]) -> dict[str, dict[str, float]]:
+    """precision/recall/f1/support per class name."""
+    report = classification_report(y_true, y_pred, labels=list(range(len(names))), target_names=names,
+                                   output_dict=True, zero_division=0)
+    return {name: {k: float(v) for k, v in report[name].items()} for name in names}
+
+
+def confusion(y_true, y_pred, n_labels: int) -> list[list[int]]:
+    """Rows are gold labels, columns predictions, in label-id order."""
+    return confusion_matrix(y_true, y_pred, labels=list(range(n_labels))).tolist()
+
+
+def majority_baseline(y_train, y_eval, n_labels: int) -> dict[str, float]:
+    """Metrics of always predicting the most frequent training class."""
+    majority = int(np.bincount(np.asarray(y_train), minlength=n_labels).argmax())
+    return classification_metrics(y_eval, np.full(len(y_eval), majority), n_labels)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)

@@ -1,0 +1,1 @@
+"""Rendering results (cards, plots, summaries) from plain data. Never imports torch."""

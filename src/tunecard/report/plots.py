@@ -1,0 +1,55 @@
+"""PNG plots of a run: confusion matrices and learning curves (matplotlib, no display)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+
+
+def confusion_matrix_plot(confusion: list[list[int]], label_names: list[str], title: str, path: Path) -> None:
+    """Counts in each cell, colour by the share of each gold row (so rare classes stay readable)."""
+    counts = np.asarray(confusion)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.7 * len(label_names) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(label_names)), label_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(label_names)), label_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    ax.set_title(title)
+    for (row, col), count in np.ndenumerate(counts):
+        ax.text(col, row, str(count), ha="center", va="center",
+                color="white" if shares[row, col] > 0.5 else "black", fontsize=9)
+    fig.colorbar(image, ax=ax, label="share of gold row")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def learning_curves_plot(train_points: list[tuple[int, float]], history: list[dict], metric: str,
+                         metric_name: str, path: Path) -> None:
+    """Training loss per logging window and validation loss per epoch (left), the kept
+    metric per epoch (right), all against the optimizer step."""
+    fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    if train_points:
+        steps, losses = zip(*train_points)
+        loss_ax.plot(steps, losses, label="training loss", alpha=0.8)
+    eval_steps = [row["step"] for row in history]
+    loss_ax.plot(eval_steps, [row["eval_loss"] for row in history], "o-", label="validation loss")
+    loss_ax.set_xlabel("step")
+    loss_ax.set_ylabel("loss")
+    loss_ax.legend()
+    metric_ax.plot(eval_steps, [row.get(metric) for row in history], "o-", color="tab:green")
+    metric_ax.set_xlabel("step")
+    metric_ax.set_ylabel(f"validation {metric_name}")
+    for ax in (loss_ax, metric_ax):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

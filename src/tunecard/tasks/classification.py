@@ -1,0 +1,106 @@
+"""Single-text and text-pair classification: `AutoModelForSequenceClassification`.
+
+Contract after `prepare`: every split has `id` (str), `text`, optional `text_pair`, and `label`
+(a ClassLabel whose names are the real class names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tunecard import metrics
+from tunecard.data import checks, labels
+from tunecard.data.columns import Columns, resolve_columns
+from tunecard.data.readers import read_splits
+from tunecard.data.splits import stratified_holdout
+from tunecard.errors import TunecardError
+
+PIPELINE_TAG = "text-classification"
+ID_COLUMNS = ("id", "idx", "guid")
+
+
+@dataclass
+class PreparedData:
+    splits: dict  # split name -> datasets.Dataset in the contract above
+    label_names: list[str]
+    columns: Columns
+    validation_held_out: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare(data_config, seed: int) -> PreparedData:
+    """Read, check and standardise the training data; hold out validation when missing."""
+    raw = read_splits(data_config)
+    if "train" not in raw:
+        raise TunecardError("training data", "a train split (a file, or train.* in a folder)",
+                            f"splits {', '.join(raw) or 'none'}", "pass --data or --data.train")
+    train = raw["train"]
+    columns = resolve_columns(train.column_names, data_config.text_column,
+                              data_config.text_pair_column, data_config.label_column)
+    names = labels.label_names(train, columns, data_config.label_names)
+    by_id = labels.labels_are_ids(train, columns, data_config.label_names)
+    splits = {name: standardise(ds, columns, names, name, by_id)
+              for name, ds in raw.items() if name in ("train", "validation", "test")}
+    checks.check_classes(names, len(splits["train"]))
+    held_out = "validation" not in splits
+    if held_out:
+        splits["train"], splits["validation"] = stratified_holdout(
+            splits["train"], data_config.validation_size, seed)
+    return PreparedData(splits, names, columns, held_out)
+
+
+def standardise(dataset, columns: Columns, names: list[str], split: str, by_id: bool):
+    """Check one split and rename its columns to the contract (id, text, text_pair, label)."""
+    needed = [c for c in (columns.text, columns.text_pair, columns.label) if c]
+    missing = [c for c in needed if c not in dataset.column_names]
+    if missing:
+        raise TunecardError(f"{split} data", f"the columns found in train ({', '.join(needed)})",
+                            f"no {', '.join(missing)} among {', '.join(dataset.column_names)}",
+                            "give every split the same columns")
+    for column in filter(None, (columns.text, columns.text_pair)):
+        checks.check_texts(dataset, column, split)
+    checks.check_labels_present(dataset, columns.label_name or columns.label, split)
+    dataset = labels.encode_labels(dataset, columns, names, split, by_id)
+    return _rename_to_contract(dataset, columns)
+
+
+def _rename_to_contract(dataset, columns: Columns):
+    id_column = next((c for c in ID_COLUMNS if c in dataset.column_names), None)
+    if id_column:
+        dataset = dataset.map(lambda b: {"id": [str(v) for v in b[id_column]]}, batched=True)
+    else:
+        dataset = dataset.map(lambda b, idx: {"id": [str(i) for i in idx]}, batched=True,
+                              with_indices=True)
+    renames = {columns.text: "text", columns.text_pair: "text_pair"}
+    keep = [c for c in (columns.text, columns.text_pair, "label", "id") if c]
+    dataset = dataset.select_columns(keep)
+    return dataset.rename_columns({k: v for k, v in renames.items() if k and k != v})
+
+
+def tokenize(dataset, tokenizer, max_length: int):
+    """Add input_ids/attention_mask and the token `length` used for length-grouped batches."""
+    has_pair = "text_pair" in dataset.column_names
+
+    def encode(batch):
+        encoded = tokenizer(batch["text"], batch["text_pair"] if has_pair else None,
+                            truncation=True, max_length=max_length)
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return encoded
+
+    return dataset.map(encode, batched=True, desc="Tokenizing")
+
+
+def headline_metric(label_names: list[str]) -> str:
+    return "f1" if len(label_names) == 2 else "f1_macro"
+
+
+def compute_metrics_fn(label_names: list[str]):
+    """The `compute_metrics` Trainer calls after each evaluation."""
+    def compute(eval_prediction) -> dict:
+        logits = eval_prediction.predictions
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        return metrics.classification_metrics(eval_prediction.label_ids, np.argmax(logits, -1),
+                                              len(label_names))
+    return compute
