@@ -50,6 +50,9 @@ def train(config: Config | dict | str | Path) -> RunResult:
     tokenizer = models.load_tokenizer(ref)
     tokenized = {name: task.tokenize(ds, tokenizer, config.model.max_length)
                  for name, ds in prepared.splits.items()}
+    from transformers import set_seed
+
+    set_seed(config.train.seed)  # the new head's initial weights come from this seed
     model = models.build_classifier(ref, prepared.label_names)
     model.config.tunecard_train_label_counts = _distribution(prepared.splits["train"], prepared.label_names)
     best_metric = config.train.metric_for_best_model or task.headline_metric(prepared.label_names)

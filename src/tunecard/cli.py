@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 
 from tunecard.config import Config, config_from_dict
 from tunecard.errors import TunecardError
@@ -14,6 +14,7 @@ TRAIN_SHORTCUTS = {"--data": "--data.path", "--model": "--model.name"}
 
 
 def build_parser() -> ArgumentParser:
+    set_parsing_settings(docstring_parse_attribute_docstrings=True)  # config field docs -> --help
     parser = ArgumentParser(prog="tunecard", description="Fine-tune text classifiers and write honest model cards.")
     commands = parser.add_subcommands(dest="command")
 

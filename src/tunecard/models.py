@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunecard.errors import TunecardError
+from tunecard.hub_logging import quiet_hub_warnings
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def _base_model_of(path: Path) -> str:
 def from_pretrained(loader, ref: ModelRef, **kwargs):
     """`loader.from_pretrained(ref.location)`, turning hub/IO failures into one clear error."""
     try:
-        return loader.from_pretrained(ref.location, **kwargs)
+        with quiet_hub_warnings():
+            return loader.from_pretrained(ref.location, **kwargs)
     except OSError as exc:
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise TunecardError(f"model '{ref.name}'",

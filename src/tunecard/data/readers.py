@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tunecard.data.embedded import EMBEDDED_DATASETS, load_embedded
 from tunecard.errors import TunecardError
+from tunecard.hub_logging import quiet_hub_warnings
 
 SPLIT_NAMES = {
     "train": "train", "training": "train",
@@ -46,7 +47,8 @@ def read_file(path: Path):
     if builder is None:
         raise TunecardError(f"data file {path}", f"a {FORMATS} file",
                             f"the extension '{path.suffix}'", f"convert it to one of {FORMATS}")
-    check_utf8(path)
+    if builder != "parquet":
+        check_utf8(path)
     kwargs = {"sep": "\t"} if path.suffix.lower() == ".tsv" else {}
     try:
         return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
@@ -127,7 +129,8 @@ def read_hub(ref: str) -> dict:
     import datasets
 
     try:
-        return dict(datasets.load_dataset(ref))
+        with quiet_hub_warnings():
+            return dict(datasets.load_dataset(ref))
     except Exception as exc:  # offline, unknown id, gated: all end here
         raise TunecardError(
             f"data '{ref}'",

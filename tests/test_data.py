@@ -1,0 +1,116 @@
+"""Readers, split discovery, column inference and label handling (no model needed)."""
+
+import json
+
+import datasets
+import pandas as pd
+import pytest
+
+from conftest import make_rows, write_jsonl
+from tunecard.config import DataConfig
+from tunecard.data.columns import resolve_columns
+from tunecard.data.readers import read_reference, read_splits
+from tunecard.tasks.classification import prepare
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".json", ".parquet"])
+def test_each_file_format_reads_the_same_rows(tmp_path, suffix):
+    frame = pd.DataFrame(make_rows(20))
+    path = tmp_path / f"data{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".tsv":
+        frame.to_csv(path, sep="\t", index=False)
+    elif suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True)
+    elif suffix == ".json":
+        path.write_text(json.dumps(frame.to_dict(orient="records")))
+    else:
+        frame.to_parquet(path)
+    train = read_reference(str(path))["train"]
+    assert train["text"] == frame["text"].tolist() and train["label"] == frame["label"].tolist()
+
+
+def test_folder_of_split_files_names_splits(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", make_rows(10))
+    write_jsonl(tmp_path / "dev.jsonl", make_rows(4))
+    write_jsonl(tmp_path / "test.jsonl", make_rows(6))
+    splits = read_reference(str(tmp_path))
+    assert {k: len(v) for k, v in splits.items()} == {"train": 10, "validation": 4, "test": 6}
+
+
+def test_folder_of_one_file_per_class(tmp_path):
+    (tmp_path / "joy.txt").write_text("what a day\nso happy\n\n", encoding="utf-8")
+    (tmp_path / "anger.txt").write_text("so annoyed\n", encoding="utf-8")
+    train = read_reference(str(tmp_path))["train"]
+    assert sorted(zip(train["text"], train["label"])) == [
+        ("so annoyed", "anger"), ("so happy", "joy"), ("what a day", "joy")]
+
+
+def test_saved_dataset_dict_folder(tmp_path):
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(make_rows(8)),
+                          "test": datasets.Dataset.from_list(make_rows(4))}).save_to_disk(tmp_path / "saved")
+    assert {k: len(v) for k, v in read_reference(str(tmp_path / "saved")).items()} == {"train": 8, "test": 4}
+
+
+def test_explicit_split_file_overrides_the_folder(tmp_path):
+    write_jsonl(tmp_path / "d" / "train.jsonl", make_rows(10))
+    other = write_jsonl(tmp_path / "other.jsonl", make_rows(3))
+    splits = read_splits(DataConfig(path=str(tmp_path / "d"), validation=other))
+    assert len(splits["validation"]) == 3
+
+
+@pytest.mark.parametrize("columns,expected", [
+    (["text", "label"], ("text", None, "label", None)),
+    (["sentence", "label", "label_text"], ("sentence", None, "label", "label_text")),
+    (["premise", "hypothesis", "label"], ("premise", "hypothesis", "label", None)),
+    (["id", "review", "category"], ("review", None, "category", None)),
+])
+def test_columns_are_inferred(columns, expected):
+    found = resolve_columns(columns, None, None, None)
+    assert (found.text, found.text_pair, found.label, found.label_name) == expected
+
+
+def test_string_labels_keep_their_names(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", make_rows(20))
+    prepared = prepare(DataConfig(path=str(tmp_path)), seed=42)
+    assert prepared.label_names == ["negative", "positive"]
+    train = prepared.splits["train"]
+    assert train.features["label"].names == ["negative", "positive"]
+    assert set(train.column_names) == {"id", "text", "label"}
+
+
+def test_label_and_label_text_pair_gives_names_in_id_order(tmp_path):
+    rows = [{"text": f"t {i}", "label": i % 3, "label_text": ["sad", "joy", "fear"][i % 3]} for i in range(30)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    prepared = prepare(DataConfig(path=str(tmp_path)), seed=42)
+    assert prepared.label_names == ["sad", "joy", "fear"]
+    first = prepared.splits["train"][0]
+    assert prepared.label_names[first["label"]] == rows[int(first["id"])]["label_text"]
+
+
+def test_numeric_labels_with_a_mapping_file(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", [{"text": f"t {i}", "label": i % 2} for i in range(20)])
+    (tmp_path / "names.txt").write_text("ham\nspam\n")
+    prepared = prepare(DataConfig(path=str(tmp_path), label_names=str(tmp_path / "names.txt")), seed=42)
+    assert prepared.label_names == ["ham", "spam"]
+    row = prepared.splits["train"][0]
+    assert row["label"] == int(row["id"]) % 2
+
+
+def test_classlabel_names_come_through(tmp_path):
+    ds = datasets.Dataset.from_list([{"text": f"t {i}", "label": i % 2} for i in range(20)])
+    ds = ds.cast_column("label", datasets.ClassLabel(names=["no", "yes"]))
+    datasets.DatasetDict({"train": ds}).save_to_disk(tmp_path / "saved")
+    assert prepare(DataConfig(path=str(tmp_path / "saved")), seed=42).label_names == ["no", "yes"]
+
+
+def test_missing_validation_is_a_stratified_split_with_the_seed(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", make_rows(200, labels=("a", "b", "c", "d")))
+    first = prepare(DataConfig(path=str(tmp_path)), seed=42)
+    again = prepare(DataConfig(path=str(tmp_path)), seed=42)
+    validation = first.splits["validation"]
+    assert first.validation_held_out and len(validation) == 20
+    assert sorted(pd.Series(validation["label"]).value_counts().tolist()) == [5, 5, 5, 5]
+    assert validation["id"] == again.splits["validation"]["id"]
+    assert not set(validation["id"]) & set(first.splits["train"]["id"])

@@ -1,0 +1,183 @@
+"""Every bad input: one line naming what was expected, what was found and the fix; exit 2;
+no traceback; no run directory left behind."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import make_rows, write_jsonl
+from tunecard.cli import main
+
+
+def run_cli(capsys, *args) -> tuple[int, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.err.strip()
+
+
+def train_args(data, output, model="minilm", *extra):
+    return ["train", "--data", str(data), "--model", model, "--output", str(output), *extra]
+
+
+def assert_error(capsys, args, message, output=None):
+    code, err = run_cli(capsys, *args)
+    assert code == 2
+    assert err == f"tunecard: error: {message}"
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    if output is not None:
+        assert not output.exists() and not output.with_name(output.name + ".partial").exists()
+
+
+@pytest.fixture
+def out(tmp_path):
+    return tmp_path / "run"
+
+
+def test_missing_file(capsys, tmp_path, out):
+    missing = tmp_path / "nope.csv"
+    assert_error(capsys, train_args(missing, out),
+                 f"data file {missing}: expected an existing file or folder; found nothing at that path. "
+                 "Fix: check the path", out)
+
+
+def test_non_utf8_file(capsys, tmp_path, out):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,label\nok,a\ncaf\xe9,b\n".encode("latin-1"))
+    assert_error(capsys, train_args(path, out),
+                 f"data file {path}: expected UTF-8 text; found a byte that is not UTF-8 on line 3. "
+                 "Fix: re-save the file as UTF-8", out)
+
+
+def test_unreadable_format(capsys, tmp_path, out):
+    path = tmp_path / "data.xlsx"
+    path.write_text("x")
+    assert_error(capsys, train_args(path, out),
+                 f"data file {path}: expected a CSV, TSV, JSONL, JSON or Parquet file; found the extension "
+                 "'.xlsx'. Fix: convert it to one of CSV, TSV, JSONL, JSON or Parquet", out)
+
+
+def test_unknown_column_flag(capsys, tmp_path, out):
+    data = write_jsonl(tmp_path / "d.jsonl", make_rows(10))
+    assert_error(capsys, train_args(data, out, "minilm", "--data.text_column", "body"),
+                 "--data.text_column: expected a column of the train data; found 'body' among text, label. "
+                 "Fix: use one of text, label", out)
+
+
+def test_no_text_column_found(capsys, tmp_path, out):
+    data = write_jsonl(tmp_path / "d.jsonl", [{"words": "a", "n": 1, "label": "x"}] * 4)
+    assert_error(capsys, train_args(data, out),
+                 "text column: expected one named text, sentence, content, review, document, tweet, body, "
+                 "utterance, comment; found columns words, n, label. Fix: name it with --data.text_column", out)
+
+
+def test_ambiguous_text_column(capsys, tmp_path, out):
+    data = write_jsonl(tmp_path / "d.jsonl", [{"text": "a", "review": "b", "label": "x"}] * 4)
+    assert_error(capsys, train_args(data, out),
+                 "text column: expected exactly one text column; found several: text, review. "
+                 "Fix: choose one with --data.text_column", out)
+
+
+def test_ambiguous_label_column(capsys, tmp_path, out):
+    data = write_jsonl(tmp_path / "d.jsonl", [{"text": "a", "label": "x", "category": "y"}] * 4)
+    assert_error(capsys, train_args(data, out),
+                 "label column: expected exactly one label column; found several: label, category. "
+                 "Fix: choose one with --data.label_column", out)
+
+
+def test_empty_and_missing_texts(capsys, tmp_path, out):
+    rows = make_rows(10)
+    rows[2]["text"] = "   "
+    rows[5]["text"] = None
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    assert_error(capsys, train_args(data, out),
+                 "texts in train column 'text': expected a non-empty text in every row; found 2 empty or "
+                 "missing (data rows 3, 6). Fix: fill in or remove those rows", out)
+
+
+def test_missing_labels(capsys, tmp_path, out):
+    rows = make_rows(10)
+    rows[4]["label"] = None
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    assert_error(capsys, train_args(data, out),
+                 "labels in train column 'label': expected a label in every row; found 1 missing "
+                 "(data rows 5). Fix: label or remove those rows", out)
+
+
+def test_label_unseen_in_train(capsys, tmp_path, out):
+    write_jsonl(tmp_path / "d" / "train.jsonl", make_rows(10))
+    write_jsonl(tmp_path / "d" / "test.jsonl", make_rows(6, labels=("negative", "positive", "mixed")))
+    assert_error(capsys, train_args(tmp_path / "d", out),
+                 "labels in test: expected only labels seen in train (negative, positive); found mixed not "
+                 "in train. Fix: add examples of them to train, or remove those rows", out)
+
+
+def test_single_class(capsys, tmp_path, out):
+    data = write_jsonl(tmp_path / "d.jsonl", make_rows(10, labels=("only",)))
+    assert_error(capsys, train_args(data, out),
+                 "labels in train: expected at least 2 classes; found a single class (only). "
+                 "Fix: add examples of other classes", out)
+
+
+def test_fewer_rows_than_classes(capsys, tmp_path, out):
+    write_jsonl(tmp_path / "d" / "train.jsonl", [{"text": f"t{i}", "label": i} for i in range(3)])
+    (tmp_path / "names.txt").write_text("a\nb\nc\nd\ne\n")
+    assert_error(capsys, train_args(tmp_path / "d", out, "minilm", "--data.label_names",
+                                    str(tmp_path / "names.txt")),
+                 "train split: expected at least one row per class (5 classes); found 3 rows. "
+                 "Fix: add training rows or remove unused classes", out)
+
+
+def test_too_few_rows_to_hold_out_validation(capsys, tmp_path, out):
+    data = write_jsonl(tmp_path / "d.jsonl", make_rows(6, labels=("a", "b", "c")))
+    assert_error(capsys, train_args(data, out),
+                 "validation split: expected at least 3 rows (one per class) on each side; found 6 rows, "
+                 "1 to hold out. Fix: add rows, change --data.validation_size or give --data.validation", out)
+
+
+def test_unknown_model_alias(capsys, tmp_path, out):
+    data = write_jsonl(tmp_path / "d.jsonl", make_rows(10))
+    assert_error(capsys, train_args(data, out, "minilmx"),
+                 "model 'minilmx': expected an embedded alias (minilm), a local folder or a hub id; "
+                 "found an unknown alias. Fix: did you mean 'minilm'?", out)
+
+
+def test_hub_model_offline(capsys, tmp_path, out):
+    data = write_jsonl(tmp_path / "d.jsonl", make_rows(40))
+    code, err = run_cli(capsys, *train_args(data, out, "some-org/some-model"))
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("tunecard: error: model 'some-org/some-model': expected an embedded alias "
+                          "(minilm), a local folder or a hub id reachable online; found it could not be loaded (")
+    assert err.endswith("Fix: check the name, or connect to the internet to download a hub model")
+    assert not out.exists()
+
+
+def test_hub_dataset_offline(capsys, out):
+    code, err = run_cli(capsys, *train_args("some-org/some-dataset", out))
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("tunecard: error: data 'some-org/some-dataset': expected a local file or folder, an "
+                          "embedded dataset (rotten_tomatoes) or a hub dataset id; found no such file or folder, "
+                          "and the hub could not load it (")
+    assert err.endswith("Fix: check the path, or connect to the internet to use a hub id")
+
+
+def test_existing_output_is_never_overwritten(capsys, tmp_path):
+    data = write_jsonl(tmp_path / "d.jsonl", make_rows(10))
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert_error(capsys, train_args(data, out),
+                 f"output {out}: expected a path that does not exist yet; found an existing file or folder. "
+                 "Fix: choose another --output or pass --overwrite")
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_config_problems_are_reported_together(capsys, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(json.dumps({"train": {"epochs": 0}}))
+    code, err = run_cli(capsys, "train", "--config", str(config))
+    assert code == 2
+    assert "--output: expected a run directory to create" in err
+    assert "--data: expected a data file, folder or hub id" in err
+    assert "--train.epochs: expected a positive number; found 0" in err
