@@ -71,7 +71,11 @@ def _run(args) -> int:
         values = args.train.as_dict()
         values.pop("config", None)
         values.pop("__path__", None)
-        api.train(config_from_dict(values))
+        config = config_from_dict(values)
+        run = api.train(config)
+        if config.strict and run is not None and run.has_errors:
+            print("tunecard: --strict: the run has error-level diagnostics (see above)", file=sys.stderr)
+            return 1
     elif args.command == "evaluate":
         values = args.evaluate.as_dict()
         api.evaluate(**values)

@@ -38,6 +38,13 @@ def classification_metrics(y_true, y_pred, n_labels: int) -> dict[str, float]:
     return result
 
 
+def macro_f1(y_true, y_pred, n_labels: int) -> float:
+    """Unweighted mean of per-class F1 over all n_labels classes."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y_true, y_pred, average="macro", labels=list(range(n_labels)), zero_division=0))
+
+
 def per_class_report(y_true, y_pred, names: list[str]) -> dict[str, dict[str, float]]:
     """precision/recall/f1/support per class name."""
     report = classification_report(y_true, y_pred, labels=list(range(len(names))), target_names=names,

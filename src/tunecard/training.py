@@ -89,14 +89,46 @@ class QuietProgress(ProgressCallback):
             self.training_bar.write(f"epoch {logs.get('epoch', 0):.2f}: {shown}")
 
 
+def balanced_class_weights(labels, n_classes: int):
+    """n_rows / (n_classes * rows_of_class), as scikit-learn's class_weight='balanced'."""
+    import numpy as np
+
+    counts = np.bincount(np.asarray(labels), minlength=n_classes).astype(float)
+    return len(labels) / (n_classes * np.maximum(counts, 1))
+
+
+def weighted_loss(weights):
+    """A `compute_loss_func` for Trainer: cross-entropy with per-class weights."""
+    import torch
+
+    weight = torch.tensor(weights, dtype=torch.float32)
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        # Trainer treats a compute_loss_func's loss as already normalised over the accumulated
+        # batch: sum the weighted per-row losses and divide by the rows in all micro-batches.
+        logits = outputs["logits"]
+        per_row = torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight.to(logits.device),
+                                                    reduction="sum")
+        return per_row / (num_items_in_batch if num_items_in_batch is not None else len(labels))
+    return loss
+
+
 def build_trainer(model, tokenizer, train, validation, cfg: TrainConfig, workdir: str,
                   compute_metrics, best_metric: str) -> tuple[Trainer, EpochLogCallback]:
+    from transformers import EarlyStoppingCallback
+
     epoch_log = EpochLogCallback()
+    callbacks = [epoch_log]
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    loss_func = None
+    if cfg.class_weights == "balanced":
+        loss_func = weighted_loss(balanced_class_weights(train["label"], model.config.num_labels))
     trainer = Trainer(
         model=model, args=training_arguments(cfg, workdir, len(train), best_metric),
         data_collator=DataCollatorWithPadding(tokenizer), train_dataset=train,
         eval_dataset=validation, processing_class=tokenizer, compute_metrics=compute_metrics,
-        callbacks=[epoch_log])
+        compute_loss_func=loss_func, callbacks=callbacks)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(QuietProgress())
     return trainer, epoch_log

@@ -85,6 +85,8 @@ def read_folder(folder: Path) -> dict:
         return dict(datasets.load_from_disk(str(folder)))
     if (folder / "state.json").is_file():
         return {"train": datasets.load_from_disk(str(folder))}
+    if any(folder.glob("*_text.txt")):
+        return read_parallel_files(folder)
     split_files = _split_files(folder)
     if split_files:
         return {split: read_file(path) for split, path in split_files.items()}
@@ -123,6 +125,39 @@ def read_class_files(folder: Path):
         texts = read_file(path).filter(lambda row: bool(row["text"].strip()))
         parts.append(texts.map(lambda _, name=path.stem: {"label": name}))
     return datasets.concatenate_datasets(parts)
+
+
+def read_parallel_files(folder: Path) -> dict:
+    """The TweetEval layout: `<split>_text.txt` and `<split>_labels.txt`, one row a line, with
+    `mapping.txt` (`id<TAB>name` lines) naming the numeric labels when present."""
+    import datasets
+
+    names = None
+    if (folder / "mapping.txt").is_file():
+        lines = [ln.split("\t") for ln in (folder / "mapping.txt").read_text(encoding="utf-8").splitlines() if ln]
+        names = [name.strip() for _, name in sorted(lines, key=lambda x: int(x[0]))]
+    splits = {}
+    for text_file in sorted(folder.glob("*_text.txt")):
+        prefix = text_file.name[: -len("_text.txt")]
+        split = SPLIT_NAMES.get(prefix.lower())
+        label_file = folder / f"{prefix}_labels.txt"
+        if split is None or not label_file.is_file():
+            continue
+        texts = _lines(text_file)
+        labels = _lines(label_file)
+        if len(texts) != len(labels):
+            raise TunecardError(f"data files {text_file.name}/{label_file.name}", "one label line per text line",
+                                f"{len(texts)} texts and {len(labels)} labels", "fix the files so the lines match")
+        features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)
+                                      if names else datasets.Value("string")})
+        splits[split] = datasets.Dataset.from_dict(
+            {"text": texts, "label": [int(x) for x in labels] if names else labels}, features=features)
+    return splits
+
+
+def _lines(path: Path) -> list[str]:
+    check_utf8(path)
+    return path.read_text(encoding="utf-8").rstrip("\n").split("\n")
 
 
 def read_hub(ref: str) -> dict:

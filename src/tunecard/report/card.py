@@ -28,6 +28,10 @@ class SplitReport:
     baseline: dict[str, float] | None = None
     per_class: dict[str, dict[str, float]] | None = None
     confusion: list[list[int]] | None = None
+    stratified: dict[str, float] | None = None
+    """Metrics of random labels drawn with the training label frequencies."""
+    calibration: dict | None = None
+    """ece, brier (raw softmax); with temperature scaling also temperature, ece_scaled, brier_scaled."""
 
 
 @dataclass
@@ -57,6 +61,9 @@ class CardInputs:
     samples_per_second: float = 0.0
     device: str = "cpu"
     tags: list[str] = field(default_factory=list)
+    findings: list[dict] = field(default_factory=list)
+    """Diagnostic findings as dicts (id, severity, message, evidence, advice, split)."""
+    temperature: float | None = None
 
 
 def framework_versions() -> dict[str, str]:
@@ -145,5 +152,6 @@ def render_evaluation(report: dict, results: list[SplitReport], names: list[str]
     return template.render(
         model=report["model"], data=report["data"], baseline_source=report["baseline_source"],
         majority_label=report["majority_label"], results=results, label_names=names,
+        diagnostics=report["diagnostics"],
         metric_keys=metric_keys(len(names)), metric_names={k: METRIC_INFO[k][1] for k in METRIC_INFO},
         fmt=_fmt)

@@ -53,3 +53,27 @@ def learning_curves_plot(train_points: list[tuple[int, float]], history: list[di
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def reliability_plot(bins: list[dict], title: str, path: Path) -> None:
+    """Accuracy against mean confidence per confidence bin; the diagonal is perfect calibration.
+    Bar widths are the bins; the grey bars below show how many predictions fall in each."""
+    fig, (ax, count_ax) = plt.subplots(2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    filled = [b for b in bins if b["count"]]
+    centers = [(b["low"] + b["high"]) / 2 for b in filled]
+    width = bins[0]["high"] - bins[0]["low"]
+    ax.bar(centers, [b["accuracy"] for b in filled], width=width * 0.9, color="tab:blue", alpha=0.8, label="accuracy")
+    ax.plot([b["confidence"] for b in filled], [b["accuracy"] for b in filled], "o", color="tab:orange",
+            label="(mean confidence, accuracy)")
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    count_ax.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["count"] for b in bins], width=width * 0.9,
+                 color="grey")
+    count_ax.set_xlabel("confidence (top probability)")
+    count_ax.set_ylabel("predictions")
+    ax.set_xlim(0, 1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

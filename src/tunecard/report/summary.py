@@ -4,24 +4,51 @@ from __future__ import annotations
 
 from tunecard.metrics import METRIC_INFO
 
+SEVERITY_MARK = {"error": "ERROR", "warning": "warn ", "info": "info "}
+
 
 def format_summary(title: str, history: list[dict], results: list, metric_keys: list[str],
-                   best_epoch, footer: list[str]) -> str:
+                   best_epoch, findings: list[dict], footer: list[str]) -> str:
     lines = [title, ""]
     if history:
-        header = f"{'epoch':>6} {'train loss':>10} {'val loss':>9} " + " ".join(f"{k:>11}" for k in metric_keys)
-        lines.append(header)
-        for row in history:
-            mark = " *" if row["epoch"] == best_epoch else ""
-            values = " ".join(f"{row.get(k, float('nan')):>11.4f}" for k in metric_keys)
-            train_loss = row["train_loss"] if row["train_loss"] is not None else float("nan")
-            lines.append(f"{row['epoch']:>6} {train_loss:>10.4f} {row['eval_loss']:>9.4f} {values}{mark}")
-        lines.append("(* = kept epoch)")
-        lines.append("")
+        lines.extend(_history_lines(history, metric_keys, best_epoch))
     for result in results:
-        lines.append(f"{result.name} ({result.size} rows)      model   majority baseline")
+        lines.append(f"{result.name} ({result.size} rows)      model    majority  stratified")
         for key in metric_keys:
-            lines.append(f"  {METRIC_INFO[key][1]:<20} {result.metrics[key]:>7.4f}   {result.baseline[key]:>7.4f}")
+            lines.append(f"  {METRIC_INFO[key][1]:<20} {result.metrics[key]:>7.4f}   {result.baseline[key]:>7.4f}"
+                         f"   {result.stratified[key]:>7.4f}")
+        lines.append(_calibration_line(result.calibration))
+        lines.append("")
+    shown = [f for f in findings if f["severity"] != "info"]
+    if findings:
+        lines.append(f"diagnostics: {len(shown)} to look at ({len(findings) - len(shown)} info in metrics.json)")
+        advised = set()
+        for finding in shown:
+            where = f"[{finding['split']}] " if finding.get("split") else ""
+            lines.append(f"  {SEVERITY_MARK[finding['severity']]} {finding['id']}: {where}{finding['message']}")
+            if finding.get("advice") and finding["advice"] not in advised:
+                lines.append(f"        -> {finding['advice']}")
+                advised.add(finding["advice"])
         lines.append("")
     lines.extend(footer)
     return "\n".join(lines)
+
+
+def _history_lines(history: list[dict], metric_keys: list[str], best_epoch) -> list[str]:
+    lines = [f"{'epoch':>6} {'train loss':>10} {'val loss':>9} " + " ".join(f"{k:>11}" for k in metric_keys)]
+    for row in history:
+        mark = " *" if row["epoch"] == best_epoch else ""
+        values = " ".join(f"{row.get(k, float('nan')):>11.4f}" for k in metric_keys)
+        train_loss = row["train_loss"] if row["train_loss"] is not None else float("nan")
+        lines.append(f"{row['epoch']:>6} {train_loss:>10.4f} {row['eval_loss']:>9.4f} {values}{mark}")
+    return lines + ["(* = kept epoch)", ""]
+
+
+def _calibration_line(calibration: dict | None) -> str:
+    if not calibration:
+        return ""
+    line = f"  ECE {calibration['ece']:.4f}, Brier {calibration['brier']:.4f}"
+    if "temperature" in calibration:
+        line += (f"; with temperature {calibration['temperature']:.3f}: ECE {calibration['ece_scaled']:.4f}, "
+                 f"Brier {calibration['brier_scaled']:.4f}")
+    return line

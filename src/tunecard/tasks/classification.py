@@ -80,16 +80,33 @@ def _rename_to_contract(dataset, columns: Columns):
 
 
 def tokenize(dataset, tokenizer, max_length: int):
-    """Add input_ids/attention_mask and the token `length` used for length-grouped batches."""
+    """Add input_ids/attention_mask, the token `length` used for length-grouped batches, and
+    `full_length` (tokens before truncation); for pairs also which side was cut."""
     has_pair = "text_pair" in dataset.column_names
+    special = tokenizer.num_special_tokens_to_add(pair=has_pair)
 
     def encode(batch):
-        encoded = tokenizer(batch["text"], batch["text_pair"] if has_pair else None,
-                            truncation=True, max_length=max_length)
+        pairs = batch["text_pair"] if has_pair else None
+        encoded = tokenizer(batch["text"], pairs, truncation=True, max_length=max_length)
         encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        first = _token_counts(tokenizer, batch["text"])
+        second = _token_counts(tokenizer, pairs) if has_pair else [0] * len(first)
+        encoded["full_length"] = [a + b + special for a, b in zip(first, second)]
+        if has_pair:
+            kept = [_segment_lengths(encoded.sequence_ids(i)) for i in range(len(first))]
+            encoded["cut_text"] = [k[0] < a for k, a in zip(kept, first)]
+            encoded["cut_text_pair"] = [k[1] < b for k, b in zip(kept, second)]
         return encoded
 
     return dataset.map(encode, batched=True, desc="Tokenizing")
+
+
+def _token_counts(tokenizer, texts) -> list[int]:
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def _segment_lengths(sequence_ids) -> tuple[int, int]:
+    return sum(1 for s in sequence_ids if s == 0), sum(1 for s in sequence_ids if s == 1)
 
 
 def headline_metric(label_names: list[str]) -> str:

@@ -1,0 +1,274 @@
+"""Findings that tell a good run from a broken one. numpy only: arrays and plain rows in,
+`Finding`s out. Each finding has a stable id, a severity, a message, its numbers, and advice.
+
+Thresholds are named constants here, so the README can quote them and tests can pin them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+SEVERITIES = ("info", "warning", "error")
+COLLAPSE_SHARE = 0.95
+"""One class predicted for at least this share of a split's inputs is a collapse."""
+NOISE_Z = 2.0
+"""Within NOISE_Z bootstrap standard deviations of the majority baseline counts as 'no better'."""
+FLAT_METRIC_RANGE = 1e-3
+"""A headline metric moving less than this across >= 3 epochs while the loss moves is frozen."""
+LOSS_MOVE = 0.01
+OVERFIT_EPOCHS = 2
+"""Validation loss rising this many epochs in a row while training loss falls is overfitting."""
+TRUNCATION_WARN_SHARE = 0.05
+"""Warn when more than this share of a split's inputs is cut at max_length."""
+IMBALANCE_WARN_RATIO = 10.0
+LEAKAGE_WARN_SHARE = 0.01
+SHORT_TEXT_CHARS = 3
+COLLAPSE_ADVICE = ("lower the learning rate (--train.learning_rate), train longer (--train.epochs), "
+                   "weight classes (--train.class_weights balanced), or check that max_length keeps "
+                   "the part of the text that carries the label")
+
+
+@dataclass
+class Finding:
+    id: str
+    severity: str
+    message: str
+    evidence: dict = field(default_factory=dict)
+    advice: str = ""
+    split: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---- baselines --------------------------------------------------------------------------------
+
+def stratified_predictions(train_counts: np.ndarray, n_rows: int, seed: int) -> np.ndarray:
+    """Random labels drawn with the training label frequencies (seeded)."""
+    rng = np.random.default_rng(seed)
+    return rng.choice(len(train_counts), size=n_rows, p=train_counts / train_counts.sum())
+
+
+def bootstrap_std(y_true, y_pred, metric_fn, seed: int = 0, rounds: int = 200) -> float:
+    """Standard deviation of a metric over bootstrap resamples of the rows."""
+    rng = np.random.default_rng(seed)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    values = [metric_fn(y_true[idx], y_pred[idx])
+              for idx in (rng.integers(0, len(y_true), len(y_true)) for _ in range(rounds))]
+    return float(np.std(values))
+
+
+# ---- collapse ---------------------------------------------------------------------------------
+
+def collapse_findings(split: str, y_true, y_pred, names: list[str], model_macro_f1: float,
+                      majority_macro_f1: float, noise_std: float) -> list[Finding]:
+    """Macro F1 is the yardstick for every label count: unlike accuracy or binary F1, a model that
+    predicts one class cannot score well on it, whichever class that is."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    counts = np.bincount(y_pred, minlength=len(names))
+    findings = []
+    top = int(counts.argmax())
+    share = counts[top] / max(len(y_pred), 1)
+    if share >= COLLAPSE_SHARE:
+        findings.append(Finding(
+            "collapse.one_class", "error",
+            f"the model predicts '{names[top]}' for {share:.1%} of {split} inputs",
+            {"class": names[top], "share": round(float(share), 4),
+             "prediction_entropy": round(normalized_entropy(counts), 4)}, COLLAPSE_ADVICE, split))
+    if model_macro_f1 - majority_macro_f1 <= NOISE_Z * noise_std:
+        findings.append(Finding(
+            "collapse.no_better_than_majority", "error",
+            f"macro F1 {model_macro_f1:.4f} on {split} is within noise ({NOISE_Z:g} bootstrap std) of always "
+            f"predicting the majority class ({majority_macro_f1:.4f})",
+            {"metric": "f1_macro", "model": round(model_macro_f1, 4),
+             "majority_baseline": round(majority_macro_f1, 4), "bootstrap_std": round(noise_std, 4)},
+            COLLAPSE_ADVICE, split))
+    support = np.bincount(y_true, minlength=len(names))
+    hits = np.bincount(y_true[y_true == y_pred], minlength=len(names))
+    dead = [names[i] for i in range(len(names)) if support[i] > 0 and hits[i] == 0]
+    if dead:
+        findings.append(Finding(
+            "collapse.class_never_recalled", "error",
+            f"{len(dead)} class(es) never predicted correctly on {split}: {', '.join(dead[:10])}",
+            {"classes": dead, "support": {n: int(support[names.index(n)]) for n in dead}},
+            COLLAPSE_ADVICE, split))
+    return findings
+
+
+def normalized_entropy(counts) -> float:
+    """Entropy of a histogram divided by its maximum (0: one bin, 1: uniform)."""
+    p = np.asarray(counts, dtype=float)
+    p = p[p > 0] / p.sum()
+    return float(-(p * np.log(p)).sum() / np.log(len(counts))) if len(counts) > 1 else 0.0
+
+
+# ---- training history -------------------------------------------------------------------------
+
+def history_findings(history: list[dict], headline: str, best_epoch) -> list[Finding]:
+    findings = []
+    if len(history) >= 3:
+        values = np.array([row.get(headline, np.nan) for row in history], dtype=float)
+        eval_loss = np.array([row["eval_loss"] for row in history], dtype=float)
+        train_loss = np.array([row["train_loss"] or np.nan for row in history], dtype=float)
+        loss_range = max(np.nanmax(eval_loss) - np.nanmin(eval_loss), np.nanmax(train_loss) - np.nanmin(train_loss))
+        if np.nanmax(values) - np.nanmin(values) < FLAT_METRIC_RANGE and loss_range > LOSS_MOVE:
+            findings.append(Finding(
+                "collapse.metric_frozen", "error",
+                f"validation {headline} stayed at {values[0]:.4f} for {len(values)} epochs while the loss "
+                f"moved by {loss_range:.4f}: the predictions are not changing",
+                {"metric": headline, "values": [round(v, 4) for v in values],
+                 "eval_loss": [round(v, 4) for v in eval_loss]}, COLLAPSE_ADVICE))
+    findings.extend(_overfitting(history, headline, best_epoch))
+    return findings
+
+
+def _overfitting(history: list[dict], headline: str, best_epoch) -> list[Finding]:
+    rising = 0
+    for previous, row in zip(history, history[1:]):
+        train_falls = (row["train_loss"] or 0) < (previous["train_loss"] or 0)
+        rising = rising + 1 if row["eval_loss"] > previous["eval_loss"] and train_falls else 0
+        if rising >= OVERFIT_EPOCHS:
+            return [Finding(
+                "overfitting.validation_loss_rising", "warning",
+                f"validation loss rose for {rising} epochs in a row (to epoch {row['epoch']}) while training "
+                f"loss fell; the kept model is from epoch {best_epoch}, the best validation {headline}",
+                {"eval_loss": [round(r["eval_loss"], 4) for r in history],
+                 "train_loss": [round(r["train_loss"] or 0, 4) for r in history], "kept_epoch": best_epoch},
+                "use --train.early_stopping_patience 1, fewer epochs, or a lower learning rate")]
+    return []
+
+
+# ---- truncation -------------------------------------------------------------------------------
+
+def truncation_finding(split: str, full_lengths, max_length: int, side_cut: dict | None = None) -> Finding:
+    """How many inputs exceed max_length and by how much (full_lengths: tokens before truncation)."""
+    full = np.asarray(full_lengths)
+    over = full > max_length
+    share = float(over.mean()) if len(full) else 0.0
+    cut = full[over] - max_length
+    evidence = {"share_truncated": round(share, 4), "truncated": int(over.sum()), "rows": int(len(full)),
+                "median_tokens_cut": float(np.median(cut)) if len(cut) else 0.0,
+                "max_length": max_length, "longest": int(full.max()) if len(full) else 0}
+    if side_cut:
+        evidence["side_cut"] = side_cut
+    severity = "warning" if share > TRUNCATION_WARN_SHARE else "info"
+    sides = f" ({', '.join(f'{k}: {v}' for k, v in side_cut.items())})" if side_cut else ""
+    return Finding("truncation", severity,
+                   f"{share:.1%} of {split} inputs are longer than {max_length} tokens and are cut "
+                   f"(median {evidence['median_tokens_cut']:.0f} tokens cut){sides}", evidence,
+                   "raise --model.max_length, or --model.truncation_side left to keep the end of the text"
+                   if severity == "warning" else "", split)
+
+
+# ---- data checks ------------------------------------------------------------------------------
+
+def duplicate_finding(train_texts: list[str], train_labels) -> Finding | None:
+    keys = np.array([_normalize(t) for t in train_texts], dtype=object)
+    labels = np.asarray(train_labels)
+    order = np.argsort(keys, kind="stable")
+    keys, labels = keys[order], labels[order]
+    repeated = keys[1:] == keys[:-1]
+    n_dup = int(repeated.sum())
+    if not n_dup:
+        return None
+    conflicting = int((repeated & (labels[1:] != labels[:-1])).sum())
+    share = n_dup / len(keys)
+    return Finding("data.duplicates", "warning" if share > 0.01 or conflicting else "info",
+                   f"{n_dup} training texts ({share:.1%}) repeat an earlier one; {conflicting} of them with a "
+                   "different label", {"duplicates": n_dup, "share": round(share, 4),
+                                       "conflicting_labels": conflicting},
+                   "deduplicate train; resolve conflicting labels" if conflicting else "deduplicate train")
+
+
+def leakage_finding(split: str, train_texts: list[str], other_texts: list[str]) -> Finding | None:
+    train_keys = {_normalize(t) for t in train_texts}
+    shared = [t for t in other_texts if _normalize(t) in train_keys]
+    if not shared:
+        return None
+    share = len(shared) / len(other_texts)
+    return Finding("data.leakage", "warning" if share > LEAKAGE_WARN_SHARE else "info",
+                   f"{len(shared)} {split} texts ({share:.1%}) also appear in train: their scores overstate "
+                   "quality on unseen text", {"shared": len(shared), "share": round(share, 4),
+                                              "examples": [t[:100] for t in shared[:3]]},
+                   f"remove them from {split} (or from train)", split)
+
+
+def imbalance_finding(train_counts: dict[str, int]) -> Finding | None:
+    counts = {k: v for k, v in train_counts.items()}
+    largest, smallest = max(counts, key=counts.get), min(counts, key=counts.get)
+    ratio = counts[largest] / max(counts[smallest], 1)
+    if ratio < 3:
+        return None
+    return Finding("data.imbalance", "warning" if ratio >= IMBALANCE_WARN_RATIO else "info",
+                   f"the largest class '{largest}' has {ratio:.1f}x the rows of the smallest '{smallest}'",
+                   {"ratio": round(ratio, 2), "counts": counts},
+                   "consider --train.class_weights balanced; judge the run by macro F1, not accuracy")
+
+
+def short_text_finding(split: str, texts: list[str]) -> Finding | None:
+    short = [t for t in texts if len(t.strip()) < SHORT_TEXT_CHARS]
+    if not short:
+        return None
+    return Finding("data.near_empty_texts", "warning",
+                   f"{len(short)} {split} texts have fewer than {SHORT_TEXT_CHARS} characters",
+                   {"count": len(short), "examples": short[:5]}, "check or remove them", split)
+
+
+def _normalize(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+# ---- calibration ------------------------------------------------------------------------------
+
+def expected_calibration_error(probs: np.ndarray, y_true, bins: int = 15) -> float:
+    """ECE over equal-width confidence bins: sum_b (n_b / n) * |accuracy_b - confidence_b|."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == np.asarray(y_true)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            ece += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
+    return float(ece)
+
+
+def reliability_bins(probs: np.ndarray, y_true, bins: int = 10) -> list[dict]:
+    """Per confidence bin: mean confidence, accuracy and count (for the reliability diagram)."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == np.asarray(y_true)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    return [{"low": float(edges[b]), "high": float(edges[b + 1]), "count": int((which == b).sum()),
+             "confidence": float(confidence[which == b].mean()) if (which == b).any() else None,
+             "accuracy": float(correct[which == b].mean()) if (which == b).any() else None}
+            for b in range(bins)]
+
+
+def brier_score(probs: np.ndarray, y_true) -> float:
+    """Mean over rows of the squared distance between the probabilities and the one-hot label."""
+    onehot = np.eye(probs.shape[1])[np.asarray(y_true)]
+    return float(((probs - onehot) ** 2).sum(axis=1).mean())
+
+
+def fit_temperature(logits: np.ndarray, y_true) -> float:
+    """The temperature T minimizing the NLL of softmax(logits / T) (Guo et al., 2017)."""
+    from scipy.optimize import minimize_scalar
+
+    y_true = np.asarray(y_true)
+
+    def nll(log_t: float) -> float:
+        scaled = logits / np.exp(log_t)
+        scaled = scaled - scaled.max(axis=1, keepdims=True)
+        log_probs = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+        return float(-log_probs[np.arange(len(y_true)), y_true].mean())
+
+    result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(result.x))
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (-SEVERITIES.index(f.severity), f.id, f.split or ""))

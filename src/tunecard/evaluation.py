@@ -1,0 +1,118 @@
+"""Judge a run: score each split, set the model beside its baselines, measure calibration,
+and collect the diagnostic findings about the data and the predictions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tunecard import diagnostics, metrics
+from tunecard.diagnostics import Finding
+from tunecard.report.card import SplitReport
+
+LABEL_NOISE_CANDIDATES = 50
+"""How many of the highest-loss training rows are listed in diagnostics/label_noise_candidates.csv."""
+
+
+@dataclass
+class SplitEvaluation:
+    report: SplitReport
+    gold: np.ndarray
+    probs: np.ndarray
+    """Probabilities as reported (temperature-scaled when a temperature was fitted)."""
+    findings: list[Finding]
+
+
+def evaluate_split(name: str, gold, logits: np.ndarray, names: list[str], train_counts: dict[str, int],
+                   temperature: float | None, seed: int) -> SplitEvaluation:
+    gold = np.asarray(gold)
+    n = len(names)
+    raw_probs = metrics.softmax(logits)
+    probs = metrics.softmax(logits / temperature) if temperature else raw_probs
+    pred = probs.argmax(-1)
+    counts = np.array([train_counts[x] for x in names], dtype=float)
+    majority = metrics.classification_metrics(gold, np.full(len(gold), counts.argmax()), n)
+    stratified = metrics.classification_metrics(
+        gold, diagnostics.stratified_predictions(counts, len(gold), seed), n)
+    model_metrics = metrics.classification_metrics(gold, pred, n)
+    report = SplitReport(
+        name=name, size=len(gold), distribution=_counts(gold, names), metrics=model_metrics,
+        baseline=majority, stratified=stratified, per_class=metrics.per_class_report(gold, pred, names),
+        confusion=metrics.confusion(gold, pred, n), calibration=_calibration(raw_probs, probs, gold, temperature))
+    macro = lambda t, p: metrics.macro_f1(t, p, n)  # noqa: E731
+    findings = diagnostics.collapse_findings(
+        name, gold, pred, names, macro(gold, pred), macro(gold, np.full(len(gold), counts.argmax())),
+        diagnostics.bootstrap_std(gold, pred, macro, seed))
+    return SplitEvaluation(report, gold, probs, findings)
+
+
+def _calibration(raw_probs, probs, gold, temperature) -> dict:
+    result = {"ece": diagnostics.expected_calibration_error(raw_probs, gold),
+              "brier": diagnostics.brier_score(raw_probs, gold)}
+    if temperature:
+        result.update(temperature=temperature, ece_scaled=diagnostics.expected_calibration_error(probs, gold),
+                      brier_scaled=diagnostics.brier_score(probs, gold))
+    result["reliability"] = diagnostics.reliability_bins(probs, gold)
+    return result
+
+
+def data_findings(splits: dict, tokenized: dict, max_length: int) -> list[Finding]:
+    """Checks on the data itself: duplicates, leakage, imbalance, near-empty texts, truncation."""
+    train = splits["train"]
+    train_texts = _texts(train)
+    findings = [diagnostics.duplicate_finding(train_texts, train["label"]),
+                diagnostics.imbalance_finding(_counts(train["label"], train.features["label"].names))]
+    for name, dataset in splits.items():
+        texts = _texts(dataset)
+        findings.append(diagnostics.short_text_finding(name, texts))
+        if name != "train":
+            findings.append(diagnostics.leakage_finding(name, train_texts, texts))
+        findings.append(truncation_finding(name, tokenized[name], max_length))
+    return [f for f in findings if f is not None]
+
+
+def truncation_finding(name: str, tokenized, max_length: int) -> Finding:
+    side_cut = None
+    if "cut_text" in tokenized.column_names:
+        side_cut = {"text": int(np.sum(tokenized["cut_text"])), "text_pair": int(np.sum(tokenized["cut_text_pair"]))}
+    return diagnostics.truncation_finding(name, tokenized["full_length"], max_length, side_cut)
+
+
+def label_noise_candidates(train, logits: np.ndarray, names: list[str], path: Path) -> Finding:
+    """List the training rows the trained model finds least likely under their own label."""
+    import pandas as pd
+
+    gold = np.asarray(train["label"])
+    probs = metrics.softmax(logits)
+    p_gold = probs[np.arange(len(gold)), gold]
+    worst = np.argsort(p_gold)[:LABEL_NOISE_CANDIDATES]
+    frame = pd.DataFrame({
+        "id": [train[int(i)]["id"] for i in worst], "text": [train[int(i)]["text"] for i in worst],
+        "gold": [names[gold[i]] for i in worst], "predicted": [names[probs[i].argmax()] for i in worst],
+        "p_gold": p_gold[worst].round(6), "loss": (-np.log(np.maximum(p_gold[worst], 1e-12))).round(4)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    confident_wrong = int(((probs.argmax(-1) != gold) & (probs.max(-1) > 0.9)).sum())
+    return Finding("data.label_noise_candidates", "info",
+                   f"{confident_wrong} training rows are predicted as another class with over 90% confidence; "
+                   f"the {len(worst)} least likely under their label are in diagnostics/{path.name}",
+                   {"confident_disagreements": confident_wrong, "listed": len(worst)},
+                   "review the listed rows: some may be mislabelled")
+
+
+def fit_temperature(logits: np.ndarray, gold) -> float:
+    return round(diagnostics.fit_temperature(logits, gold), 4)
+
+
+def _texts(dataset) -> list[str]:
+    texts = dataset["text"]
+    if "text_pair" in dataset.column_names:
+        texts = [f"{a} [SEP] {b}" for a, b in zip(texts, dataset["text_pair"])]
+    return texts
+
+
+def _counts(labels, names: list[str]) -> dict[str, int]:
+    counts = np.bincount(np.asarray(labels), minlength=len(names))
+    return {name: int(c) for name, c in zip(names, counts)}

@@ -1,0 +1,174 @@
+"""Write what a run or an evaluation produced: predictions, metrics.json, history.csv, plots,
+the card, and the terminal summary. Takes finished results; computes nothing new."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tunecard import metrics
+from tunecard.config import Config, save_config
+from tunecard.report.card import CardInputs, SplitReport, build_card, render_evaluation
+
+
+def distribution(labels, names: list[str]) -> dict[str, int]:
+    counts = np.bincount(np.asarray(labels), minlength=len(names))
+    return {name: int(c) for name, c in zip(names, counts)}
+
+
+# ---- per split -----------------------------------------------------------------------------
+
+def write_split(workdir: Path, judged, ids, names: list[str]) -> None:
+    """predictions/<split>.csv and the split's confusion matrix and reliability diagram."""
+    import pandas as pd
+
+    from tunecard.report.plots import confusion_matrix_plot, reliability_plot
+
+    report, probs = judged.report, judged.probs
+    (workdir / "predictions").mkdir(parents=True, exist_ok=True)
+    (workdir / "plots").mkdir(exist_ok=True)
+    pred = probs.argmax(-1)
+    frame = pd.DataFrame({"id": ids, "gold": [names[i] for i in judged.gold],
+                          "prediction": [names[i] for i in pred]})
+    for i, label in enumerate(names):
+        frame[f"prob_{label}"] = probs[:, i].round(6)
+    frame.to_csv(workdir / "predictions" / f"{report.name}.csv", index=False)
+    confusion_matrix_plot(report.confusion, names, f"Confusion matrix: {report.name}",
+                          workdir / "plots" / f"confusion_matrix_{report.name}.png")
+    reliability_plot(report.calibration["reliability"], f"Reliability: {report.name}",
+                     workdir / "plots" / f"reliability_{report.name}.png")
+
+
+# ---- run -----------------------------------------------------------------------------------
+
+def card_inputs(config: Config, ref, prepared, evaluations, result, best_metric: str, device: str,
+                findings, train_counts: dict[str, int], temperature: float | None) -> CardInputs:
+    from tunecard.tasks import classification
+
+    names = prepared.label_names
+    train_split = SplitReport("train", len(prepared.splits["train"]), train_counts)
+    dataset_name = _dataset_name(config)
+    return CardInputs(
+        model_name=Path(config.output).name, base_model=ref.base_model, dataset_name=dataset_name,
+        dataset_description=_dataset_description(config, dataset_name), task=config.task,
+        pipeline_tag=classification.PIPELINE_TAG, label_names=names, max_length=config.model.max_length,
+        input_description="a text pair" if prepared.columns.text_pair else "a text",
+        splits=[train_split, *(e.report for e in evaluations)],
+        metric_keys=metrics.metric_keys(len(names)), best_metric=best_metric, best_epoch=result.best_epoch,
+        history=result.history, hyperparameters=_hyperparameters(config),
+        majority_label=max(names, key=lambda n: train_counts[n]),
+        validation_held_out=prepared.validation_held_out, validation_share=config.data.validation_size,
+        seed=config.train.seed, train_seconds=result.train_seconds,
+        samples_per_second=result.samples_per_second, device=device,
+        findings=[f.as_dict() for f in findings],
+        temperature=temperature)
+
+
+def run_metrics(inputs: CardInputs, result) -> dict:
+    return {
+        "task": inputs.task, "label_names": inputs.label_names, "best_metric": inputs.best_metric,
+        "best_epoch": inputs.best_epoch, "temperature": inputs.temperature,
+        "training": {"seconds": round(result.train_seconds, 2),
+                     "samples_per_second": round(result.samples_per_second, 2)},
+        "splits": {s.name: split_metrics(s) if s.metrics else {"size": s.size, "label_distribution": s.distribution}
+                   for s in inputs.splits},
+        "diagnostics": inputs.findings,
+    }
+
+
+def split_metrics(report: SplitReport) -> dict:
+    return {"size": report.size, "label_distribution": report.distribution, "metrics": report.metrics,
+            "baselines": {"majority": report.baseline, "stratified": report.stratified},
+            "calibration": report.calibration, "per_class": report.per_class,
+            "confusion_matrix": report.confusion}
+
+
+def write_run(workdir: Path, trainer, tokenizer, config: Config, inputs: CardInputs, result, run_metrics_: dict) -> None:
+    import pandas as pd
+
+    from tunecard.report.plots import learning_curves_plot
+
+    trainer.save_model(str(workdir / "model"))
+    tokenizer.save_pretrained(str(workdir / "model"))
+    save_config(config, workdir / "config.yaml")
+    (workdir / "metrics.json").write_text(json.dumps(run_metrics_, indent=2), encoding="utf-8")
+    pd.DataFrame(result.history).to_csv(workdir / "history.csv", index=False)
+    train_points = [(e["step"], e["loss"]) for e in result.log_history if "loss" in e and "eval_loss" not in e]
+    learning_curves_plot(train_points, result.history, inputs.best_metric,
+                         metrics.METRIC_INFO.get(inputs.best_metric, (0, inputs.best_metric))[1],
+                         workdir / "plots" / "learning_curves.png")
+    card = build_card(inputs)
+    card.save(workdir / "README.md")
+    # model/ is what users upload or load: it carries the card too (its images live in the run's plots/).
+    card.save(workdir / "model" / "README.md")
+
+
+def print_train_summary(run, inputs: CardInputs, result) -> None:
+    from tunecard.report.summary import format_summary
+
+    evaluated = [s for s in inputs.splits if s.metrics]
+    footer = [f"training: {result.train_seconds:.0f} s of steps, {result.samples_per_second:.1f} samples/s",
+              f"run directory: {run.output}  (card: {run.card_path}, model: {run.model_path})"]
+    print(format_summary(f"tunecard train: {inputs.model_name}", result.history, evaluated,
+                         inputs.metric_keys, result.best_epoch, inputs.findings, footer))
+
+
+# ---- evaluate ------------------------------------------------------------------------------
+
+def evaluation_report(model: str, data: str, names: list[str], train_counts, results, findings) -> dict:
+    counts = train_counts or results[0].report.distribution
+    return {"model": str(model), "data": str(data), "label_names": names,
+            "majority_label": max(names, key=lambda n: counts[n]),
+            "baseline_source": "the training data" if train_counts else "the evaluated data",
+            "splits": {r.report.name: split_metrics(r.report) for r in results},
+            "diagnostics": [f.as_dict() for f in findings]}
+
+
+def write_evaluation(workdir: Path, report: dict, results: list[SplitReport], names: list[str]) -> None:
+    (workdir / "metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (workdir / "README.md").write_text(render_evaluation(report, results, names), encoding="utf-8")
+
+
+# ---- card text -----------------------------------------------------------------------------
+
+def _dataset_name(config: Config) -> str:
+    ref = config.data.path or config.data.train
+    path = Path(ref)
+    if path.exists():
+        return (path if path.is_dir() else path.parent if path.stem in ("train", "data") else path).stem
+    return ref
+
+
+def _dataset_description(config: Config, name: str) -> str:
+    ref = config.data.path or config.data.train
+    if Path(ref).exists():
+        return f"the local dataset `{name}` (`{ref}`)"
+    if "/" in ref:
+        return f"the [{name}](https://huggingface.co/datasets/{name}) dataset"
+    return f"the `{name}` dataset"
+
+
+def _hyperparameters(config: Config) -> dict:
+    t = config.train
+    return {
+        "learning_rate": t.learning_rate, "train_batch_size": t.batch_size, "eval_batch_size": t.eval_batch_size,
+        "seed": t.seed, "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "optimizer": f"AdamW (torch) with betas=({t.adam_beta1},{t.adam_beta2}) and epsilon={t.adam_epsilon}",
+        "weight_decay": t.weight_decay, "lr_scheduler_type": t.lr_scheduler, "warmup_ratio": t.warmup_ratio,
+        "num_epochs": int(t.epochs) if float(t.epochs).is_integer() else t.epochs,
+        **({"max_steps": t.max_steps} if t.max_steps > 0 else {}),
+        **({"class_weights": t.class_weights} if t.class_weights else {}),
+        **({"early_stopping_patience": t.early_stopping_patience} if t.early_stopping_patience else {}),
+        "max_length": config.model.max_length, "truncation_side": config.model.truncation_side,
+        "batching": "length-grouped, dynamic padding" if t.group_by_length else "random, dynamic padding",
+        "precision": _resolved_precision(t.precision),
+    }
+
+
+def _resolved_precision(precision: str) -> str:
+    from tunecard.training import precision_flags
+
+    flags = precision_flags(precision)
+    return "bf16" if flags.get("bf16") else "fp16" if flags.get("fp16") else "fp32"

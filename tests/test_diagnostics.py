@@ -1,0 +1,132 @@
+"""Each detector on constructed inputs (no model needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tunecard import diagnostics as d
+
+NAMES = ["not-hate", "hate"]
+
+
+def ids(findings):
+    return sorted(f.id for f in findings)
+
+
+def test_one_class_predictions_are_a_collapse():
+    gold = np.array([0] * 58 + [1] * 42)
+    pred = np.zeros(100, dtype=int)
+    findings = d.collapse_findings("test", gold, pred, NAMES, model_macro_f1=0.367, majority_macro_f1=0.367,
+                                   noise_std=0.01)
+    assert ids(findings) == ["collapse.class_never_recalled", "collapse.no_better_than_majority",
+                             "collapse.one_class"]
+    one_class = next(f for f in findings if f.id == "collapse.one_class")
+    assert one_class.severity == "error"
+    assert one_class.evidence == {"class": "not-hate", "share": 1.0, "prediction_entropy": 0.0}
+    assert "learning rate" in one_class.advice
+
+
+def test_a_healthy_model_raises_no_collapse():
+    gold = np.array([0, 1] * 50)
+    pred = gold.copy()
+    pred[:10] = 1 - pred[:10]
+    assert d.collapse_findings("test", gold, pred, NAMES, 0.9, 0.333, 0.03) == []
+
+
+def test_within_noise_of_the_majority_baseline():
+    gold = np.array([0] * 50 + [1] * 50)
+    pred = np.array([0, 1] * 50)
+    findings = d.collapse_findings("validation", gold, pred, NAMES, 0.40, 0.333, 0.05)
+    assert ids(findings) == ["collapse.no_better_than_majority"]
+    assert findings[0].evidence["majority_baseline"] == 0.333
+
+
+def test_metric_frozen_across_epochs_while_validation_loss_rises():
+    # The published card's pattern: F1 0.9546 at every epoch while the validation loss climbs.
+    history = [{"epoch": e, "step": 100 * e, "train_loss": 0.30 - 0.02 * e, "eval_loss": 0.20 + 0.05 * e,
+                "f1": 0.9546} for e in range(1, 6)]
+    findings = d.history_findings(history, "f1", best_epoch=1)
+    assert ids(findings) == ["collapse.metric_frozen", "overfitting.validation_loss_rising"]
+    frozen = findings[0]
+    assert frozen.severity == "error" and frozen.evidence["values"] == [0.9546] * 5
+    overfit = findings[1]
+    assert overfit.severity == "warning" and overfit.evidence["kept_epoch"] == 1
+    assert "kept model is from epoch 1" in overfit.message
+
+
+def test_a_moving_metric_with_falling_losses_is_fine():
+    history = [{"epoch": e, "step": e, "train_loss": 1 / e, "eval_loss": 1 / e, "f1": 0.5 + 0.1 * e}
+               for e in range(1, 4)]
+    assert d.history_findings(history, "f1", best_epoch=3) == []
+
+
+def test_overfitting_needs_two_rising_epochs():
+    losses = [0.5, 0.4, 0.45, 0.44]
+    history = [{"epoch": i + 1, "step": i, "train_loss": 1 - 0.1 * i, "eval_loss": v, "f1": 0.5 + 0.01 * i}
+               for i, v in enumerate(losses)]
+    assert d.history_findings(history, "f1", best_epoch=2) == []
+
+
+def test_truncation_share_and_median_cut():
+    finding = d.truncation_finding("train", [10, 40, 50, 32, 100], 32)
+    assert finding.evidence["share_truncated"] == 0.6 and finding.evidence["truncated"] == 3
+    assert finding.evidence["median_tokens_cut"] == 18.0
+    assert finding.severity == "warning"
+    assert d.truncation_finding("train", [10, 12], 32).severity == "info"
+
+
+def test_duplicates_and_conflicting_labels():
+    finding = d.duplicate_finding(["a b", "A  b", "c", "d", "c"], [0, 1, 0, 0, 0])
+    assert finding.evidence == {"duplicates": 2, "share": 0.4, "conflicting_labels": 1}
+    assert finding.severity == "warning"
+    assert d.duplicate_finding(["a", "b"], [0, 1]) is None
+
+
+def test_leakage_counts_and_examples():
+    finding = d.leakage_finding("test", ["x y", "z"], ["X y", "new", "other"])
+    assert finding.evidence["shared"] == 1 and finding.evidence["examples"] == ["X y"]
+    assert finding.severity == "warning"
+
+
+def test_imbalance_ratio_and_advice():
+    finding = d.imbalance_finding({"a": 1000, "b": 50})
+    assert finding.evidence["ratio"] == 20.0 and finding.severity == "warning"
+    assert "class_weights balanced" in finding.advice
+    assert d.imbalance_finding({"a": 10, "b": 9}) is None
+
+
+def test_near_empty_texts():
+    finding = d.short_text_finding("train", ["ok text", "a", " "])
+    assert finding.evidence["count"] == 2
+
+
+def test_ece_of_perfectly_calibrated_and_overconfident_predictions():
+    probs = np.array([[0.8, 0.2]] * 10)
+    gold_calibrated = np.array([0] * 8 + [1] * 2)
+    assert d.expected_calibration_error(probs, gold_calibrated) == pytest.approx(0.0)
+    gold_half = np.array([0] * 5 + [1] * 5)
+    assert d.expected_calibration_error(probs, gold_half) == pytest.approx(0.3)
+
+
+def test_brier_score():
+    probs = np.array([[1.0, 0.0], [0.5, 0.5]])
+    assert d.brier_score(probs, [0, 1]) == pytest.approx((0 + 0.5) / 2)
+
+
+def test_temperature_fitting_recovers_overconfidence():
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(size=(4000, 3)) * 2
+    gold = np.array([rng.choice(3, p=np.exp(row) / np.exp(row).sum()) for row in true_logits])
+    temperature = d.fit_temperature(true_logits * 3, gold)  # logits 3x too sharp
+    assert temperature == pytest.approx(3.0, rel=0.1)
+
+
+def test_stratified_baseline_follows_training_frequencies():
+    pred = d.stratified_predictions(np.array([900.0, 100.0]), 10000, seed=0)
+    assert abs(pred.mean() - 0.1) < 0.01
+
+
+def test_findings_sort_errors_first():
+    findings = [d.Finding("b", "info", ""), d.Finding("a", "error", ""), d.Finding("c", "warning", "")]
+    assert [f.severity for f in d.sort_findings(findings)] == ["error", "warning", "info"]
