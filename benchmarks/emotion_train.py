@@ -3,7 +3,7 @@
     python benchmarks/emotion_train.py [--datasets ../shared/datasets]
 
 Writes the run to benchmarks/runs/emotion (not committed: it holds the weights) and copies the
-card, metrics.json, history.csv and plots to benchmarks/results/emotion/ together with
+card, metrics.json, history.csv, plots and diagnostics to benchmarks/results/emotion/ together with
 timing.json (wall-clock seconds of the whole `tunecard.train` call and the training samples/s).
 """
 
@@ -39,6 +39,7 @@ def main() -> None:
     for name in ("README.md", "metrics.json", "history.csv", "config.yaml"):
         shutil.copy(run.output / name, results / name)
     shutil.copytree(run.output / "plots", results / "plots")
+    shutil.copytree(run.output / "diagnostics", results / "diagnostics")
     timing = {"wall_seconds": round(wall, 1), **run.metrics["training"],
               "test_accuracy": run.metrics["splits"]["test"]["metrics"]["accuracy"],
               "test_f1_weighted": run.metrics["splits"]["test"]["metrics"]["f1_weighted"],

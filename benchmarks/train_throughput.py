@@ -3,7 +3,8 @@
     python benchmarks/train_throughput.py [--datasets ../shared/datasets] [--steps 100] [--repeats 3]
 
 Same model (embedded all-MiniLM-L6-v2 + a new 6-way head), same data (emotion train, tokenized
-once, max_length 256), same batch size (32), same threads, same learning rate, fp32 on CPU.
+once, max_length 256), same batch size (tunecard's default), same threads, same learning rate,
+fp32 on CPU.
 The only difference is what each set-up does by default:
   - HF Trainer defaults: `train_sampling_strategy="random"` (random batches), dynamic padding;
   - tunecard: `tunecard.training.build_trainer` exactly as `tunecard train` uses it
@@ -33,19 +34,23 @@ from tunecard.tasks import classification
 HERE = Path(__file__).parent
 
 
+BATCH = TrainConfig().batch_size
+LR = models.default_learning_rate("minilm")
+
+
 def hf_default_run(model, tokenizer, train, steps, workdir) -> float:
     timer = training.EpochLogCallback()
-    args = TrainingArguments(output_dir=workdir, per_device_train_batch_size=32, max_steps=steps,
-                             learning_rate=1e-4, report_to="none", save_strategy="no", disable_tqdm=True,
+    args = TrainingArguments(output_dir=workdir, per_device_train_batch_size=BATCH, max_steps=steps,
+                             learning_rate=LR, report_to="none", save_strategy="no", disable_tqdm=True,
                              dataloader_pin_memory=False)
     trainer = Trainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
                       data_collator=DataCollatorWithPadding(tokenizer), callbacks=[timer])
     trainer.train()
-    return steps * 32 / timer.train_seconds
+    return steps * BATCH / timer.train_seconds
 
 
 def tunecard_run(model, tokenizer, train, validation, names, steps, workdir) -> float:
-    cfg = TrainConfig(learning_rate=1e-4, max_steps=steps)
+    cfg = TrainConfig(learning_rate=LR, max_steps=steps)
     trainer, timer = training.build_trainer(model, tokenizer, train, validation, cfg, workdir,
                                             classification.compute_metrics_fn(names), "f1_macro")
     trainer.args.disable_tqdm = True
@@ -53,13 +58,13 @@ def tunecard_run(model, tokenizer, train, validation, names, steps, workdir) -> 
     trainer.args.eval_strategy = "no"
     trainer.args.load_best_model_at_end = False
     trainer.train()
-    return steps * 32 / timer.train_seconds
+    return steps * BATCH / timer.train_seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", default=os.environ.get("TUNECARD_DATASETS", "../shared/datasets"))
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
@@ -80,11 +85,13 @@ def main() -> None:
                                                     prepared.label_names, args.steps, workdir))
             print(f"repeat {repeat}: " + ", ".join(f"{k} {v[-1]:.1f} samples/s" for k, v in results.items()))
     medians = {k: statistics.median(v) for k, v in results.items()}
+    paired = [t / h for t, h in zip(results["tunecard"], results["hf_trainer_default"])]
     summary = {
         "samples_per_second": {k: [round(x, 1) for x in v] for k, v in results.items()},
         "median_samples_per_second": {k: round(v, 1) for k, v in medians.items()},
-        "speedup_median": round(medians["tunecard"] / medians["hf_trainer_default"], 2),
-        "steps_per_repeat": args.steps, "batch_size": 32, "repeats": args.repeats,
+        "speedup_of_medians": round(medians["tunecard"] / medians["hf_trainer_default"], 2),
+        "speedup_per_repeat": [round(r, 2) for r in paired],
+        "steps_per_repeat": args.steps, "batch_size": BATCH, "repeats": args.repeats,
         "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
     }

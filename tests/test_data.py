@@ -114,3 +114,23 @@ def test_missing_validation_is_a_stratified_split_with_the_seed(tmp_path):
     assert sorted(pd.Series(validation["label"]).value_counts().tolist()) == [5, 5, 5, 5]
     assert validation["id"] == again.splits["validation"]["id"]
     assert not set(validation["id"]) & set(first.splits["train"]["id"])
+
+
+def test_parallel_text_and_label_files_with_a_mapping(tmp_path):
+    (tmp_path / "train_text.txt").write_text("good day\nbad day\nfine\n", encoding="utf-8")
+    (tmp_path / "train_labels.txt").write_text("1\n0\n1\n", encoding="utf-8")
+    (tmp_path / "test_text.txt").write_text("meh\n", encoding="utf-8")
+    (tmp_path / "test_labels.txt").write_text("0\n", encoding="utf-8")
+    (tmp_path / "mapping.txt").write_text("0\tnegative\n1\tpositive\n", encoding="utf-8")
+    splits = read_reference(str(tmp_path))
+    assert splits["train"].features["label"].names == ["negative", "positive"]
+    assert splits["train"]["label"] == [1, 0, 1] and len(splits["test"]) == 1
+
+
+def test_parallel_files_must_line_up(tmp_path):
+    from tunecard.errors import TunecardError
+
+    (tmp_path / "train_text.txt").write_text("a\nb\n", encoding="utf-8")
+    (tmp_path / "train_labels.txt").write_text("1\n", encoding="utf-8")
+    with pytest.raises(TunecardError, match="found 2 texts and 1 labels"):
+        read_reference(str(tmp_path))

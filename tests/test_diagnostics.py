@@ -24,7 +24,7 @@ def test_one_class_predictions_are_a_collapse():
     one_class = next(f for f in findings if f.id == "collapse.one_class")
     assert one_class.severity == "error"
     assert one_class.evidence == {"class": "not-hate", "share": 1.0, "prediction_entropy": 0.0}
-    assert "learning rate" in one_class.advice
+    assert one_class.advice.startswith("likely causes: a learning rate too high")
 
 
 def test_a_healthy_model_raises_no_collapse():

