@@ -41,7 +41,7 @@ def test_train_from_a_config_file(tmp_path, tiny_model, sentiment_dir, capsys):
     config.write_text(yaml.safe_dump(tiny_config(sentiment_dir, tiny_model, tmp_path / "run", epochs=1)))
     assert main(["train", "--config", str(config)]) == 0
     out = capsys.readouterr().out
-    assert "tunecard train: run" in out and "majority baseline" in out
+    assert "tunecard train: run" in out and "majority  stratified" in out
     assert (tmp_path / "run" / "README.md").is_file()
 
 
@@ -56,5 +56,5 @@ def test_evaluate_scores_a_file_with_the_same_tables(tmp_path, tiny_model, senti
     frame = pd.read_csv(tmp_path / "ev" / "predictions" / "train.csv")
     assert (frame["gold"] == frame["prediction"]).mean() == pytest.approx(split["metrics"]["accuracy"])
     markdown = (tmp_path / "ev" / "README.md").read_text()
-    assert "| Accuracy |" in markdown and "Majority-class baseline" in markdown
+    assert "| Accuracy |" in markdown and "| Metric | Model | Majority class | Stratified random |" in markdown
     assert (tmp_path / "ev" / "plots" / "confusion_matrix_train.png").is_file()

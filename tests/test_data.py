@@ -134,3 +134,13 @@ def test_parallel_files_must_line_up(tmp_path):
     (tmp_path / "train_labels.txt").write_text("1\n", encoding="utf-8")
     with pytest.raises(TunecardError, match="found 2 texts and 1 labels"):
         read_reference(str(tmp_path))
+
+
+def test_empty_texts_can_be_dropped_and_are_counted(tmp_path):
+    rows = make_rows(30)
+    rows[3]["text"] = ""
+    rows[7]["text"] = None
+    write_jsonl(tmp_path / "d" / "train.jsonl", rows)
+    prepared = prepare(DataConfig(path=str(tmp_path / "d"), empty_texts="drop"), seed=42)
+    assert prepared.dropped_empty == {"train": 2}
+    assert len(prepared.splits["train"]) + len(prepared.splits["validation"]) == 28

@@ -93,7 +93,7 @@ def test_empty_and_missing_texts(capsys, tmp_path, out):
     data = write_jsonl(tmp_path / "d.jsonl", rows)
     assert_error(capsys, train_args(data, out),
                  "texts in train column 'text': expected a non-empty text in every row; found 2 empty or "
-                 "missing (data rows 3, 6). Fix: fill in or remove those rows", out)
+                 "missing (data rows 3, 6). Fix: fill in or remove those rows, or pass --data.empty_texts drop", out)
 
 
 def test_missing_labels(capsys, tmp_path, out):

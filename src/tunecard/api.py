@@ -101,7 +101,8 @@ def _setup(config: Config, task) -> _Setup:
     headline = task.headline_metric(prepared.label_names)
     return _Setup(ref, prepared, tokenizer, tokenized, model, config.train.metric_for_best_model or headline,
                   headline, train_counts,
-                  evaluation.data_findings(prepared.splits, tokenized, config.model.max_length))
+                  evaluation.data_findings(prepared.splits, tokenized, config.model.max_length,
+                                           prepared.dropped_empty))
 
 
 def _judge(model, setup: _Setup, config: Config, result, workdir: Path):
@@ -236,7 +237,8 @@ def _check_train_config(config: Config) -> Path:
         problems.append(TunecardError("--data.validation_size", "a share between 0 and 1",
                                       repr(config.data.validation_size), "set e.g. 0.1"))
     for name, value, allowed in (("model.truncation_side", config.model.truncation_side, ("right", "left")),
-                                 ("train.class_weights", config.train.class_weights, (None, "balanced"))):
+                                 ("train.class_weights", config.train.class_weights, (None, "balanced")),
+                                 ("data.empty_texts", config.data.empty_texts, ("error", "drop"))):
         if value not in allowed:
             problems.append(TunecardError(f"--{name}", f"one of {', '.join(map(str, allowed))}", repr(value),
                                           f"set --{name} to one of those"))

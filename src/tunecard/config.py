@@ -36,6 +36,9 @@ class DataConfig:
     """Column with the label; inferred from label, labels, label_text, category, ... when not given."""
     label_names: Optional[str] = None
     """For numeric labels: a file mapping ids to names (one name per line, line i = id i, or a JSON object)."""
+    empty_texts: str = "error"
+    """Rows whose text is empty or missing: error (stop and name the rows) or drop (remove them; the
+    run's diagnostics say how many were dropped from each split)."""
     validation_size: float = 0.1
     """Share of train held out (stratified, with train.seed) when no validation split exists."""
 

@@ -58,11 +58,11 @@ def _calibration(raw_probs, probs, gold, temperature) -> dict:
     return result
 
 
-def data_findings(splits: dict, tokenized: dict, max_length: int) -> list[Finding]:
+def data_findings(splits: dict, tokenized: dict, max_length: int, dropped_empty: dict | None = None) -> list[Finding]:
     """Checks on the data itself: duplicates, leakage, imbalance, near-empty texts, truncation."""
     train = splits["train"]
     train_texts = _texts(train)
-    findings = [diagnostics.duplicate_finding(train_texts, train["label"]),
+    findings = [_dropped_finding(dropped_empty), diagnostics.duplicate_finding(train_texts, train["label"]),
                 diagnostics.imbalance_finding(_counts(train["label"], train.features["label"].names))]
     for name, dataset in splits.items():
         texts = _texts(dataset)
@@ -71,6 +71,15 @@ def data_findings(splits: dict, tokenized: dict, max_length: int) -> list[Findin
             findings.append(diagnostics.leakage_finding(name, train_texts, texts))
         findings.append(truncation_finding(name, tokenized[name], max_length))
     return [f for f in findings if f is not None]
+
+
+def _dropped_finding(dropped_empty: dict | None) -> Finding | None:
+    if not dropped_empty:
+        return None
+    shown = ", ".join(f"{split}: {n}" for split, n in dropped_empty.items())
+    return Finding("data.dropped_empty_texts", "warning",
+                   f"{sum(dropped_empty.values())} rows with an empty text were dropped ({shown})",
+                   {"dropped": dropped_empty}, "check the source data: empty rows often mean a broken export")
 
 
 def truncation_finding(name: str, tokenized, max_length: int) -> Finding:

@@ -11,19 +11,31 @@ import pyarrow.compute as pc
 from tunecard.errors import TunecardError
 
 
+def arrow_column(dataset, column: str):
+    """The column as Arrow data, honouring any indices mapping left by filter/select/split."""
+    return dataset.with_format("arrow")[column]
+
+
 def check_texts(dataset, column: str, split: str) -> None:
     """No missing or blank texts."""
-    values = dataset.data.column(column)
+    values = arrow_column(dataset, column)
     if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
         raise TunecardError(f"text column '{column}' in {split}", "text values",
                             f"values of type {values.type}", "name the text column with --data.text_column")
     blank = pc.or_kleene(pc.is_null(values), pc.equal(pc.utf8_trim_whitespace(values), ""))
     _fail_on_rows(blank, f"texts in {split} column '{column}'", "a non-empty text in every row",
-                  "empty or missing", "fill in or remove those rows")
+                  "empty or missing", "fill in or remove those rows, or pass --data.empty_texts drop")
+
+
+def drop_blank_texts(dataset, columns: list[str]):
+    """The dataset without rows whose text (in any of `columns`) is empty or missing."""
+    def keep(batch):
+        return [all(v is not None and str(v).strip() for v in values) for values in zip(*(batch[c] for c in columns))]
+    return dataset.filter(keep, batched=True)
 
 
 def check_labels_present(dataset, column: str, split: str) -> None:
-    values = dataset.data.column(column)
+    values = arrow_column(dataset, column)
     missing = pc.is_null(values)
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         missing = pc.or_kleene(missing, pc.equal(pc.utf8_trim_whitespace(values), ""))
@@ -44,6 +56,7 @@ def check_classes(names: list[str], train_rows: int) -> None:
 def _fail_on_rows(mask, what: str, expected: str, problem: str, fix: str) -> None:
     count = pc.sum(mask).as_py() or 0
     if count:
-        rows = pc.indices_nonzero(mask.combine_chunks()).to_pylist()[:5]
+        flat = mask.combine_chunks() if isinstance(mask, pa.ChunkedArray) else mask
+        rows = pc.indices_nonzero(flat).to_pylist()[:5]
         shown = ", ".join(str(r + 1) for r in rows) + (", ..." if count > len(rows) else "")
         raise TunecardError(what, expected, f"{count} {problem} (data rows {shown})", fix)

@@ -6,6 +6,8 @@ import math
 
 import pyarrow.compute as pc
 
+from tunecard.data.checks import arrow_column
+
 from tunecard.errors import TunecardError
 
 
@@ -13,7 +15,7 @@ def stratified_holdout(train, size: float, seed: int) -> tuple:
     """(train, validation) with each class in the same share in both (train.label is a ClassLabel)."""
     n_classes = train.features["label"].num_classes
     n_holdout = math.ceil(size * len(train))
-    counts = pc.value_counts(train.data.column("label")).to_pylist()
+    counts = pc.value_counts(arrow_column(train, "label")).to_pylist()
     rarest = min(counts, key=lambda c: c["counts"])
     if rarest["counts"] < 2:
         name = train.features["label"].int2str(rarest["values"])

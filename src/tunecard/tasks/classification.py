@@ -27,7 +27,8 @@ class PreparedData:
     label_names: list[str]
     columns: Columns
     validation_held_out: bool = False
-    notes: list[str] = field(default_factory=list)
+    dropped_empty: dict[str, int] = field(default_factory=dict)
+    """Rows removed per split because their text was empty (data.empty_texts: drop)."""
 
 
 def prepare(data_config, seed: int) -> PreparedData:
@@ -39,16 +40,22 @@ def prepare(data_config, seed: int) -> PreparedData:
     train = raw["train"]
     columns = resolve_columns(train.column_names, data_config.text_column,
                               data_config.text_pair_column, data_config.label_column)
-    names = labels.label_names(train, columns, data_config.label_names)
-    by_id = labels.labels_are_ids(train, columns, data_config.label_names)
-    splits = {name: standardise(ds, columns, names, name, by_id)
-              for name, ds in raw.items() if name in ("train", "validation", "test")}
+    raw = {name: ds for name, ds in raw.items() if name in ("train", "validation", "test")}
+    dropped = {}
+    if data_config.empty_texts == "drop":
+        text_columns = [c for c in (columns.text, columns.text_pair) if c]
+        kept = {name: checks.drop_blank_texts(ds, text_columns) for name, ds in raw.items()}
+        dropped = {name: len(raw[name]) - len(kept[name]) for name in raw if len(raw[name]) != len(kept[name])}
+        raw = kept
+    names = labels.label_names(raw["train"], columns, data_config.label_names)
+    by_id = labels.labels_are_ids(raw["train"], columns, data_config.label_names)
+    splits = {name: standardise(ds, columns, names, name, by_id) for name, ds in raw.items()}
     checks.check_classes(names, len(splits["train"]))
     held_out = "validation" not in splits
     if held_out:
         splits["train"], splits["validation"] = stratified_holdout(
             splits["train"], data_config.validation_size, seed)
-    return PreparedData(splits, names, columns, held_out)
+    return PreparedData(splits, names, columns, held_out, dropped)
 
 
 def standardise(dataset, columns: Columns, names: list[str], split: str, by_id: bool):
