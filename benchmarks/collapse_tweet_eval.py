@@ -1,6 +1,6 @@
 """Reproduce a collapse on real data and show that tunecard flags it (and only then).
 
-    python benchmarks/collapse_tweet_eval.py [--datasets ../shared/datasets] [--task hate]
+    python benchmarks/collapse_tweet_eval.py [--datasets ../shared/datasets] [--task irony]
 
 Trains the default model on TweetEval (`tweet_eval/datasets/<task>`, its own train/val/test
 files) twice with the defaults, once with a learning rate far too high (1e-3), once with the
@@ -25,7 +25,7 @@ HERE = Path(__file__).parent
 
 
 def run_once(data: Path, output: Path, learning_rate: float | None) -> dict:
-    # TweetEval hate has 7 empty tweets in train: drop them (the run reports it as a finding).
+    # TweetEval hate has 7 empty tweets in train: drop any such rows (the run reports them as a finding).
     config = {"data": {"path": str(data), "empty_texts": "drop"}, "output": str(output), "overwrite": True}
     if learning_rate:
         config["train"] = {"learning_rate": learning_rate}
@@ -54,7 +54,7 @@ def _macro_f1(run) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", default=os.environ.get("TUNECARD_DATASETS", "../shared/datasets"))
-    parser.add_argument("--task", default="hate")
+    parser.add_argument("--task", default="irony")
     args = parser.parse_args()
     data = Path(args.datasets) / "tweet_eval" / "datasets" / args.task
     results = {}
