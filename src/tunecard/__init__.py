@@ -4,7 +4,8 @@ from tunecard.config import Config, DataConfig, ModelConfig, TrainConfig
 from tunecard.errors import TunecardError
 
 __version__ = "0.1.0"
-__all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "TunecardError", "train", "evaluate"]
+__all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "TunecardError", "train", "evaluate", "load",
+           "predict"]
 
 
 def train(config):
@@ -19,3 +20,17 @@ def evaluate(model, data, **kwargs):
     from tunecard.api import evaluate as _evaluate
 
     return _evaluate(model, data, **kwargs)
+
+
+def load(path, batch_size: int = 64):
+    """A trained model (run or model folder) with `.predict(texts)` and `.predict_proba(texts)`."""
+    from tunecard.inference import load_classifier
+
+    return load_classifier(str(path), batch_size)
+
+
+def predict(model, data, output, **kwargs):
+    """Score a file of texts and write predictions; see `tunecard.api.predict`."""
+    from tunecard.api import predict as _predict
+
+    return _predict(model, data, output, **kwargs)

@@ -98,6 +98,7 @@ def _setup(config: Config, task) -> _Setup:
     set_seed(config.train.seed)  # the new head's initial weights come from this seed
     model = models.build_classifier(ref, prepared.label_names)
     model.config.tunecard_train_label_counts = train_counts
+    model.config.tunecard_max_length = config.model.max_length
     headline = task.headline_metric(prepared.label_names)
     return _Setup(ref, prepared, tokenizer, tokenized, model, config.train.metric_for_best_model or headline,
                   headline, train_counts,
@@ -152,7 +153,7 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
     splits = {name: classification.standardise(ds, columns, names, name, by_id) for name, ds in raw.items()}
     counts = getattr(classifier.config, "tunecard_train_label_counts", None)
     temperature = getattr(classifier.config, "tunecard_temperature", None)
-    limit = max_length or min(tokenizer.model_max_length, 512)
+    limit = max_length or getattr(classifier.config, "tunecard_max_length", None) or min(tokenizer.model_max_length, 512)
     with _maybe_run_directory(output, overwrite) as workdir:
         results, findings = [], []
         for name, ds in splits.items():
@@ -172,6 +173,45 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
                          metrics.metric_keys(len(names)), None, report["diagnostics"],
                          [f"written to {output}"] if output else []))
     return report
+
+
+PREDICTION_FORMATS = (".csv", ".jsonl", ".parquet")
+
+
+def predict(model: str, data: str, output: str, top_k: int = 1, text_column: str | None = None,
+            text_pair_column: str | None = None, batch_size: int = 64, chunk_size: int = 8192,
+            overwrite: bool = False) -> Path:
+    """Score every row of a file in chunks (memory stays bounded) and write, in input order:
+    id, prediction, prob_<label> per label, and with top_k > 1 the ranked labels."""
+    from tqdm.auto import tqdm
+
+    from tunecard.data.columns import infer_text_columns
+    from tunecard.data.readers import read_file
+    from tunecard.inference import load_classifier
+
+    out = Path(output)
+    if out.suffix.lower() not in PREDICTION_FORMATS:
+        raise TunecardError("--output", f"a {', '.join(PREDICTION_FORMATS)} file", f"'{out.suffix or out.name}'",
+                            "name the output file with one of those extensions")
+    _check_output(out, overwrite)
+    dataset = read_file(Path(data))
+    text, pair = infer_text_columns(dataset.column_names, text_column, text_pair_column)
+    classifier = load_classifier(model, batch_size)
+    if top_k < 1 or top_k > len(classifier.labels):
+        raise TunecardError("--top_k", f"between 1 and {len(classifier.labels)}", str(top_k), "set --top_k")
+    partial = out.with_name(out.name + ".partial")
+    try:
+        with outputs.PredictionWriter(partial) as writer, \
+                tqdm(total=len(dataset), desc="Predicting", unit="text") as bar:
+            for start, chunk in zip(range(0, len(dataset), chunk_size), dataset.iter(batch_size=chunk_size)):
+                probs = classifier.predict_proba(chunk[text], chunk[pair] if pair else None, bar)
+                ids = chunk["id"] if "id" in chunk else range(start, start + len(probs))
+                writer.write(outputs.prediction_frame(ids, probs, classifier.labels, top_k))
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(out)
+    return out
 
 
 # ---- run directory -------------------------------------------------------------------------

@@ -35,6 +35,18 @@ def build_parser() -> ArgumentParser:
     evaluate.add_argument("--max_length", type=int, default=None, help="unset: the model's limit (at most 512)")
     evaluate.add_argument("--overwrite", type=bool, default=False)
     commands.add_subcommand("evaluate", evaluate, help="score a labelled file with a trained model")
+
+    predict = ArgumentParser(description="Predict labels for a file of texts, in input order, in chunks.")
+    predict.add_argument("--model", required=True, help="a run directory or model folder")
+    predict.add_argument("--data", required=True, help="a CSV, TSV, JSONL, JSON, Parquet or .txt file of texts")
+    predict.add_argument("--output", required=True, help="predictions file: .csv, .jsonl or .parquet")
+    predict.add_argument("--top_k", type=int, default=1, help="also write the K most likely labels, ranked")
+    predict.add_argument("--text_column", default=None)
+    predict.add_argument("--text_pair_column", default=None)
+    predict.add_argument("--batch_size", type=int, default=64)
+    predict.add_argument("--chunk_size", type=int, default=8192, help="rows read, scored and written at a time")
+    predict.add_argument("--overwrite", type=bool, default=False)
+    commands.add_subcommand("predict", predict, help="predict labels for new texts")
     return parser
 
 
@@ -77,8 +89,9 @@ def _run(args) -> int:
             print("tunecard: --strict: the run has error-level diagnostics (see above)", file=sys.stderr)
             return 1
     elif args.command == "evaluate":
-        values = args.evaluate.as_dict()
-        api.evaluate(**values)
+        api.evaluate(**args.evaluate.as_dict())
+    elif args.command == "predict":
+        print(f"predictions written to {api.predict(**args.predict.as_dict())}")
     return 0
 
 

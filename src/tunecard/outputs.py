@@ -41,6 +41,53 @@ def write_split(workdir: Path, judged, ids, names: list[str]) -> None:
                      workdir / "plots" / f"reliability_{report.name}.png")
 
 
+# ---- predict ------------------------------------------------------------------------------
+
+def prediction_frame(ids, probs: np.ndarray, labels: list[str], top_k: int):
+    import pandas as pd
+
+    frame = pd.DataFrame({"id": list(ids), "prediction": [labels[i] for i in probs.argmax(-1)]})
+    for i, label in enumerate(labels):
+        frame[f"prob_{label}"] = probs[:, i].round(6)
+    if top_k > 1:
+        ranked = np.argsort(-probs, axis=1)[:, :top_k]
+        frame["top_k"] = [" ".join(labels[i] for i in row) for row in ranked]
+    return frame
+
+
+class PredictionWriter:
+    """Append prediction chunks to a CSV, JSONL or Parquet file (chosen by extension)."""
+
+    def __init__(self, path: Path):
+        self.path, self.kind = path, path.name.removesuffix(".partial").rsplit(".", 1)[-1].lower()
+        self._parquet = None
+        self._first = True
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.unlink(missing_ok=True)
+        return self
+
+    def write(self, frame) -> None:
+        if self.kind == "csv":
+            frame.to_csv(self.path, mode="a", header=self._first, index=False)
+        elif self.kind == "jsonl":
+            with open(self.path, "a", encoding="utf-8") as handle:
+                frame.to_json(handle, orient="records", lines=True, force_ascii=False)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            self._parquet = self._parquet or pq.ParquetWriter(self.path, table.schema)
+            self._parquet.write_table(table)
+        self._first = False
+
+    def __exit__(self, *exc) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+
+
 # ---- run -----------------------------------------------------------------------------------
 
 def card_inputs(config: Config, ref, prepared, evaluations, result, best_metric: str, device: str,

@@ -66,5 +66,14 @@ def _infer_text(available: list[str], label: str, pair: str | None) -> tuple[str
                         "choose one with --data.text_column")
 
 
+def infer_text_columns(available: list[str], text: str | None, pair: str | None) -> tuple[str, str | None]:
+    """The text (and pair) columns of unlabelled data, named or inferred."""
+    for flag, name in (("text_column", text), ("text_pair_column", pair)):
+        if name is not None and name not in available:
+            raise TunecardError(f"--{flag}", "a column of the data", f"'{name}' among {_list(available)}",
+                                f"use one of {_list(available)}")
+    return (text, pair) if text else _infer_text(available, "", pair)
+
+
 def _list(names: list[str]) -> str:
     return ", ".join(names) if names else "none"
