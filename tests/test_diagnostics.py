@@ -122,6 +122,10 @@ def test_temperature_fitting_recovers_overconfidence():
     assert temperature == pytest.approx(3.0, rel=0.1)
 
 
+def test_majority_baseline_predicts_the_most_frequent_training_class():
+    assert d.majority_predictions(np.array([5.0, 9.0, 2.0]), 3).tolist() == [1, 1, 1]
+
+
 def test_stratified_baseline_follows_training_frequencies():
     pred = d.stratified_predictions(np.array([900.0, 100.0]), 10000, seed=0)
     assert abs(pred.mean() - 0.1) < 0.01

@@ -28,9 +28,8 @@ def test_absent_class_counts_in_macro_average():
     assert result["f1_macro"] == pytest.approx(2 / 3)
 
 
-def test_majority_baseline_predicts_most_frequent_training_class():
-    baseline = metrics.majority_baseline([2, 2, 1], [2, 1, 0, 2], 3)
-    assert baseline["accuracy"] == pytest.approx(0.5)
+def test_label_counts_name_every_class():
+    assert metrics.label_counts([2, 2, 1], ["a", "b", "c"]) == {"a": 0, "b": 1, "c": 2}
 
 
 def test_confusion_rows_are_gold():

@@ -106,5 +106,4 @@ def test_failed_run_leaves_nothing(tmp_path, tiny_model, sentiment_dir, monkeypa
     monkeypatch.setattr(training, "train", explode)
     with pytest.raises(RuntimeError):
         tunecard.train(tiny_config(sentiment_dir, tiny_model, tmp_path / "run"))
-    assert list(tmp_path.iterdir()) == [tmp_path / "tiny-bert"] or not (tmp_path / "run").exists()
-    assert not (tmp_path / "run.partial").exists()
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()

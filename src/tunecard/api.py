@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tunecard import outputs
-from tunecard.config import Config, config_from_dict, load_config
+from tunecard.config import Config, TrainConfig, config_from_dict, load_config
 from tunecard.diagnostics import Finding, history_findings, sort_findings
 from tunecard.errors import TunecardError, TunecardErrors
 
@@ -85,7 +85,7 @@ def train(config: Config | dict | str | Path) -> RunResult:
 def _setup(config: Config, task) -> _Setup:
     from transformers import set_seed
 
-    from tunecard import evaluation, models
+    from tunecard import evaluation, metrics, models
 
     ref = models.resolve_model(config.model.name)
     if config.train.learning_rate is None:
@@ -94,7 +94,7 @@ def _setup(config: Config, task) -> _Setup:
     tokenizer = models.load_tokenizer(ref)
     tokenizer.truncation_side = config.model.truncation_side
     tokenized = {name: task.tokenize(ds, tokenizer, config.model.max_length) for name, ds in prepared.splits.items()}
-    train_counts = outputs.distribution(prepared.splits["train"]["label"], prepared.label_names)
+    train_counts = metrics.label_counts(prepared.splits["train"]["label"], prepared.label_names)
     set_seed(config.train.seed)  # the new head's initial weights come from this seed
     model = models.build_classifier(ref, prepared.label_names)
     model.config.tunecard_train_label_counts = train_counts
@@ -137,6 +137,8 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
     """Score every labelled split in `data` with a trained model; write tables to `output` if given."""
     from tunecard import evaluation, metrics, models
     from tunecard.config import DataConfig
+    from tunecard.data import labels
+    from tunecard.data.columns import resolve_columns
     from tunecard.data.readers import read_splits
     from tunecard.inference import predict_logits
     from tunecard.report.summary import format_summary
@@ -148,8 +150,8 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
     names = [classifier.config.id2label[i] for i in range(classifier.config.num_labels)]
     raw = read_splits(DataConfig(path=data))
     first = next(iter(raw.values()))
-    columns = classification.resolve_columns(first.column_names, text_column, text_pair_column, label_column)
-    by_id = _labels_are_ids(first, columns, names)
+    columns = resolve_columns(first.column_names, text_column, text_pair_column, label_column)
+    by_id = labels.values_are_ids(first.features[columns.label], columns, names)
     splits = {name: classification.standardise(ds, columns, names, name, by_id) for name, ds in raw.items()}
     counts = getattr(classifier.config, "tunecard_train_label_counts", None)
     temperature = getattr(classifier.config, "tunecard_temperature", None)
@@ -160,8 +162,8 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
             tokenized = classification.tokenize(ds, tokenizer, limit)
             logits = predict_logits(classifier, tokenizer, tokenized, batch_size, desc=f"Scoring {name}")
             judged = evaluation.evaluate_split(name, ds["label"], logits, names,
-                                               counts or outputs.distribution(ds["label"], names),
-                                               temperature, 42)
+                                               counts or metrics.label_counts(ds["label"], names),
+                                               temperature, TrainConfig().seed)
             findings.extend(judged.findings + [evaluation.truncation_finding(name, tokenized, limit)])
             results.append(judged)
             if workdir:
@@ -291,12 +293,3 @@ def _check_train_config(config: Config) -> Path:
         raise problems[0] if len(problems) == 1 else TunecardErrors(problems)
     return Path(config.output)
 
-
-def _labels_are_ids(dataset, columns, names: list[str]) -> bool:
-    import datasets
-
-    feature = dataset.features[columns.label]
-    if isinstance(feature, datasets.ClassLabel):
-        return not columns.label_name
-    numeric_names = all(n.lstrip("-").isdigit() for n in names)
-    return getattr(feature, "dtype", "").startswith(("int", "uint")) and not numeric_names and not columns.label_name

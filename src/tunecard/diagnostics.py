@@ -45,6 +45,11 @@ class Finding:
 
 # ---- baselines --------------------------------------------------------------------------------
 
+def majority_predictions(train_counts: np.ndarray, n_rows: int) -> np.ndarray:
+    """The most frequent training class, for every row."""
+    return np.full(n_rows, int(np.argmax(train_counts)))
+
+
 def stratified_predictions(train_counts: np.ndarray, n_rows: int, seed: int) -> np.ndarray:
     """Random labels drawn with the training label frequencies (seeded)."""
     rng = np.random.default_rng(seed)
@@ -196,7 +201,7 @@ def leakage_finding(split: str, train_texts: list[str], other_texts: list[str]) 
 
 
 def imbalance_finding(train_counts: dict[str, int]) -> Finding | None:
-    counts = {k: v for k, v in train_counts.items()}
+    counts = train_counts
     largest, smallest = max(counts, key=counts.get), min(counts, key=counts.get)
     ratio = counts[largest] / max(counts[smallest], 1)
     if ratio < 3:

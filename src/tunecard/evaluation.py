@@ -33,17 +33,18 @@ def evaluate_split(name: str, gold, logits: np.ndarray, names: list[str], train_
     probs = metrics.softmax(logits / temperature) if temperature else raw_probs
     pred = probs.argmax(-1)
     counts = np.array([train_counts[x] for x in names], dtype=float)
-    majority = metrics.classification_metrics(gold, np.full(len(gold), counts.argmax()), n)
+    majority_pred = diagnostics.majority_predictions(counts, len(gold))
+    majority = metrics.classification_metrics(gold, majority_pred, n)
     stratified = metrics.classification_metrics(
         gold, diagnostics.stratified_predictions(counts, len(gold), seed), n)
     model_metrics = metrics.classification_metrics(gold, pred, n)
     report = SplitReport(
-        name=name, size=len(gold), distribution=_counts(gold, names), metrics=model_metrics,
+        name=name, size=len(gold), distribution=metrics.label_counts(gold, names), metrics=model_metrics,
         baseline=majority, stratified=stratified, per_class=metrics.per_class_report(gold, pred, names),
         confusion=metrics.confusion(gold, pred, n), calibration=_calibration(raw_probs, probs, gold, temperature))
     macro = lambda t, p: metrics.macro_f1(t, p, n)  # noqa: E731
     findings = diagnostics.collapse_findings(
-        name, gold, pred, names, macro(gold, pred), macro(gold, np.full(len(gold), counts.argmax())),
+        name, gold, pred, names, macro(gold, pred), macro(gold, majority_pred),
         diagnostics.bootstrap_std(gold, pred, macro, seed))
     return SplitEvaluation(report, gold, probs, findings)
 
@@ -63,7 +64,7 @@ def data_findings(splits: dict, tokenized: dict, max_length: int, dropped_empty:
     train = splits["train"]
     train_texts = _texts(train)
     findings = [_dropped_finding(dropped_empty), diagnostics.duplicate_finding(train_texts, train["label"]),
-                diagnostics.imbalance_finding(_counts(train["label"], train.features["label"].names))]
+                diagnostics.imbalance_finding(metrics.label_counts(train["label"], train.features["label"].names))]
     for name, dataset in splits.items():
         texts = _texts(dataset)
         findings.append(diagnostics.short_text_finding(name, texts))
@@ -121,7 +122,3 @@ def _texts(dataset) -> list[str]:
         texts = [f"{a} [SEP] {b}" for a, b in zip(texts, dataset["text_pair"])]
     return texts
 
-
-def _counts(labels, names: list[str]) -> dict[str, int]:
-    counts = np.bincount(np.asarray(labels), minlength=len(names))
-    return {name: int(c) for name, c in zip(names, counts)}

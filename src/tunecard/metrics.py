@@ -57,10 +57,10 @@ def confusion(y_true, y_pred, n_labels: int) -> list[list[int]]:
     return confusion_matrix(y_true, y_pred, labels=list(range(n_labels))).tolist()
 
 
-def majority_baseline(y_train, y_eval, n_labels: int) -> dict[str, float]:
-    """Metrics of always predicting the most frequent training class."""
-    majority = int(np.bincount(np.asarray(y_train), minlength=n_labels).argmax())
-    return classification_metrics(y_eval, np.full(len(y_eval), majority), n_labels)
+def label_counts(labels, names: list[str]) -> dict[str, int]:
+    """Rows per class name (label ids index `names`)."""
+    counts = np.bincount(np.asarray(labels), minlength=len(names))
+    return {name: int(c) for name, c in zip(names, counts)}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

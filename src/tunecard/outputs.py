@@ -13,27 +13,17 @@ from tunecard.config import Config, save_config
 from tunecard.report.card import CardInputs, SplitReport, build_card, render_evaluation
 
 
-def distribution(labels, names: list[str]) -> dict[str, int]:
-    counts = np.bincount(np.asarray(labels), minlength=len(names))
-    return {name: int(c) for name, c in zip(names, counts)}
-
-
 # ---- per split -----------------------------------------------------------------------------
 
 def write_split(workdir: Path, judged, ids, names: list[str]) -> None:
     """predictions/<split>.csv and the split's confusion matrix and reliability diagram."""
-    import pandas as pd
-
     from tunecard.report.plots import confusion_matrix_plot, reliability_plot
 
-    report, probs = judged.report, judged.probs
+    report = judged.report
     (workdir / "predictions").mkdir(parents=True, exist_ok=True)
     (workdir / "plots").mkdir(exist_ok=True)
-    pred = probs.argmax(-1)
-    frame = pd.DataFrame({"id": ids, "gold": [names[i] for i in judged.gold],
-                          "prediction": [names[i] for i in pred]})
-    for i, label in enumerate(names):
-        frame[f"prob_{label}"] = probs[:, i].round(6)
+    frame = prediction_frame(ids, judged.probs, names, top_k=1)
+    frame.insert(1, "gold", [names[i] for i in judged.gold])
     frame.to_csv(workdir / "predictions" / f"{report.name}.csv", index=False)
     confusion_matrix_plot(report.confusion, names, f"Confusion matrix: {report.name}",
                           workdir / "plots" / f"confusion_matrix_{report.name}.png")

@@ -75,6 +75,19 @@ def labels_are_ids(train, columns: Columns, mapping_file: str | None) -> bool:
         isinstance(train.features[columns.label], datasets.ClassLabel) and not columns.label_name)
 
 
+def values_are_ids(feature, columns: Columns, names: list[str]) -> bool:
+    """For data scored against a trained model's names: are the label values ids into `names`?
+    Integers are ids unless the names are themselves numbers (then values are names)."""
+    import datasets
+
+    if columns.label_name:
+        return False
+    if isinstance(feature, datasets.ClassLabel):
+        return True
+    numeric_names = all(n.lstrip("-").isdigit() for n in names)
+    return getattr(feature, "dtype", "").startswith(("int", "uint")) and not numeric_names
+
+
 def _sort_key(value):
     text = str(value)
     return (0, int(text), "") if text.lstrip("-").isdigit() else (1, 0, text)
