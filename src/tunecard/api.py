@@ -63,16 +63,17 @@ def train(config: Config | dict | str | Path) -> RunResult:
     task = get_task(config.task)
     setup = _setup(config, task)
     with run_directory(output, config.overwrite) as workdir:
+        names, validation = setup.prepared.label_names, setup.tokenized["validation"]
         trainer, epoch_log = training.build_trainer(
-            setup.model, setup.tokenizer, setup.tokenized["train"], setup.tokenized["validation"],
-            config.train, str(workdir / "checkpoints"), task.compute_metrics_fn(setup.prepared.label_names),
-            setup.best_metric)
+            setup.model, setup.tokenizer, setup.tokenized["train"], validation,
+            config.train, str(workdir / "checkpoints"), None, setup.best_metric)
+        trainer.compute_metrics = task.compute_metrics_fn(names, validation, training.eval_row_order(trainer))
         result = training.train(trainer, epoch_log)
         shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
         if not trainer.is_world_process_zero():
             return None  # only the main process scores, writes files and prints
-        evaluations, findings = _judge(trainer.model, setup, config, result, workdir)
-        inputs = outputs.card_inputs(config, setup.ref, setup.prepared, evaluations, result, setup.best_metric,
+        evaluations, findings = _judge(trainer.model, setup, config, result, workdir, task)
+        inputs = outputs.card_inputs(config, task, setup.ref, setup.prepared, evaluations, result, setup.best_metric,
                                      str(trainer.args.device), findings, setup.train_counts,
                                      getattr(trainer.model.config, "tunecard_temperature", None))
         run_metrics = outputs.run_metrics(inputs, result)
@@ -90,6 +91,7 @@ def _setup(config: Config, task) -> _Setup:
     ref = models.resolve_model(config.model.name)
     if config.train.learning_rate is None:
         config.train.learning_rate = models.default_learning_rate(config.model.name)
+    config.model.truncation_side = config.model.truncation_side or task.DEFAULT_TRUNCATION_SIDE
     prepared = task.prepare(config.data, config.train.seed)
     tokenizer = models.load_tokenizer(ref)
     tokenizer.truncation_side = config.model.truncation_side
@@ -99,14 +101,17 @@ def _setup(config: Config, task) -> _Setup:
     model = models.build_classifier(ref, prepared.label_names)
     model.config.tunecard_train_label_counts = train_counts
     model.config.tunecard_max_length = config.model.max_length
+    model.config.tunecard_truncation_side = config.model.truncation_side
+    model.config.tunecard_task = config.task
+    model.config.tunecard_text_pair = bool(prepared.columns.text_pair)
     headline = task.headline_metric(prepared.label_names)
     return _Setup(ref, prepared, tokenizer, tokenized, model, config.train.metric_for_best_model or headline,
                   headline, train_counts,
-                  evaluation.data_findings(prepared.splits, tokenized, config.model.max_length,
-                                           prepared.dropped_empty))
+                  prepared.findings + evaluation.data_findings(prepared.splits, tokenized, config.model.max_length,
+                                                               prepared.dropped_empty))
 
 
-def _judge(model, setup: _Setup, config: Config, result, workdir: Path):
+def _judge(model, setup: _Setup, config: Config, result, workdir: Path, task):
     """Score every split with the kept model; fit the temperature; collect all findings."""
     from tunecard import evaluation
     from tunecard.inference import predict_logits
@@ -122,7 +127,9 @@ def _judge(model, setup: _Setup, config: Config, result, workdir: Path):
     for name in (n for n in SPLIT_ORDER if n in splits and n != "train"):
         judged = evaluation.evaluate_split(name, splits[name]["label"], logits[name], names, setup.train_counts,
                                            temperature, config.train.seed)
-        outputs.write_split(workdir, judged, splits[name]["id"], names)
+        judged.report.metrics.update(task.split_metrics(splits[name], judged.probs))
+        judged.report.stratified.update(task.baseline_metrics(splits[name], config.train.seed))
+        outputs.write_split(workdir, judged, splits[name]["id"], names, task.SCORE_HISTOGRAM)
         evaluations.append(judged)
         findings.extend(judged.findings)
     findings.extend(history_findings(result.history, setup.headline, result.best_epoch))
@@ -187,7 +194,6 @@ def predict(model: str, data: str, output: str, top_k: int = 1, text_column: str
     id, prediction, prob_<label> per label, and with top_k > 1 the ranked labels."""
     from tqdm.auto import tqdm
 
-    from tunecard.data.columns import infer_text_columns
     from tunecard.data.readers import read_file
     from tunecard.inference import load_classifier
 
@@ -197,23 +203,68 @@ def predict(model: str, data: str, output: str, top_k: int = 1, text_column: str
                             "name the output file with one of those extensions")
     _check_output(out, overwrite)
     dataset = read_file(Path(data))
-    text, pair = infer_text_columns(dataset.column_names, text_column, text_pair_column)
     classifier = load_classifier(model, batch_size)
     if top_k < 1 or top_k > len(classifier.labels):
         raise TunecardError("--top_k", f"between 1 and {len(classifier.labels)}", str(top_k), "set --top_k")
+    if classifier.task == "preference":
+        score_chunk = _preference_scorer(classifier, dataset.column_names, text_column)
+    else:
+        score_chunk = _classification_scorer(classifier, dataset.column_names, text_column, text_pair_column, top_k)
     partial = out.with_name(out.name + ".partial")
     try:
         with outputs.PredictionWriter(partial) as writer, \
                 tqdm(total=len(dataset), desc="Predicting", unit="text") as bar:
             for start, chunk in zip(range(0, len(dataset), chunk_size), dataset.iter(batch_size=chunk_size)):
-                probs = classifier.predict_proba(chunk[text], chunk[pair] if pair else None, bar)
-                ids = chunk["id"] if "id" in chunk else range(start, start + len(probs))
-                writer.write(outputs.prediction_frame(ids, probs, classifier.labels, top_k))
+                n = len(next(iter(chunk.values())))
+                ids = chunk["id"] if "id" in chunk else range(start, start + n)
+                writer.write(score_chunk(chunk, ids, bar))
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     partial.replace(out)
     return out
+
+
+def _classification_scorer(classifier, columns: list[str], text_column, text_pair_column, top_k: int):
+    from tunecard.data.columns import infer_text_columns
+
+    text, pair = infer_text_columns(columns, text_column, text_pair_column)
+
+    def score(chunk, ids, bar):
+        probs = classifier.predict_proba(chunk[text], chunk[pair] if pair else None, bar)
+        return outputs.prediction_frame(ids, probs, classifier.labels, top_k)
+    return score
+
+
+def _preference_scorer(classifier, columns: list[str], text_column):
+    """Pair files (chosen + rejected columns) get score_chosen, score_rejected and prefers_chosen;
+    single texts get score = P(chosen)."""
+    import pandas as pd
+
+    from tunecard.data.columns import infer_text_columns
+    from tunecard.tasks import preference
+
+    pair_input = bool(getattr(classifier.model.config, "tunecard_text_pair", False))
+    prompt = next((c for c in preference.PROMPT_COLUMNS if c in columns), None)
+    if "chosen" in columns or "rejected" in columns:
+        pair_columns = preference.find_pair_columns(columns, where="data to score")
+
+        def score_pairs(chunk, ids, bar):
+            prompts, good, bad = preference.pair_texts(chunk, pair_columns)
+            scores = [classifier.predict_proba(prompts, texts)[:, 1] if pair_input
+                      else classifier.predict_proba(texts)[:, 1] for texts in (good, bad)]
+            bar.update(len(good))
+            return pd.DataFrame({"id": list(ids), "score_chosen": scores[0].round(6),
+                                 "score_rejected": scores[1].round(6), "prefers_chosen": scores[0] > scores[1]})
+        return score_pairs
+    text, _ = infer_text_columns(columns, text_column, None)
+
+    def score_texts(chunk, ids, bar):
+        first, second = preference.single_text_inputs(chunk[text], chunk[prompt] if prompt else None, pair_input)
+        probs = classifier.predict_proba(first, second, bar)
+        return pd.DataFrame({"id": list(ids), "prediction": [classifier.labels[i] for i in probs.argmax(-1)],
+                             "score": probs[:, 1].round(6)})
+    return score_texts
 
 
 # ---- run directory -------------------------------------------------------------------------
@@ -278,7 +329,7 @@ def _check_train_config(config: Config) -> Path:
     if not 0 < config.data.validation_size < 1:
         problems.append(TunecardError("--data.validation_size", "a share between 0 and 1",
                                       repr(config.data.validation_size), "set e.g. 0.1"))
-    for name, value, allowed in (("model.truncation_side", config.model.truncation_side, ("right", "left")),
+    for name, value, allowed in (("model.truncation_side", config.model.truncation_side, (None, "right", "left")),
                                  ("train.class_weights", config.train.class_weights, (None, "balanced")),
                                  ("data.empty_texts", config.data.empty_texts, ("error", "drop"))):
         if value not in allowed:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import yaml
 
@@ -22,12 +22,13 @@ class DataConfig:
     path: Optional[str] = None
     """A data file, a folder holding split files (train/validation/test), a `datasets` saved folder,
     a folder of one-file-per-class .txt files, an embedded dataset (`rotten_tomatoes`) or a hub id."""
-    train: Optional[str] = None
-    """Training file (overrides the train split found in `path`)."""
-    validation: Optional[str] = None
-    """Validation file (overrides `path`'s). Without any, a stratified split of train is held out."""
-    test: Optional[str] = None
-    """Test file (overrides `path`'s). Without one, only validation is evaluated."""
+    train: Union[str, list[str], None] = None
+    """Training file, or a list of files read as one (overrides the train split found in `path`)."""
+    validation: Union[str, list[str], None] = None
+    """Validation file(s) (override `path`'s). Without any, a share of train is held out (validation_size)."""
+    test: Union[str, list[str], None] = None
+    """Test file(s) (override `path`'s). Without any, test_size of train is held out when set, else
+    only validation is evaluated."""
     text_column: Optional[str] = None
     """Column with the text; inferred from text, sentence, content, ... when not given."""
     text_pair_column: Optional[str] = None
@@ -41,6 +42,15 @@ class DataConfig:
     run's diagnostics say how many were dropped from each split)."""
     validation_size: float = 0.1
     """Share of train held out (stratified, with train.seed) when no validation split exists."""
+    test_size: Optional[float] = None
+    """Share of train held out as a test split (before validation is held out) when none exists."""
+    chosen_column: Optional[str] = None
+    """preference: column with the preferred text (default `chosen`)."""
+    rejected_column: Optional[str] = None
+    """preference: column with the other text (default `rejected`)."""
+    prompt_column: Optional[str] = None
+    """preference: column with the shared prompt; found by name (prompt, context, ...) when present.
+    Without one, the shared prefix of chosen and rejected up to the last "Assistant:" is the prompt."""
 
 
 @dataclass
@@ -49,8 +59,9 @@ class ModelConfig:
     """An embedded alias (minilm), a local Hugging Face model folder, or a hub id."""
     max_length: int = 256
     """Longest input in tokens; longer inputs are truncated. The card states it."""
-    truncation_side: str = "right"
-    """Which end of a too-long text is cut: right (keeps the start) or left (keeps the end of a dialogue)."""
+    truncation_side: Optional[str] = None
+    """Which end of a too-long text is cut: right (keeps the start) or left (keeps the end of a dialogue).
+    Unset: the task's choice (right; left for preference, so a long prompt loses its oldest turns)."""
 
 
 @dataclass
@@ -101,7 +112,8 @@ class TrainConfig:
 @dataclass
 class Config:
     task: str = "classification"
-    """The task shape: classification (one text or a text pair + a label)."""
+    """The task shape: classification (one text or a text pair + a label) or preference (chosen and
+    rejected texts, optional prompt; scores P(chosen))."""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -49,6 +49,7 @@ class Classifier:
         self.model, self.tokenizer = model, tokenizer
         self.max_length, self.temperature, self.batch_size = max_length, temperature, batch_size
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        self.task = getattr(model.config, "tunecard_task", "classification")
 
     def predict_logits(self, texts: list[str], text_pairs: list[str] | None = None, bar=None) -> np.ndarray:
         encoded = self.tokenizer(list(texts), list(text_pairs) if text_pairs is not None else None,
@@ -69,5 +70,7 @@ def load_classifier(path: str, batch_size: int = 64) -> Classifier:
     model, tokenizer, _ = models.load_classifier(path)
     if torch.cuda.is_available():
         model = model.to("cuda")
-    max_length = min(tokenizer.model_max_length, 512)
+    # Score as the model was trained and evaluated: same length limit, same end cut.
+    max_length = getattr(model.config, "tunecard_max_length", None) or min(tokenizer.model_max_length, 512)
+    tokenizer.truncation_side = getattr(model.config, "tunecard_truncation_side", None) or tokenizer.truncation_side
     return Classifier(model, tokenizer, max_length, getattr(model.config, "tunecard_temperature", None), batch_size)

@@ -12,6 +12,7 @@ METRIC_INFO = {
     "precision": ("precision", "Precision", {"average": "binary"}),
     "recall": ("recall", "Recall", {"average": "binary"}),
     "f1": ("f1", "F1", {"average": "binary"}),
+    "pairwise_accuracy": ("pairwise_accuracy", "Pairwise accuracy", None),
 }
 for _avg in ("macro", "weighted"):
     for _key, _name in (("precision", "Precision"), ("recall", "Recall"), ("f1", "F1")):
@@ -61,6 +62,18 @@ def label_counts(labels, names: list[str]) -> dict[str, int]:
     """Rows per class name (label ids index `names`)."""
     counts = np.bincount(np.asarray(labels), minlength=len(names))
     return {name: int(c) for name, c in zip(names, counts)}
+
+
+def pairwise_accuracy(pair_ids, labels, scores) -> float:
+    """Share of pairs whose chosen text (label 1) scores strictly higher than its rejected text
+    (label 0); a tie counts as a miss. Every pair id must have exactly one row of each label."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"pair": np.asarray(pair_ids), "label": np.asarray(labels), "score": np.asarray(scores)})
+    table = frame.pivot(index="pair", columns="label", values="score")
+    if table.isna().any().any() or list(table.columns) != [0, 1]:
+        raise ValueError("pairwise accuracy needs one chosen and one rejected row per pair")
+    return float((table[1] > table[0]).mean())
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -15,9 +15,10 @@ from tunecard.report.card import CardInputs, SplitReport, build_card, render_eva
 
 # ---- per split -----------------------------------------------------------------------------
 
-def write_split(workdir: Path, judged, ids, names: list[str]) -> None:
-    """predictions/<split>.csv and the split's confusion matrix and reliability diagram."""
-    from tunecard.report.plots import confusion_matrix_plot, reliability_plot
+def write_split(workdir: Path, judged, ids, names: list[str], score_histogram: bool = False) -> None:
+    """predictions/<split>.csv and the split's confusion matrix and reliability diagram; for
+    preference models also the histogram of P(chosen) for chosen and rejected texts."""
+    from tunecard.report.plots import confusion_matrix_plot, reliability_plot, score_histogram_plot
 
     report = judged.report
     (workdir / "predictions").mkdir(parents=True, exist_ok=True)
@@ -29,6 +30,9 @@ def write_split(workdir: Path, judged, ids, names: list[str]) -> None:
                           workdir / "plots" / f"confusion_matrix_{report.name}.png")
     reliability_plot(report.calibration["reliability"], f"Reliability: {report.name}",
                      workdir / "plots" / f"reliability_{report.name}.png")
+    if score_histogram:
+        score_histogram_plot({names[i]: judged.probs[judged.gold == i, 1] for i in (1, 0)}, f"P({names[1]})",
+                             f"Score distribution: {report.name}", workdir / "plots" / f"scores_{report.name}.png")
 
 
 # ---- predict ------------------------------------------------------------------------------
@@ -80,23 +84,23 @@ class PredictionWriter:
 
 # ---- run -----------------------------------------------------------------------------------
 
-def card_inputs(config: Config, ref, prepared, evaluations, result, best_metric: str, device: str,
+def card_inputs(config: Config, task, ref, prepared, evaluations, result, best_metric: str, device: str,
                 findings, train_counts: dict[str, int], temperature: float | None) -> CardInputs:
-    from tunecard.tasks import classification
-
     names = prepared.label_names
     train_split = SplitReport("train", len(prepared.splits["train"]), train_counts)
     dataset_name = _dataset_name(config)
     return CardInputs(
         model_name=Path(config.output).name, base_model=ref.base_model, dataset_name=dataset_name,
         dataset_description=_dataset_description(config, dataset_name), task=config.task,
-        pipeline_tag=classification.PIPELINE_TAG, label_names=names, max_length=config.model.max_length,
+        pipeline_tag=task.PIPELINE_TAG, label_names=names, max_length=config.model.max_length,
         input_description="a text pair" if prepared.columns.text_pair else "a text",
         splits=[train_split, *(e.report for e in evaluations)],
-        metric_keys=metrics.metric_keys(len(names)), best_metric=best_metric, best_epoch=result.best_epoch,
+        metric_keys=task.metric_keys(names), best_metric=best_metric, best_epoch=result.best_epoch,
         history=result.history, hyperparameters=_hyperparameters(config),
         majority_label=max(names, key=lambda n: train_counts[n]),
         validation_held_out=prepared.validation_held_out, validation_share=config.data.validation_size,
+        test_held_out=prepared.test_held_out, test_share=config.data.test_size, holdout=task.HOLDOUT,
+        task_notes=task.card_notes(prepared), score_plots=task.SCORE_HISTOGRAM,
         seed=config.train.seed, train_seconds=result.train_seconds,
         samples_per_second=result.samples_per_second, device=device,
         findings=[f.as_dict() for f in findings],
@@ -171,17 +175,30 @@ def write_evaluation(workdir: Path, report: dict, results: list[SplitReport], na
 # ---- card text -----------------------------------------------------------------------------
 
 def _dataset_name(config: Config) -> str:
+    from tunecard.data.readers import SPLIT_NAMES
+
+    refs = _data_refs(config)
+    names = []
+    for ref in refs:
+        path = Path(ref)
+        if not path.exists():
+            names.append(ref)
+            continue
+        generic = path.is_file() and (path.stem.lower() in SPLIT_NAMES or path.stem == "data")
+        names.append((path.parent if generic else path).stem)
+    return "+".join(names)
+
+
+def _data_refs(config: Config) -> list[str]:
     ref = config.data.path or config.data.train
-    path = Path(ref)
-    if path.exists():
-        return (path if path.is_dir() else path.parent if path.stem in ("train", "data") else path).stem
-    return ref
+    return [ref] if isinstance(ref, str) else list(ref)
 
 
 def _dataset_description(config: Config, name: str) -> str:
-    ref = config.data.path or config.data.train
-    if Path(ref).exists():
-        return f"the local dataset `{name}` (`{ref}`)"
+    refs = _data_refs(config)
+    if all(Path(ref).exists() for ref in refs):
+        return f"the local dataset `{name}` ({', '.join(f'`{ref}`' for ref in refs)})"
+    ref = refs[0]
     if "/" in ref:
         return f"the [{name}](https://huggingface.co/datasets/{name}) dataset"
     return f"the `{name}` dataset"

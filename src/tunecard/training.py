@@ -134,6 +134,15 @@ def build_trainer(model, tokenizer, train, validation, cfg: TrainConfig, workdir
     return trainer, epoch_log
 
 
+def eval_row_order(trainer: Trainer):
+    """The order in which Trainer's evaluation visits the eval dataset's rows (with length grouping
+    its sampler is seeded afresh at each evaluation, so the order is the same every epoch)."""
+    import numpy as np
+
+    sampler = trainer._get_eval_sampler(trainer.eval_dataset)
+    return np.array(list(sampler)) if sampler is not None else np.arange(len(trainer.eval_dataset))
+
+
 def train(trainer: Trainer, epoch_log: EpochLogCallback) -> TrainingResult:
     trainer.train()
     state = trainer.state

@@ -190,5 +190,20 @@ def read_splits(data) -> dict:
     for split in ("train", "validation", "test"):
         explicit = getattr(data, split)
         if explicit:
-            splits[split] = read_file(Path(explicit))
+            splits[split] = read_files(explicit)
     return splits
+
+
+def read_files(paths: str | list[str]):
+    """One file, or several files with the same columns read as one dataset."""
+    import datasets
+
+    if isinstance(paths, str):
+        return read_file(Path(paths))
+    parts = [read_file(Path(p)) for p in paths]
+    columns = [sorted(part.column_names) for part in parts]
+    if any(c != columns[0] for c in columns):
+        found = "; ".join(f"{p}: {', '.join(c)}" for p, c in zip(paths, columns))
+        raise TunecardError("data files", "the same columns in every file of a split", found,
+                            "give the files the same columns")
+    return datasets.concatenate_datasets(parts)

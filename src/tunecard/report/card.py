@@ -64,6 +64,14 @@ class CardInputs:
     findings: list[dict] = field(default_factory=list)
     """Diagnostic findings as dicts (id, severity, message, evidence, advice, split)."""
     temperature: float | None = None
+    test_held_out: bool = False
+    test_share: float | None = None
+    holdout: str = "stratified by label"
+    """How held-out splits were drawn."""
+    task_notes: list[str] = field(default_factory=list)
+    """Paragraphs the task adds to the card (e.g. what a preference score means)."""
+    score_plots: bool = False
+    """Whether plots/scores_<split>.png (score histograms per gold label) exist."""
 
 
 def framework_versions() -> dict[str, str]:
@@ -110,6 +118,8 @@ def build_card(inputs: CardInputs) -> ModelCard:
 
 
 def _task_description(inputs: CardInputs) -> str:
+    if inputs.task == "preference":
+        return "preference scoring (chosen vs rejected responses)"
     return f"{'text-pair' if 'pair' in inputs.input_description else 'text'} classification"
 
 

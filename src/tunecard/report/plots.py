@@ -77,3 +77,19 @@ def reliability_plot(bins: list[dict], title: str, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def score_histogram_plot(scores: dict[str, np.ndarray], score_name: str, title: str, path: Path) -> None:
+    """Overlaid histograms of one score for each gold label (e.g. P(chosen) of chosen and rejected texts)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bins = np.linspace(0, 1, 26)
+    for (label, values), color in zip(scores.items(), ("tab:green", "tab:red", "tab:blue")):
+        ax.hist(values, bins=bins, alpha=0.55, color=color, label=f"gold {label} (n={len(values)})")
+    ax.set_xlabel(score_name)
+    ax.set_ylabel("texts")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -15,8 +15,8 @@ def format_summary(title: str, history: list[dict], results: list, metric_keys: 
     for result in results:
         lines.append(f"{result.name} ({result.size} rows)      model    majority  stratified")
         for key in metric_keys:
-            lines.append(f"  {METRIC_INFO[key][1]:<20} {result.metrics[key]:>7.4f}   {result.baseline[key]:>7.4f}"
-                         f"   {result.stratified[key]:>7.4f}")
+            values = (result.metrics.get(key), result.baseline.get(key), result.stratified.get(key))
+            lines.append(f"  {METRIC_INFO[key][1]:<20} " + "   ".join(_number(v) for v in values))
         lines.append(_calibration_line(result.calibration))
         lines.append("")
     shown = [f for f in findings if f["severity"] != "info"]
@@ -42,6 +42,10 @@ def _history_lines(history: list[dict], metric_keys: list[str], best_epoch) -> l
         train_loss = row["train_loss"] if row["train_loss"] is not None else float("nan")
         lines.append(f"{row['epoch']:>6} {train_loss:>10.4f} {row['eval_loss']:>9.4f} {values}{mark}")
     return lines + ["(* = kept epoch)", ""]
+
+
+def _number(value) -> str:
+    return f"{value:>7.4f}" if value is not None else f"{'n/a':>7}"
 
 
 def _calibration_line(calibration: dict | None) -> str:

@@ -7,7 +7,7 @@ import importlib
 
 from tunecard.errors import TunecardError
 
-TASKS = {"classification": "tunecard.tasks.classification"}
+TASKS = {"classification": "tunecard.tasks.classification", "preference": "tunecard.tasks.preference"}
 
 
 def get_task(name: str):

@@ -19,6 +19,9 @@ from tunecard.errors import TunecardError
 
 PIPELINE_TAG = "text-classification"
 ID_COLUMNS = ("id", "idx", "guid")
+DEFAULT_TRUNCATION_SIDE = "right"
+HOLDOUT = "stratified by label"
+SCORE_HISTOGRAM = False
 
 
 @dataclass
@@ -29,6 +32,9 @@ class PreparedData:
     validation_held_out: bool = False
     dropped_empty: dict[str, int] = field(default_factory=dict)
     """Rows removed per split because their text was empty (data.empty_texts: drop)."""
+    findings: list = field(default_factory=list)
+    """Findings made while preparing the data (diagnostics.Finding)."""
+    test_held_out: bool = False
 
 
 def prepare(data_config, seed: int) -> PreparedData:
@@ -51,11 +57,14 @@ def prepare(data_config, seed: int) -> PreparedData:
     by_id = labels.labels_are_ids(raw["train"], columns, data_config.label_names)
     splits = {name: standardise(ds, columns, names, name, by_id) for name, ds in raw.items()}
     checks.check_classes(names, len(splits["train"]))
+    test_held_out = "test" not in splits and bool(data_config.test_size)
+    if test_held_out:
+        splits["train"], splits["test"] = stratified_holdout(splits["train"], data_config.test_size, seed, "test")
     held_out = "validation" not in splits
     if held_out:
         splits["train"], splits["validation"] = stratified_holdout(
             splits["train"], data_config.validation_size, seed)
-    return PreparedData(splits, names, columns, held_out, dropped)
+    return PreparedData(splits, names, columns, held_out, dropped, test_held_out=test_held_out)
 
 
 def standardise(dataset, columns: Columns, names: list[str], split: str, by_id: bool):
@@ -120,8 +129,25 @@ def headline_metric(label_names: list[str]) -> str:
     return "f1" if len(label_names) == 2 else "f1_macro"
 
 
-def compute_metrics_fn(label_names: list[str]):
-    """The `compute_metrics` Trainer calls after each evaluation."""
+def metric_keys(label_names: list[str]) -> list[str]:
+    return metrics.metric_keys(len(label_names))
+
+
+def split_metrics(dataset, probs: np.ndarray) -> dict[str, float]:
+    """Metrics beyond the per-row ones: none for plain classification."""
+    return {}
+
+
+def baseline_metrics(dataset, seed: int) -> dict[str, float]:
+    return {}
+
+
+def card_notes(prepared: PreparedData) -> list[str]:
+    return []
+
+
+def compute_metrics_fn(label_names: list[str], validation=None, row_order=None):
+    """The `compute_metrics` Trainer calls after each evaluation (row order does not matter here)."""
     def compute(eval_prediction) -> dict:
         logits = eval_prediction.predictions
         logits = logits[0] if isinstance(logits, tuple) else logits

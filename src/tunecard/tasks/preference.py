@@ -1,0 +1,229 @@
+"""Preference (chosen vs rejected) as binary classification: `AutoModelForSequenceClassification`
+with label 1 = chosen and 0 = rejected, so the score of a text is P(label = chosen).
+
+Input rows are pairs: a `chosen` and a `rejected` text and an optional shared `prompt`. Without a
+prompt column the prompt is the texts' shared prefix up to the last "Assistant:" (HH-RLHF
+dialogues); without such a marker the texts are scored whole. Each pair becomes two rows
+(text = prompt, text_pair = response) sharing a `pair_id`. Splits are drawn by pair, before the
+expansion, so the two texts of a pair never land in different splits.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from tunecard import metrics
+from tunecard.data import checks
+from tunecard.data.readers import read_splits
+from tunecard.diagnostics import Finding
+from tunecard.errors import TunecardError
+from tunecard.tasks.classification import (ID_COLUMNS, PIPELINE_TAG, PreparedData,  # noqa: F401
+                                           tokenize)
+from tunecard.data.columns import Columns
+
+LABEL_NAMES = ["rejected", "chosen"]
+DEFAULT_TRUNCATION_SIDE = "left"  # keeps the end of a long prompt: the turns the response answers
+HOLDOUT = "by pair (the two texts of a pair always share a split)"
+SCORE_HISTOGRAM = True
+PROMPT_COLUMNS = ("prompt", "context", "question", "instruction", "history")
+ASSISTANT_MARKER = "Assistant:"
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class PairColumns:
+    chosen: str
+    rejected: str
+    prompt: str | None = None
+
+
+def find_pair_columns(available: list[str], chosen: str | None = None, rejected: str | None = None,
+                      prompt: str | None = None, where: str = "train data") -> PairColumns:
+    """The chosen, rejected and (optional) prompt columns, named or found by their usual names."""
+    if prompt is not None and prompt not in available:
+        raise TunecardError("--data.prompt_column", f"a column of the {where}",
+                            f"'{prompt}' among {', '.join(available)}", f"use one of {', '.join(available)}")
+    chosen, rejected = chosen or "chosen", rejected or "rejected"
+    missing = [c for c in (chosen, rejected) if c not in available]
+    if missing:
+        raise TunecardError(where, "preference pairs: a chosen and a rejected text column (and optionally a prompt)",
+                            f"no {' or '.join(repr(c) for c in missing)} column among {', '.join(available)}",
+                            "rename the columns, or name them with --data.chosen_column/--data.rejected_column")
+    prompt = prompt or next((c for c in PROMPT_COLUMNS if c in available), None)
+    return PairColumns(chosen, rejected, prompt)
+
+
+def split_prompt(chosen: str, rejected: str) -> tuple[str, str, str]:
+    """(prompt, chosen response, rejected response) for two dialogues with a shared history: the
+    prompt runs to the last "Assistant:" of their common prefix; without one it is empty."""
+    prefix = os.path.commonprefix([chosen, rejected])
+    marker = prefix.rfind(ASSISTANT_MARKER)
+    cut = marker + len(ASSISTANT_MARKER) if marker >= 0 else 0
+    return chosen[:cut], chosen[cut:].strip(), rejected[cut:].strip()
+
+
+def pair_texts(batch: dict, columns: PairColumns) -> tuple[list[str], list[str], list[str]]:
+    """Prompts, chosen responses and rejected responses for a batch of pair rows."""
+    if columns.prompt:
+        return ([p or "" for p in batch[columns.prompt]], batch[columns.chosen], batch[columns.rejected])
+    parts = [split_prompt(c, r) for c, r in zip(batch[columns.chosen], batch[columns.rejected])]
+    return [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]
+
+
+def single_text_inputs(texts: list[str], prompts: list[str] | None, pair_input: bool):
+    """Model inputs (first texts, second texts or None) for texts to score on their own, built as in
+    training: with a prompt column (prompt, text); else a dialogue splits at its last "Assistant:"."""
+    if not pair_input:
+        return list(texts), None
+    if prompts is not None:
+        return [p or "" for p in prompts], list(texts)
+    parts = [split_prompt(t, t) for t in texts]
+    return [p[0] for p in parts], [p[1] for p in parts]
+
+
+def prepare(data_config, seed: int) -> PreparedData:
+    """Read pairs, hold out validation (and test) pairs when missing, expand to labelled texts."""
+    raw = read_splits(data_config)
+    if "train" not in raw:
+        raise TunecardError("training data", "a train split (a file, or train.* in a folder)",
+                            f"splits {', '.join(raw) or 'none'}", "pass --data or --data.train")
+    columns = find_pair_columns(raw["train"].column_names, data_config.chosen_column,
+                                data_config.rejected_column, data_config.prompt_column)
+    pairs = {name: _check_pairs(ds, columns, name) for name, ds in raw.items() if name in SPLITS}
+    test_held_out = "test" not in pairs and bool(data_config.test_size)
+    if test_held_out:
+        pairs["train"], pairs["test"] = pair_holdout(pairs["train"], data_config.test_size, seed, "test")
+    held_out = "validation" not in pairs
+    if held_out:
+        pairs["train"], pairs["validation"] = pair_holdout(pairs["train"], data_config.validation_size, seed,
+                                                           "validation")
+    identical = {}
+    splits = {}
+    for name, ds in pairs.items():
+        splits[name], identical[name] = expand_pairs(ds, columns)
+    findings = [_identical_finding({k: v for k, v in identical.items() if v})]
+    has_prompt = any(any(splits[name]["text"]) for name in splits)
+    if not has_prompt:
+        splits = {name: ds.remove_columns("text").rename_column("text_pair", "text") for name, ds in splits.items()}
+    text_columns = Columns(text="text", label="label", text_pair="text_pair" if has_prompt else None)
+    return PreparedData(splits, list(LABEL_NAMES), text_columns, held_out,
+                        findings=[f for f in findings if f], test_held_out=test_held_out)
+
+
+def _check_pairs(dataset, columns: PairColumns, split: str):
+    missing = [c for c in (columns.chosen, columns.rejected) if c not in dataset.column_names]
+    if missing:
+        find_pair_columns(dataset.column_names, columns.chosen, columns.rejected, where=f"{split} data")
+    for column in (columns.chosen, columns.rejected):
+        checks.check_texts(dataset, column, split)
+    if columns.prompt and columns.prompt not in dataset.column_names:
+        raise TunecardError(f"{split} data", f"the prompt column '{columns.prompt}' found in train",
+                            f"columns {', '.join(dataset.column_names)}", "give every split the same columns")
+    # Name each pair before any hold-out, so ids follow pairs into whichever split they land in.
+    id_column = next((c for c in ID_COLUMNS if c in dataset.column_names), None)
+    return dataset.map(lambda batch, idx: {"pair_id": [str(v) for v in (batch[id_column] if id_column else idx)]},
+                       batched=True, with_indices=True)
+
+
+def pair_holdout(pairs, size: float, seed: int, split: str) -> tuple:
+    """(rest, held out): a seeded random share of the pairs (whole pairs, never single texts)."""
+    n_holdout = math.ceil(size * len(pairs))
+    if n_holdout < 1 or len(pairs) - n_holdout < 1:
+        raise TunecardError(f"{split} split", "at least one pair on each side of the hold-out",
+                            f"{len(pairs)} pairs, {n_holdout} to hold out",
+                            f"add pairs or give a {split} file with --data.{split}")
+    parts = pairs.train_test_split(test_size=n_holdout, seed=seed)
+    return parts["train"], parts["test"]
+
+
+def expand_pairs(pairs, columns: PairColumns):
+    """Two rows per pair (chosen: label 1, rejected: label 0) with a shared pair_id; pairs whose two
+    responses are identical cannot be ordered and are dropped. Returns (rows, pairs dropped)."""
+    import datasets
+
+    def expand(batch):
+        prompts, chosen, rejected = pair_texts(batch, columns)
+        ids = batch["pair_id"]
+        rows = {"id": [], "pair_id": [], "text": [], "text_pair": [], "label": []}
+        for pair_id, prompt, good, bad in zip(ids, prompts, chosen, rejected):
+            if good == bad:
+                continue
+            for response, label, kind in ((good, 1, "chosen"), (bad, 0, "rejected")):
+                rows["id"].append(f"{pair_id}-{kind}")
+                rows["pair_id"].append(pair_id)
+                rows["text"].append(prompt)
+                rows["text_pair"].append(response)
+                rows["label"].append(label)
+        return rows
+
+    features = datasets.Features({"id": datasets.Value("string"), "pair_id": datasets.Value("string"),
+                                  "text": datasets.Value("string"), "text_pair": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=LABEL_NAMES)})
+    rows = pairs.map(expand, batched=True, remove_columns=pairs.column_names,
+                     features=features, desc="Expanding pairs")
+    return rows, len(pairs) - len(rows) // 2
+
+
+def _identical_finding(dropped: dict[str, int]) -> Finding | None:
+    if not dropped:
+        return None
+    shown = ", ".join(f"{split}: {n}" for split, n in dropped.items())
+    return Finding("data.identical_pairs", "warning",
+                   f"{sum(dropped.values())} pairs whose chosen and rejected responses are identical were "
+                   f"dropped ({shown})", {"dropped": dropped},
+                   "check the source data: such pairs carry no preference")
+
+
+def card_notes(prepared: PreparedData) -> list[str]:
+    pair_input = "the prompt and one response as a text pair" if prepared.columns.text_pair else "one response"
+    return [
+        "**Score.** The model reads " + pair_input + " and its softmax probability of label `chosen` "
+        "(id 1; `rejected` is id 0) is the response's preference score: P(label = chosen). Accuracy, "
+        "precision, recall and F1 treat each text on its own; **pairwise accuracy** is the share of pairs "
+        "whose chosen response scores strictly higher than its rejected one (uniformly random scores, in the "
+        "Stratified random column, reach about 0.5).",
+        "Each pair of the data became two labelled texts, and splits were drawn by pair, so the two texts "
+        "of a pair are always in the same split.",
+    ]
+
+
+# ---- metrics ----------------------------------------------------------------------------------
+
+def metric_keys(label_names: list[str]) -> list[str]:
+    return ["pairwise_accuracy", *metrics.metric_keys(2)]
+
+
+def headline_metric(label_names: list[str]) -> str:
+    return "pairwise_accuracy"
+
+
+def split_metrics(dataset, probs: np.ndarray) -> dict[str, float]:
+    """Metrics that need the pair structure: pairwise accuracy over the split's pairs."""
+    return {"pairwise_accuracy": metrics.pairwise_accuracy(dataset["pair_id"], dataset["label"], probs[:, 1])}
+
+
+def baseline_metrics(dataset, seed: int) -> dict[str, float]:
+    """Pairwise accuracy of uniformly random scores (seeded): the chance level, about 0.5."""
+    scores = np.random.default_rng(seed).random(len(dataset))
+    return {"pairwise_accuracy": metrics.pairwise_accuracy(dataset["pair_id"], dataset["label"], scores)}
+
+
+def compute_metrics_fn(label_names: list[str], validation, row_order: np.ndarray):
+    """The `compute_metrics` Trainer calls after each evaluation; `row_order[k]` is the validation
+    row of the k-th prediction (Trainer may visit rows grouped by length)."""
+    pair_ids = np.asarray(validation["pair_id"])[row_order]
+    labels = np.asarray(validation["label"])[row_order]
+
+    def compute(eval_prediction) -> dict:
+        logits = eval_prediction.predictions
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        if not np.array_equal(eval_prediction.label_ids, labels):
+            raise RuntimeError("evaluation rows came back in an unexpected order; pairwise accuracy needs it")
+        result = metrics.classification_metrics(labels, np.argmax(logits, -1), 2)
+        result["pairwise_accuracy"] = metrics.pairwise_accuracy(pair_ids, labels, logits[:, 1] - logits[:, 0])
+        return result
+    return compute
