@@ -66,7 +66,7 @@ def train(config: Config | dict | str | Path) -> RunResult:
         names, validation = setup.prepared.label_names, setup.tokenized["validation"]
         trainer, epoch_log = training.build_trainer(
             setup.model, setup.tokenizer, setup.tokenized["train"], validation,
-            config.train, str(workdir / "checkpoints"), None, setup.best_metric)
+            config.train, str(workdir / "checkpoints"), None, setup.best_metric, task.data_collator(setup.tokenizer))
         trainer.compute_metrics = task.compute_metrics_fn(names, validation, training.eval_row_order(trainer))
         result = training.train(trainer, epoch_log)
         shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
@@ -98,7 +98,7 @@ def _setup(config: Config, task) -> _Setup:
     tokenized = {name: task.tokenize(ds, tokenizer, config.model.max_length) for name, ds in prepared.splits.items()}
     train_counts = metrics.label_counts(prepared.splits["train"]["label"], prepared.label_names)
     set_seed(config.train.seed)  # the new head's initial weights come from this seed
-    model = models.build_classifier(ref, prepared.label_names)
+    model = task.build_model(ref, prepared.label_names)
     model.config.tunecard_train_label_counts = train_counts
     model.config.tunecard_max_length = config.model.max_length
     model.config.tunecard_truncation_side = config.model.truncation_side
@@ -114,11 +114,10 @@ def _setup(config: Config, task) -> _Setup:
 def _judge(model, setup: _Setup, config: Config, result, workdir: Path, task):
     """Score every split with the kept model; fit the temperature; collect all findings."""
     from tunecard import evaluation
-    from tunecard.inference import predict_logits
 
     names, splits = setup.prepared.label_names, setup.prepared.splits
-    logits = {name: predict_logits(model, setup.tokenizer, setup.tokenized[name], config.train.eval_batch_size,
-                                   desc=f"Scoring {name}") for name in SPLIT_ORDER if name in splits}
+    logits = {name: task.score(model, setup.tokenizer, setup.tokenized[name], config.train.eval_batch_size,
+                               f"Scoring {name}") for name in SPLIT_ORDER if name in splits}
     temperature = None
     if config.train.temperature_scaling:
         temperature = evaluation.fit_temperature(logits["validation"], splits["validation"]["label"])
@@ -144,42 +143,39 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
     """Score every labelled split in `data` with a trained model; write tables to `output` if given."""
     from tunecard import evaluation, metrics, models
     from tunecard.config import DataConfig
-    from tunecard.data import labels
-    from tunecard.data.columns import resolve_columns
     from tunecard.data.readers import read_splits
-    from tunecard.inference import predict_logits
     from tunecard.report.summary import format_summary
-    from tunecard.tasks import classification
+    from tunecard.tasks import get_task
 
     if output:
         _check_output(Path(output), overwrite)
-    classifier, tokenizer, ref = models.load_classifier(model)
-    names = [classifier.config.id2label[i] for i in range(classifier.config.num_labels)]
-    raw = read_splits(DataConfig(path=data))
-    first = next(iter(raw.values()))
-    columns = resolve_columns(first.column_names, text_column, text_pair_column, label_column)
-    by_id = labels.values_are_ids(first.features[columns.label], columns, names)
-    splits = {name: classification.standardise(ds, columns, names, name, by_id) for name, ds in raw.items()}
-    counts = getattr(classifier.config, "tunecard_train_label_counts", None)
-    temperature = getattr(classifier.config, "tunecard_temperature", None)
-    limit = max_length or getattr(classifier.config, "tunecard_max_length", None) or min(tokenizer.model_max_length, 512)
+    task = get_task(models.task_of(model))
+    predictor = task.load_predictor(model, batch_size)
+    names, config = predictor.labels, predictor.config
+    options = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
+    splits = task.evaluation_splits(read_splits(DataConfig(path=data)), names, options)
+    counts = getattr(config, "tunecard_train_label_counts", None)
+    limit = max_length or predictor.max_length
     with _maybe_run_directory(output, overwrite) as workdir:
         results, findings = [], []
         for name, ds in splits.items():
-            tokenized = classification.tokenize(ds, tokenizer, limit)
-            logits = predict_logits(classifier, tokenizer, tokenized, batch_size, desc=f"Scoring {name}")
+            tokenized = task.tokenize(ds, predictor.tokenizer, limit)
+            logits = task.score(predictor.model, predictor.tokenizer, tokenized, batch_size, f"Scoring {name}")
             judged = evaluation.evaluate_split(name, ds["label"], logits, names,
                                                counts or metrics.label_counts(ds["label"], names),
-                                               temperature, TrainConfig().seed)
+                                               predictor.temperature, TrainConfig().seed)
+            judged.report.metrics.update(task.split_metrics(ds, judged.probs))
+            judged.report.stratified.update(task.baseline_metrics(ds, TrainConfig().seed))
             findings.extend(judged.findings + [evaluation.truncation_finding(name, tokenized, limit)])
             results.append(judged)
             if workdir:
-                outputs.write_split(workdir, judged, ds["id"], names)
+                outputs.write_split(workdir, judged, ds["id"], names, task.SCORE_HISTOGRAM)
         report = outputs.evaluation_report(model, data, names, counts, results, sort_findings(findings))
         if workdir:
-            outputs.write_evaluation(workdir, report, [r.report for r in results], names)
+            outputs.write_evaluation(workdir, report, [r.report for r in results], names,
+                                     task.metric_keys(names))
     print(format_summary(f"tunecard evaluate: {model} on {data}", [], [r.report for r in results],
-                         metrics.metric_keys(len(names)), None, report["diagnostics"],
+                         task.metric_keys(names), None, report["diagnostics"],
                          [f"written to {output}"] if output else []))
     return report
 
@@ -189,13 +185,14 @@ PREDICTION_FORMATS = (".csv", ".jsonl", ".parquet")
 
 def predict(model: str, data: str, output: str, top_k: int = 1, text_column: str | None = None,
             text_pair_column: str | None = None, batch_size: int = 64, chunk_size: int = 8192,
-            overwrite: bool = False) -> Path:
-    """Score every row of a file in chunks (memory stays bounded) and write, in input order:
-    id, prediction, prob_<label> per label, and with top_k > 1 the ranked labels."""
+            backend: str = "torch", overwrite: bool = False) -> Path:
+    """Score every row of a file in chunks (memory stays bounded) and write, in input order, the rows
+    the model's task defines (for classifiers: id, prediction, prob_<label> per label, top-k labels)."""
     from tqdm.auto import tqdm
 
+    from tunecard import models
     from tunecard.data.readers import read_file
-    from tunecard.inference import load_classifier
+    from tunecard.tasks import get_task
 
     out = Path(output)
     if out.suffix.lower() not in PREDICTION_FORMATS:
@@ -203,13 +200,12 @@ def predict(model: str, data: str, output: str, top_k: int = 1, text_column: str
                             "name the output file with one of those extensions")
     _check_output(out, overwrite)
     dataset = read_file(Path(data))
-    classifier = load_classifier(model, batch_size)
-    if top_k < 1 or top_k > len(classifier.labels):
-        raise TunecardError("--top_k", f"between 1 and {len(classifier.labels)}", str(top_k), "set --top_k")
-    if classifier.task == "preference":
-        score_chunk = _preference_scorer(classifier, dataset.column_names, text_column)
-    else:
-        score_chunk = _classification_scorer(classifier, dataset.column_names, text_column, text_pair_column, top_k)
+    task = get_task(models.task_of(model))
+    predictor = task.load_predictor(model, batch_size, backend)
+    if top_k < 1 or top_k > len(predictor.labels):
+        raise TunecardError("--top_k", f"between 1 and {len(predictor.labels)}", str(top_k), "set --top_k")
+    options = {"top_k": top_k, "text_column": text_column, "text_pair_column": text_pair_column}
+    score_chunk = task.chunk_scorer(predictor, dataset.column_names, options)
     partial = out.with_name(out.name + ".partial")
     try:
         with outputs.PredictionWriter(partial) as writer, \
@@ -223,48 +219,6 @@ def predict(model: str, data: str, output: str, top_k: int = 1, text_column: str
         raise
     partial.replace(out)
     return out
-
-
-def _classification_scorer(classifier, columns: list[str], text_column, text_pair_column, top_k: int):
-    from tunecard.data.columns import infer_text_columns
-
-    text, pair = infer_text_columns(columns, text_column, text_pair_column)
-
-    def score(chunk, ids, bar):
-        probs = classifier.predict_proba(chunk[text], chunk[pair] if pair else None, bar)
-        return outputs.prediction_frame(ids, probs, classifier.labels, top_k)
-    return score
-
-
-def _preference_scorer(classifier, columns: list[str], text_column):
-    """Pair files (chosen + rejected columns) get score_chosen, score_rejected and prefers_chosen;
-    single texts get score = P(chosen)."""
-    import pandas as pd
-
-    from tunecard.data.columns import infer_text_columns
-    from tunecard.tasks import preference
-
-    pair_input = bool(getattr(classifier.model.config, "tunecard_text_pair", False))
-    prompt = next((c for c in preference.PROMPT_COLUMNS if c in columns), None)
-    if "chosen" in columns or "rejected" in columns:
-        pair_columns = preference.find_pair_columns(columns, where="data to score")
-
-        def score_pairs(chunk, ids, bar):
-            prompts, good, bad = preference.pair_texts(chunk, pair_columns)
-            scores = [classifier.predict_proba(prompts, texts)[:, 1] if pair_input
-                      else classifier.predict_proba(texts)[:, 1] for texts in (good, bad)]
-            bar.update(len(good))
-            return pd.DataFrame({"id": list(ids), "score_chosen": scores[0].round(6),
-                                 "score_rejected": scores[1].round(6), "prefers_chosen": scores[0] > scores[1]})
-        return score_pairs
-    text, _ = infer_text_columns(columns, text_column, None)
-
-    def score_texts(chunk, ids, bar):
-        first, second = preference.single_text_inputs(chunk[text], chunk[prompt] if prompt else None, pair_input)
-        probs = classifier.predict_proba(first, second, bar)
-        return pd.DataFrame({"id": list(ids), "prediction": [classifier.labels[i] for i in probs.argmax(-1)],
-                             "score": probs[:, 1].round(6)})
-    return score_texts
 
 
 # ---- run directory -------------------------------------------------------------------------

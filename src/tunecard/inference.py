@@ -48,8 +48,8 @@ class Classifier:
                  batch_size: int = 64):
         self.model, self.tokenizer = model, tokenizer
         self.max_length, self.temperature, self.batch_size = max_length, temperature, batch_size
+        self.config = model.config
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        self.task = getattr(model.config, "tunecard_task", "classification")
 
     def predict_logits(self, texts: list[str], text_pairs: list[str] | None = None, bar=None) -> np.ndarray:
         encoded = self.tokenizer(list(texts), list(text_pairs) if text_pairs is not None else None,
@@ -64,7 +64,7 @@ class Classifier:
         return [self.labels[i] for i in self.predict_proba(texts, text_pairs).argmax(-1)]
 
 
-def load_classifier(path: str, batch_size: int = 64) -> Classifier:
+def load_classifier(path: str, batch_size: int = 64, backend: str = "torch") -> Classifier:
     from tunecard import models
 
     model, tokenizer, _ = models.load_classifier(path)

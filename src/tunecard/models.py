@@ -118,12 +118,27 @@ def build_classifier(ref: ModelRef, label_names: list[str]):
     return model
 
 
+def model_folder(path: str) -> Path:
+    """The model folder of a run directory (`<run>/model`), or `path` itself."""
+    folder = Path(path)
+    return folder / "model" if (folder / "model" / "config.json").is_file() else folder
+
+
+def task_of(path: str) -> str:
+    """The task a tunecard model was trained for (`tunecard_task` in its config.json)."""
+    import json
+
+    config = model_folder(path) / "config.json"
+    if not config.is_file():
+        raise TunecardError(f"model {path}", "a tunecard run directory or model folder with config.json",
+                            "no config.json there", "point --model at a run directory or its model/ folder")
+    return json.loads(config.read_text(encoding="utf-8")).get("tunecard_task", "classification")
+
+
 def load_classifier(path: str):
     """A trained classifier and its tokenizer from a model folder (or a run folder)."""
     from transformers import AutoModelForSequenceClassification
 
-    folder = Path(path)
-    if (folder / "model" / "config.json").is_file():
-        folder = folder / "model"
+    folder = model_folder(path)
     ref = resolve_model(str(folder)) if folder.exists() else resolve_model(path)
     return from_pretrained(AutoModelForSequenceClassification, ref), load_tokenizer(ref), ref

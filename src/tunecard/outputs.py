@@ -23,6 +23,8 @@ def write_split(workdir: Path, judged, ids, names: list[str], score_histogram: b
     report = judged.report
     (workdir / "predictions").mkdir(parents=True, exist_ok=True)
     (workdir / "plots").mkdir(exist_ok=True)
+    from tunecard.tasks.classification import prediction_frame
+
     frame = prediction_frame(ids, judged.probs, names, top_k=1)
     frame.insert(1, "gold", [names[i] for i in judged.gold])
     frame.to_csv(workdir / "predictions" / f"{report.name}.csv", index=False)
@@ -36,18 +38,6 @@ def write_split(workdir: Path, judged, ids, names: list[str], score_histogram: b
 
 
 # ---- predict ------------------------------------------------------------------------------
-
-def prediction_frame(ids, probs: np.ndarray, labels: list[str], top_k: int):
-    import pandas as pd
-
-    frame = pd.DataFrame({"id": list(ids), "prediction": [labels[i] for i in probs.argmax(-1)]})
-    for i, label in enumerate(labels):
-        frame[f"prob_{label}"] = probs[:, i].round(6)
-    if top_k > 1:
-        ranked = np.argsort(-probs, axis=1)[:, :top_k]
-        frame["top_k"] = [" ".join(labels[i] for i in row) for row in ranked]
-    return frame
-
 
 class PredictionWriter:
     """Append prediction chunks to a CSV, JSONL or Parquet file (chosen by extension)."""
@@ -167,9 +157,10 @@ def evaluation_report(model: str, data: str, names: list[str], train_counts, res
             "diagnostics": [f.as_dict() for f in findings]}
 
 
-def write_evaluation(workdir: Path, report: dict, results: list[SplitReport], names: list[str]) -> None:
+def write_evaluation(workdir: Path, report: dict, results: list[SplitReport], names: list[str],
+                     metric_keys: list[str]) -> None:
     (workdir / "metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    (workdir / "README.md").write_text(render_evaluation(report, results, names), encoding="utf-8")
+    (workdir / "README.md").write_text(render_evaluation(report, results, names, metric_keys), encoding="utf-8")
 
 
 # ---- card text -----------------------------------------------------------------------------

@@ -114,19 +114,21 @@ def weighted_loss(weights):
 
 
 def build_trainer(model, tokenizer, train, validation, cfg: TrainConfig, workdir: str,
-                  compute_metrics, best_metric: str) -> tuple[Trainer, EpochLogCallback]:
+                  compute_metrics, best_metric: str, data_collator=None,
+                  loss_func=None) -> tuple[Trainer, EpochLogCallback]:
+    """A Trainer for the task's model and collator (default: dynamic padding). `loss_func` is a
+    Trainer `compute_loss_func`; without one, `train.class_weights` may supply a weighted loss."""
     from transformers import EarlyStoppingCallback
 
     epoch_log = EpochLogCallback()
     callbacks = [epoch_log]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    loss_func = None
-    if cfg.class_weights == "balanced":
+    if loss_func is None and cfg.class_weights == "balanced":
         loss_func = weighted_loss(balanced_class_weights(train["label"], model.config.num_labels))
     trainer = Trainer(
         model=model, args=training_arguments(cfg, workdir, len(train), best_metric),
-        data_collator=DataCollatorWithPadding(tokenizer), train_dataset=train,
+        data_collator=data_collator or DataCollatorWithPadding(tokenizer), train_dataset=train,
         eval_dataset=validation, processing_class=tokenizer, compute_metrics=compute_metrics,
         compute_loss_func=loss_func, callbacks=callbacks)
     trainer.remove_callback(ProgressCallback)

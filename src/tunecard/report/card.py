@@ -152,16 +152,14 @@ def _fmt(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def render_evaluation(report: dict, results: list[SplitReport], names: list[str]) -> str:
+def render_evaluation(report: dict, results: list[SplitReport], names: list[str], metric_keys: list[str]) -> str:
     """The markdown written by `tunecard evaluate --output`: the card's evaluation tables."""
     import jinja2
-
-    from tunecard.metrics import metric_keys
 
     template = jinja2.Template((TEMPLATE.parent / "evaluation.md").read_text(encoding="utf-8"))
     return template.render(
         model=report["model"], data=report["data"], baseline_source=report["baseline_source"],
         majority_label=report["majority_label"], results=results, label_names=names,
         diagnostics=report["diagnostics"],
-        metric_keys=metric_keys(len(names)), metric_names={k: METRIC_INFO[k][1] for k in METRIC_INFO},
+        metric_keys=metric_keys, metric_names={k: METRIC_INFO[k][1] for k in METRIC_INFO},
         fmt=_fmt)

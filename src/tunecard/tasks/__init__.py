@@ -1,5 +1,19 @@
-"""Task shapes. Each module describes one shape (its column contract, preprocessing, collator,
-labels and metrics); the registry maps a task name to its module."""
+"""Task shapes. Each module describes one shape; the registry maps a task name to its module.
+
+A task module provides, as module-level names (no base class; `classification` is the model to copy):
+
+- `PIPELINE_TAG`, `DEFAULT_TRUNCATION_SIDE`, `HOLDOUT` (how held-out splits are drawn, for the card),
+  `SCORE_HISTOGRAM` (whether to plot score histograms per gold label)
+- `prepare(data_config, seed) -> PreparedData`: read, check and standardise the splits
+- `build_model(ref, label_names)`: the model to train, its head named with the labels
+- `tokenize(dataset, tokenizer, max_length)`: model inputs plus `length` / `full_length` columns
+- `data_collator(tokenizer)`: the Trainer collator for tokenized rows
+- `score(model, tokenizer, tokenized, batch_size, desc) -> logits [n_rows, n_labels]` in row order
+- `metric_keys(label_names)`, `headline_metric(label_names)`, `compute_metrics_fn(label_names, validation,
+  row_order)`, `split_metrics(dataset, probs)`, `baseline_metrics(dataset, seed)`, `card_notes(prepared)`
+- `load_predictor(path, batch_size, backend)`: the object `tunecard.load` returns
+- `chunk_scorer(predictor, columns, options) -> fn(chunk, ids, bar) -> DataFrame`: rows of a predict file
+"""
 
 from __future__ import annotations
 

@@ -67,6 +67,16 @@ def prepare(data_config, seed: int) -> PreparedData:
     return PreparedData(splits, names, columns, held_out, dropped, test_held_out=test_held_out)
 
 
+def evaluation_splits(raw: dict, names: list[str], options: dict) -> dict:
+    """Labelled splits to evaluate a trained model on, in the contract above, with the model's label
+    names (labels given as names or as ids)."""
+    first = next(iter(raw.values()))
+    columns = resolve_columns(first.column_names, options.get("text_column"), options.get("text_pair_column"),
+                              options.get("label_column"))
+    by_id = labels.values_are_ids(first.features[columns.label], columns, names)
+    return {name: standardise(ds, columns, names, name, by_id) for name, ds in raw.items()}
+
+
 def standardise(dataset, columns: Columns, names: list[str], split: str, by_id: bool):
     """Check one split and rename its columns to the contract (id, text, text_pair, label)."""
     needed = [c for c in (columns.text, columns.text_pair, columns.label) if c]
@@ -144,6 +154,56 @@ def baseline_metrics(dataset, seed: int) -> dict[str, float]:
 
 def card_notes(prepared: PreparedData) -> list[str]:
     return []
+
+
+# ---- model, collator, scoring ------------------------------------------------------------------
+
+def build_model(ref, label_names: list[str]):
+    from tunecard import models
+
+    return models.build_classifier(ref, label_names)
+
+
+def data_collator(tokenizer):
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer)
+
+
+def score(model, tokenizer, tokenized, batch_size: int, desc: str) -> np.ndarray:
+    from tunecard.inference import predict_logits
+
+    return predict_logits(model, tokenizer, tokenized, batch_size, desc=desc)
+
+
+def load_predictor(path: str, batch_size: int = 64, backend: str = "torch"):
+    from tunecard.inference import load_classifier
+
+    return load_classifier(path, batch_size, backend)
+
+
+def chunk_scorer(classifier, columns: list[str], options: dict):
+    """Rows of a predict file: id, prediction, prob_<label> per label, and the top-k labels."""
+    from tunecard.data.columns import infer_text_columns
+
+    text, pair = infer_text_columns(columns, options.get("text_column"), options.get("text_pair_column"))
+
+    def score_chunk(chunk, ids, bar):
+        probs = classifier.predict_proba(chunk[text], chunk[pair] if pair else None, bar)
+        return prediction_frame(ids, probs, classifier.labels, options.get("top_k", 1))
+    return score_chunk
+
+
+def prediction_frame(ids, probs: np.ndarray, labels: list[str], top_k: int):
+    import pandas as pd
+
+    frame = pd.DataFrame({"id": list(ids), "prediction": [labels[i] for i in probs.argmax(-1)]})
+    for i, label in enumerate(labels):
+        frame[f"prob_{label}"] = probs[:, i].round(6)
+    if top_k > 1:
+        ranked = np.argsort(-probs, axis=1)[:, :top_k]
+        frame["top_k"] = [" ".join(labels[i] for i in row) for row in ranked]
+    return frame
 
 
 def compute_metrics_fn(label_names: list[str], validation=None, row_order=None):

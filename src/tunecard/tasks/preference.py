@@ -22,7 +22,7 @@ from tunecard.data.readers import read_splits
 from tunecard.diagnostics import Finding
 from tunecard.errors import TunecardError
 from tunecard.tasks.classification import (ID_COLUMNS, PIPELINE_TAG, PreparedData,  # noqa: F401
-                                           tokenize)
+                                           build_model, data_collator, load_predictor, score, tokenize)
 from tunecard.data.columns import Columns
 
 LABEL_NAMES = ["rejected", "chosen"]
@@ -112,6 +112,16 @@ def prepare(data_config, seed: int) -> PreparedData:
     text_columns = Columns(text="text", label="label", text_pair="text_pair" if has_prompt else None)
     return PreparedData(splits, list(LABEL_NAMES), text_columns, held_out,
                         findings=[f for f in findings if f], test_held_out=test_held_out)
+
+
+def evaluation_splits(raw: dict, names: list[str], options: dict) -> dict:
+    """Labelled pair files to evaluate a trained preference model on, expanded to labelled texts."""
+    first = next(iter(raw.values()))
+    columns = find_pair_columns(first.column_names, where="data to evaluate")
+    splits = {name: expand_pairs(_check_pairs(ds, columns, name), columns)[0] for name, ds in raw.items()}
+    if not any(any(ds["text"]) for ds in splits.values()):
+        splits = {name: ds.remove_columns("text").rename_column("text_pair", "text") for name, ds in splits.items()}
+    return splits
 
 
 def _check_pairs(dataset, columns: PairColumns, split: str):
@@ -227,3 +237,39 @@ def compute_metrics_fn(label_names: list[str], validation, row_order: np.ndarray
         result["pairwise_accuracy"] = metrics.pairwise_accuracy(pair_ids, labels, logits[:, 1] - logits[:, 0])
         return result
     return compute
+
+
+# ---- predict ----------------------------------------------------------------------------------
+
+def chunk_scorer(classifier, columns: list[str], options: dict):
+    """Pair files (chosen + rejected columns) get score_chosen, score_rejected and prefers_chosen;
+    single texts get prediction and score = P(chosen)."""
+    from tunecard.data.columns import infer_text_columns
+
+    pair_input = bool(getattr(classifier.config, "tunecard_text_pair", False))
+    if "chosen" in columns or "rejected" in columns:
+        return _pair_scorer(classifier, find_pair_columns(columns, where="data to score"), pair_input)
+    prompt = next((c for c in PROMPT_COLUMNS if c in columns), None)
+    text, _ = infer_text_columns(columns, options.get("text_column"), None)
+
+    def score_texts(chunk, ids, bar):
+        import pandas as pd
+
+        first, second = single_text_inputs(chunk[text], chunk[prompt] if prompt else None, pair_input)
+        probs = classifier.predict_proba(first, second, bar)
+        return pd.DataFrame({"id": list(ids), "prediction": [classifier.labels[i] for i in probs.argmax(-1)],
+                             "score": probs[:, 1].round(6)})
+    return score_texts
+
+
+def _pair_scorer(classifier, pair_columns: PairColumns, pair_input: bool):
+    def score_pairs(chunk, ids, bar):
+        import pandas as pd
+
+        prompts, good, bad = pair_texts(chunk, pair_columns)
+        scores = [classifier.predict_proba(prompts, texts)[:, 1] if pair_input
+                  else classifier.predict_proba(texts)[:, 1] for texts in (good, bad)]
+        bar.update(len(good))
+        return pd.DataFrame({"id": list(ids), "score_chosen": scores[0].round(6),
+                             "score_rejected": scores[1].round(6), "prefers_chosen": scores[0] > scores[1]})
+    return score_pairs
