@@ -1,12 +1,18 @@
-"""Inference speed on emotion test (2000 texts) with a model trained by tunecard.
+"""Inference speed and accuracy on emotion test (2000 texts) with a model trained by tunecard.
 
+    python benchmarks/emotion_train.py                      # trains benchmarks/runs/emotion once
     python benchmarks/predict_speed.py --model benchmarks/runs/emotion [--datasets ../shared/datasets]
 
-In one run, same model, same texts, same threads: `transformers.pipeline("text-classification")`
-with its default batch size, the same with batch_size=32, and `tunecard.load(...).predict_proba`
-(length-sorted batches of 64). Each is timed --repeats times after one warm-up pass on 64 texts;
-medians are reported, and the argmax labels are compared. Writes benchmarks/results/predict_speed.json.
-(The ONNX int8 back end of issue #4 is not measured yet.)
+In one run, same model, same texts, same threads, each timed --repeats times after one warm-up pass
+on 64 texts (medians reported):
+- `transformers.pipeline("text-classification")` with its default batch size, and with batch_size=32;
+- tunecard's engine, torch back end (`tunecard.load(run).predict`: length-sorted batches);
+- tunecard's engine, ONNX back end, fp32 and int8 (`tunecard export --quantize int8`, then
+  `tunecard.load(run, backend="onnx")`);
+- end to end, `tunecard predict` on the JSONL file (read, score, write CSV) for torch and ONNX int8;
+- the engine's batch size (16..128) for torch and ONNX int8, to back the default.
+Accuracy against the gold labels for every scorer, and whether the argmax labels equal the default
+pipeline's. Writes benchmarks/results/predict_speed.json.
 """
 
 from __future__ import annotations
@@ -15,14 +21,18 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import pipeline
 
 import tunecard
+from tunecard.inference import ONNX_FOLDER
 
 HERE = Path(__file__).parent
 
@@ -37,32 +47,78 @@ def timed(fn, texts, repeats: int) -> tuple[float, list]:
     return len(texts) / statistics.median(seconds), result
 
 
+def export(run: str, quantize: bool) -> str:
+    """A fresh ONNX export (int8 too when asked) in a temporary folder; returns it."""
+    folder = Path(tempfile.mkdtemp()) / ONNX_FOLDER
+    tunecard.api.export(run, quantize="int8" if quantize else None, output=str(folder))
+    if not quantize:
+        return str(folder)
+    (folder / "model.onnx").unlink()  # leave only the int8 model, so nothing else can be picked up
+    return str(folder)
+
+
+def end_to_end(run: str, data: Path, backend: str, repeats: int) -> float:
+    """texts/s of `tunecard predict` on the file, writing a CSV (median of repeats)."""
+    seconds = []
+    for i in range(repeats):
+        out = Path(tempfile.mkdtemp()) / "predictions.csv"
+        start = time.perf_counter()
+        tunecard.predict(run, str(data), str(out), backend=backend)
+        seconds.append(time.perf_counter() - start)
+        shutil.rmtree(out.parent)
+    return sum(1 for _ in open(data, encoding="utf-8")) / statistics.median(seconds)
+
+
 def main() -> None:
+    import tunecard.api  # noqa: F401  (export)
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=str(HERE / "runs" / "emotion"))
     parser.add_argument("--datasets", default=os.environ.get("TUNECARD_DATASETS", "../shared/datasets"))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    rows = [json.loads(line) for line in open(Path(args.datasets) / "emotion" / "test.jsonl", encoding="utf-8")]
-    texts = [r["text"] for r in rows]
-    model_dir = str(Path(args.model) / "model")
-    pipe = pipeline("text-classification", model=model_dir)
-    classifier = tunecard.load(args.model)
+    data = Path(args.datasets) / "emotion" / "test.jsonl"
+    rows = [json.loads(line) for line in open(data, encoding="utf-8")]
+    texts, gold = [r["text"] for r in rows], [r["label_text"] for r in rows]
+    pipe = pipeline("text-classification", model=str(Path(args.model) / "model"))
+    fp32_dir, int8_dir = export(args.model, quantize=False), export(args.model, quantize=True)
+    torch_engine = tunecard.load(args.model)
+    int8_engine = tunecard.load(int8_dir, backend="onnx")
     runs = {
         "pipeline (default batch size)": lambda t: [p["label"] for p in pipe(t)],
         "pipeline (batch_size=32)": lambda t: [p["label"] for p in pipe(t, batch_size=32)],
-        "tunecard (torch)": classifier.predict,
+        "tunecard (torch)": torch_engine.predict,
+        "tunecard (onnx fp32)": tunecard.load(fp32_dir, backend="onnx").predict,
+        "tunecard (onnx int8)": int8_engine.predict,
     }
-    results, labels = {}, {}
+    speed, labels = {}, {}
     for name, fn in runs.items():
-        results[name], labels[name] = timed(fn, texts, args.repeats)
-        print(f"{name}: {results[name]:.1f} texts/s")
-    base = results["pipeline (default batch size)"]
+        speed[name], labels[name] = timed(fn, texts, args.repeats)
+        print(f"{name}: {speed[name]:.1f} texts/s")
+    accuracy = {name: float(np.mean(np.array(labels[name]) == np.array(gold))) for name in runs}
+    # End to end through the CLI's code path: the int8 export is placed where --backend onnx looks.
+    onnx_target = Path(args.model) / "model" / ONNX_FOLDER
+    shutil.rmtree(onnx_target, ignore_errors=True)
+    shutil.copytree(int8_dir, onnx_target)
+    files = {f"tunecard predict --backend {b}": round(end_to_end(args.model, data, b, args.repeats), 1)
+             for b in ("torch", "onnx")}
+    batch_sizes = {}
+    for backend, path in (("torch", args.model), ("onnx int8", int8_dir)):
+        for size in (16, 32, 64, 128):
+            engine = tunecard.load(path, batch_size=size, backend="onnx" if backend != "torch" else "torch")
+            batch_sizes[f"{backend}, batch {size}"] = round(timed(engine.predict, texts, args.repeats)[0], 1)
+    base, default = speed["pipeline (default batch size)"], labels["pipeline (default batch size)"]
     summary = {
-        "texts_per_second": {k: round(v, 1) for k, v in results.items()},
-        "speedup_vs_default_pipeline": {k: round(v / base, 2) for k, v in results.items()},
-        "tunecard_vs_batched_pipeline": round(results["tunecard (torch)"] / results["pipeline (batch_size=32)"], 2),
-        "identical_labels": all(labels[k] == labels["pipeline (default batch size)"] for k in labels),
+        "texts_per_second": {k: round(v, 1) for k, v in speed.items()},
+        "speedup_vs_default_pipeline": {k: round(v / base, 2) for k, v in speed.items()},
+        "tunecard_torch_vs_batched_pipeline": round(speed["tunecard (torch)"] / speed["pipeline (batch_size=32)"], 2),
+        "onnx_int8_vs_tunecard_torch": round(speed["tunecard (onnx int8)"] / speed["tunecard (torch)"], 2),
+        "accuracy": {k: round(v, 4) for k, v in accuracy.items()},
+        "same_labels_as_default_pipeline": {k: labels[k] == default for k in runs},
+        "labels_changed_by_int8": int(sum(a != b for a, b in zip(labels["tunecard (onnx int8)"],
+                                                                labels["tunecard (torch)"]))),
+        "end_to_end_file_texts_per_second": files,
+        "engine_batch_size_texts_per_second": batch_sizes,
         "texts": len(texts), "repeats": args.repeats, "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
     }

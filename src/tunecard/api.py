@@ -63,10 +63,12 @@ def train(config: Config | dict | str | Path) -> RunResult:
     task = get_task(config.task)
     setup = _setup(config, task)
     with run_directory(output, config.overwrite) as workdir:
-        names, validation = setup.prepared.label_names, setup.tokenized["validation"]
+        names = setup.prepared.label_names
+        train_set, validation = task.trainer_datasets(setup.tokenized)
         trainer, epoch_log = training.build_trainer(
-            setup.model, setup.tokenizer, setup.tokenized["train"], validation,
-            config.train, str(workdir / "checkpoints"), None, setup.best_metric, task.data_collator(setup.tokenizer))
+            setup.model, setup.tokenizer, train_set, validation, config.train, str(workdir / "checkpoints"),
+            None, setup.best_metric, task.data_collator(setup.tokenizer), task.loss_function(config.train),
+            task.preprocess_logits)
         trainer.compute_metrics = task.compute_metrics_fn(names, validation, training.eval_row_order(trainer))
         result = training.train(trainer, epoch_log)
         shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
@@ -219,6 +221,34 @@ def predict(model: str, data: str, output: str, top_k: int = 1, text_column: str
         raise
     partial.replace(out)
     return out
+
+
+EXPORT_FORMATS = ("onnx",)
+EXPORTABLE_TASKS = ("classification", "preference")
+
+
+def export(model: str, format: str = "onnx", quantize: str | None = None, output: str | None = None,
+           overwrite: bool = False) -> Path:
+    """Write an ONNX copy of a trained classifier (with its tokenizer and label map) for
+    `predict --backend onnx`; by default into `<model folder>/onnx`."""
+    from tunecard import models
+    from tunecard.export import QUANTIZATIONS, export_onnx
+    from tunecard.inference import ONNX_FOLDER
+
+    if format not in EXPORT_FORMATS:
+        raise TunecardError("--format", f"one of {', '.join(EXPORT_FORMATS)}", f"'{format}'", "use --format onnx")
+    if quantize not in QUANTIZATIONS:
+        raise TunecardError("--quantize", "int8 or nothing", f"'{quantize}'", "use --quantize int8 or leave it out")
+    task = models.task_of(model)
+    if task not in EXPORTABLE_TASKS:
+        raise TunecardError(f"model {model}", f"a model of task {' or '.join(EXPORTABLE_TASKS)}", f"task '{task}'",
+                            "score it with the torch back end (leave out --backend)")
+    target = Path(output) if output else models.model_folder(model) / ONNX_FOLDER
+    with run_directory(target, overwrite) as workdir:
+        classifier, tokenizer, _ = models.load_classifier(model)
+        written = export_onnx(classifier, tokenizer, workdir, quantize)
+    print(f"exported {', '.join(p.name for p in written)} with config and tokenizer to {target}")
+    return target
 
 
 # ---- run directory -------------------------------------------------------------------------

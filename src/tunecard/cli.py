@@ -45,8 +45,18 @@ def build_parser() -> ArgumentParser:
     predict.add_argument("--text_pair_column", default=None)
     predict.add_argument("--batch_size", type=int, default=64)
     predict.add_argument("--chunk_size", type=int, default=8192, help="rows read, scored and written at a time")
+    predict.add_argument("--backend", default="torch",
+                         help="torch, or onnx: the model written by `tunecard export` (int8 when exported so)")
     predict.add_argument("--overwrite", type=bool, default=False)
     commands.add_subcommand("predict", predict, help="predict labels for new texts")
+
+    export = ArgumentParser(description="Export a trained classifier to ONNX for `predict --backend onnx`.")
+    export.add_argument("--model", required=True, help="a run directory or model folder")
+    export.add_argument("--format", default="onnx", help="onnx")
+    export.add_argument("--quantize", default=None, help="int8: also write a dynamically quantised model_int8.onnx")
+    export.add_argument("--output", default=None, help="folder to write (default: <model folder>/onnx)")
+    export.add_argument("--overwrite", type=bool, default=False)
+    commands.add_subcommand("export", export, help="export a trained classifier to ONNX")
     return parser
 
 
@@ -92,6 +102,8 @@ def _run(args) -> int:
         api.evaluate(**args.evaluate.as_dict())
     elif args.command == "predict":
         print(f"predictions written to {api.predict(**args.predict.as_dict())}")
+    elif args.command == "export":
+        api.export(**args.export.as_dict())
     return 0
 
 

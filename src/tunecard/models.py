@@ -142,3 +142,11 @@ def load_classifier(path: str):
     folder = model_folder(path)
     ref = resolve_model(str(folder)) if folder.exists() else resolve_model(path)
     return from_pretrained(AutoModelForSequenceClassification, ref), load_tokenizer(ref), ref
+
+
+def load_config_and_tokenizer(folder: str):
+    """A model's config (labels, tunecard settings) and tokenizer, without its weights."""
+    from transformers import AutoConfig
+
+    ref = resolve_model(folder)
+    return from_pretrained(AutoConfig, ref), load_tokenizer(ref)

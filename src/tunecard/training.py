@@ -115,7 +115,7 @@ def weighted_loss(weights):
 
 def build_trainer(model, tokenizer, train, validation, cfg: TrainConfig, workdir: str,
                   compute_metrics, best_metric: str, data_collator=None,
-                  loss_func=None) -> tuple[Trainer, EpochLogCallback]:
+                  loss_func=None, preprocess_logits=None) -> tuple[Trainer, EpochLogCallback]:
     """A Trainer for the task's model and collator (default: dynamic padding). `loss_func` is a
     Trainer `compute_loss_func`; without one, `train.class_weights` may supply a weighted loss."""
     from transformers import EarlyStoppingCallback
@@ -130,7 +130,7 @@ def build_trainer(model, tokenizer, train, validation, cfg: TrainConfig, workdir
         model=model, args=training_arguments(cfg, workdir, len(train), best_metric),
         data_collator=data_collator or DataCollatorWithPadding(tokenizer), train_dataset=train,
         eval_dataset=validation, processing_class=tokenizer, compute_metrics=compute_metrics,
-        compute_loss_func=loss_func, callbacks=callbacks)
+        compute_loss_func=loss_func, preprocess_logits_for_metrics=preprocess_logits, callbacks=callbacks)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(QuietProgress())
     return trainer, epoch_log

@@ -7,7 +7,10 @@ A task module provides, as module-level names (no base class; `classification` i
 - `prepare(data_config, seed) -> PreparedData`: read, check and standardise the splits
 - `build_model(ref, label_names)`: the model to train, its head named with the labels
 - `tokenize(dataset, tokenizer, max_length)`: model inputs plus `length` / `full_length` columns
-- `data_collator(tokenizer)`: the Trainer collator for tokenized rows
+- `trainer_datasets(tokenized) -> (train, validation)`: what Trainer trains and evaluates on
+- `data_collator(tokenizer)`: the Trainer collator for those rows
+- `loss_function(train_config)`: a Trainer `compute_loss_func`, or None for the model's own loss
+- `preprocess_logits(logits, labels)`: Trainer's `preprocess_logits_for_metrics` for per-epoch evaluation
 - `score(model, tokenizer, tokenized, batch_size, desc) -> logits [n_rows, n_labels]` in row order
 - `metric_keys(label_names)`, `headline_metric(label_names)`, `compute_metrics_fn(label_names, validation,
   row_order)`, `split_metrics(dataset, probs)`, `baseline_metrics(dataset, seed)`, `card_notes(prepared)`

@@ -170,6 +170,21 @@ def data_collator(tokenizer):
     return DataCollatorWithPadding(tokenizer)
 
 
+def trainer_datasets(tokenized: dict) -> tuple:
+    """The train and validation sets Trainer sees: the tokenized rows themselves."""
+    return tokenized["train"], tokenized["validation"]
+
+
+def loss_function(train_config):
+    """Trainer's own loss (cross-entropy; class weights come from train.class_weights)."""
+    return None
+
+
+def preprocess_logits(logits, labels):
+    """Trainer's `preprocess_logits_for_metrics`: the logits as they are."""
+    return logits
+
+
 def score(model, tokenizer, tokenized, batch_size: int, desc: str) -> np.ndarray:
     from tunecard.inference import predict_logits
 

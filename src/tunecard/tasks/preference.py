@@ -21,12 +21,16 @@ from tunecard.data import checks
 from tunecard.data.readers import read_splits
 from tunecard.diagnostics import Finding
 from tunecard.errors import TunecardError
+from tunecard.tasks import classification
 from tunecard.tasks.classification import (ID_COLUMNS, PIPELINE_TAG, PreparedData,  # noqa: F401
-                                           build_model, data_collator, load_predictor, score, tokenize)
+                                           build_model, score)
 from tunecard.data.columns import Columns
 
 LABEL_NAMES = ["rejected", "chosen"]
-DEFAULT_TRUNCATION_SIDE = "left"  # keeps the end of a long prompt: the turns the response answers
+DEFAULT_TRUNCATION_SIDE = "left"  # without a prompt, keeps the end of a long dialogue
+PROMPT_SHARE = 0.25
+"""A long prompt keeps at least this share of max_length (its last tokens: the turns the response
+answers); the response gets the rest (its first tokens)."""
 HOLDOUT = "by pair (the two texts of a pair always share a split)"
 SCORE_HISTOGRAM = True
 PROMPT_COLUMNS = ("prompt", "context", "question", "instruction", "history")
@@ -201,6 +205,134 @@ def card_notes(prepared: PreparedData) -> list[str]:
     ]
 
 
+# ---- tokenizing ---------------------------------------------------------------------------------
+
+def encode(tokenizer, prompts: list[str] | None, responses: list[str], max_length: int) -> dict:
+    """Model inputs for (prompt, response) pairs cut to max_length by a budget rather than by the
+    tokenizer's longest-first rule: the end of the prompt and the start of the response survive.
+    Without prompts, the response alone, cut by the tokenizer on the configured side."""
+    if prompts is None:
+        return dict(tokenizer(list(responses), truncation=True, max_length=max_length))
+    backend = tokenizer.backend_tokenizer
+    backend.no_truncation()  # the wrapper leaves its last call's truncation set on the backend
+    backend.no_padding()
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    encoded: dict[str, list] = {"input_ids": [], "token_type_ids": [], "attention_mask": []}
+    pieces = zip(backend.encode_batch(list(prompts), add_special_tokens=False),
+                 backend.encode_batch(list(responses), add_special_tokens=False))
+    for prompt, response in pieces:
+        keep_prompt, keep_response = token_budget(len(prompt.ids), len(response.ids), room)
+        prompt.truncate(keep_prompt, direction="left")
+        response.truncate(keep_response, direction="right")
+        pair = backend.post_process(prompt, response, add_special_tokens=True)
+        for key, value in (("input_ids", pair.ids), ("token_type_ids", pair.type_ids),
+                           ("attention_mask", pair.attention_mask)):
+            encoded[key].append(value)
+    if "token_type_ids" not in tokenizer.model_input_names:
+        del encoded["token_type_ids"]
+    return encoded
+
+
+def token_budget(prompt_tokens: int, response_tokens: int, room: int) -> tuple[int, int]:
+    """(prompt tokens kept, response tokens kept) within `room`: a long prompt keeps at least
+    PROMPT_SHARE of it, the response takes what is left, and any room the response leaves goes to the prompt."""
+    keep_prompt = min(prompt_tokens, max(room - response_tokens, int(room * PROMPT_SHARE)))
+    return keep_prompt, min(response_tokens, room - keep_prompt)
+
+
+def tokenize(dataset, tokenizer, max_length: int):
+    """Model inputs for each expanded text, with the `length`, `full_length` and (for prompt +
+    response) `cut_text` / `cut_text_pair` columns the truncation diagnostics read."""
+    has_prompt = "text_pair" in dataset.column_names
+    special = tokenizer.num_special_tokens_to_add(pair=has_prompt)
+    room = max_length - special
+
+    def encode_batch(batch):
+        responses = batch["text_pair"] if has_prompt else batch["text"]
+        encoded = encode(tokenizer, batch["text"] if has_prompt else None, responses, max_length)
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        response_tokens = _token_counts(tokenizer, responses)
+        prompt_tokens = _token_counts(tokenizer, batch["text"]) if has_prompt else [0] * len(responses)
+        encoded["full_length"] = [p + r + special for p, r in zip(prompt_tokens, response_tokens)]
+        if has_prompt:
+            kept = [token_budget(p, r, room) for p, r in zip(prompt_tokens, response_tokens)]
+            encoded["cut_text"] = [k[0] < p for k, p in zip(kept, prompt_tokens)]
+            encoded["cut_text_pair"] = [k[1] < r for k, r in zip(kept, response_tokens)]
+        return encoded
+
+    return dataset.map(encode_batch, batched=True, desc="Tokenizing")
+
+
+def _token_counts(tokenizer, texts) -> list[int]:
+    return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+
+# ---- training: pairs stay together --------------------------------------------------------------
+
+def trainer_datasets(tokenized: dict) -> tuple:
+    """Train and validation sets for Trainer with one row per pair: `input_ids` etc. hold the chosen
+    then the rejected text, so a batch always carries both texts of its pairs (the pairwise loss needs
+    them side by side); `length` is the longer of the two, for length-grouped batches."""
+    return _pair_rows(tokenized["train"]), _pair_rows(tokenized["validation"])
+
+
+def _pair_rows(rows):
+    """Expanded rows come in (chosen, rejected) order per pair: fold each two into one."""
+    inputs = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in rows.column_names]
+
+    def fold(batch):
+        folded = {c: [[a, b] for a, b in zip(batch[c][0::2], batch[c][1::2])] for c in inputs}
+        folded["labels"] = [[a, b] for a, b in zip(batch["label"][0::2], batch["label"][1::2])]  # [1, 0]
+        folded["length"] = [max(a, b) for a, b in zip(batch["length"][0::2], batch["length"][1::2])]
+        return folded
+
+    assert rows["label"][:2] in ([1, 0], []), "expanded rows must alternate chosen, rejected"
+    return rows.map(fold, batched=True, batch_size=1000, remove_columns=rows.column_names, desc="Pairing")
+
+
+class PairCollator:
+    """Flatten pair rows [batch, 2, tokens] into texts [2 * batch, tokens] (chosen, rejected,
+    chosen, ...), padded to the batch's longest text. Labels stay per pair, [batch, 2]: Trainer
+    gathers and trims evaluation outputs per dataset row, and a row here is a pair."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, features: list[dict]) -> dict:
+        import torch
+
+        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in features[0]]
+        texts = [{k: f[k][side] for k in keys} for f in features for side in (0, 1)]
+        batch = self.tokenizer.pad(texts, return_tensors="pt")
+        batch["labels"] = torch.tensor([f["labels"] for f in features])
+        return batch
+
+
+def data_collator(tokenizer):
+    return PairCollator(tokenizer)
+
+
+def preprocess_logits(logits, labels):
+    """Evaluation logits per pair, [pairs, 2 texts, 2 labels], so they line up with the pair rows."""
+    return logits.reshape(-1, 2, logits.shape[-1])
+
+
+def loss_function(train_config):
+    """Pairwise (Bradley-Terry) loss on the score margin r = logit(chosen) - logit(rejected) of each
+    text, plus the pointwise cross-entropy that anchors P(chosen) near 0.5 for an undecided pair.
+    The pairwise term is what learns: the shared prompt cancels in the difference of a pair."""
+    import torch.nn.functional as F
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        logits, labels = outputs["logits"].float(), labels.reshape(-1)  # texts [2 * pairs, 2], [2 * pairs]
+        margin = logits[:, 1] - logits[:, 0]
+        pairwise = -F.logsigmoid(margin[0::2] - margin[1::2]).sum() * 2
+        pointwise = F.cross_entropy(logits, labels, reduction="sum")
+        # Trainer treats the result as normalised over every text of the accumulated batch.
+        return (pairwise + pointwise) / (num_items_in_batch if num_items_in_batch is not None else len(labels))
+    return loss
+
+
 # ---- metrics ----------------------------------------------------------------------------------
 
 def metric_keys(label_names: list[str]) -> list[str]:
@@ -222,19 +354,16 @@ def baseline_metrics(dataset, seed: int) -> dict[str, float]:
     return {"pairwise_accuracy": metrics.pairwise_accuracy(dataset["pair_id"], dataset["label"], scores)}
 
 
-def compute_metrics_fn(label_names: list[str], validation, row_order: np.ndarray):
-    """The `compute_metrics` Trainer calls after each evaluation; `row_order[k]` is the validation
-    row of the k-th prediction (Trainer may visit rows grouped by length)."""
-    pair_ids = np.asarray(validation["pair_id"])[row_order]
-    labels = np.asarray(validation["label"])[row_order]
-
+def compute_metrics_fn(label_names: list[str], validation=None, row_order=None):
+    """The `compute_metrics` Trainer calls after each evaluation: predictions come as texts in
+    (chosen, rejected) order per pair, whatever order the pairs were visited in."""
     def compute(eval_prediction) -> dict:
-        logits = eval_prediction.predictions
-        logits = logits[0] if isinstance(logits, tuple) else logits
-        if not np.array_equal(eval_prediction.label_ids, labels):
-            raise RuntimeError("evaluation rows came back in an unexpected order; pairwise accuracy needs it")
+        logits = eval_prediction.predictions  # [pairs, 2 texts (chosen, rejected), 2 labels]
+        logits = (logits[0] if isinstance(logits, tuple) else logits).reshape(-1, 2)
+        labels = np.asarray(eval_prediction.label_ids).reshape(-1)
         result = metrics.classification_metrics(labels, np.argmax(logits, -1), 2)
-        result["pairwise_accuracy"] = metrics.pairwise_accuracy(pair_ids, labels, logits[:, 1] - logits[:, 0])
+        margin = logits[:, 1] - logits[:, 0]
+        result["pairwise_accuracy"] = float(np.mean(margin[0::2] > margin[1::2]))
         return result
     return compute
 
@@ -273,3 +402,19 @@ def _pair_scorer(classifier, pair_columns: PairColumns, pair_input: bool):
         return pd.DataFrame({"id": list(ids), "score_chosen": scores[0].round(6),
                              "score_rejected": scores[1].round(6), "prefers_chosen": scores[0] > scores[1]})
     return score_pairs
+
+
+def load_predictor(path: str, batch_size: int = 64, backend: str = "torch"):
+    """A Classifier that encodes (prompt, response) inputs as training did."""
+    from functools import partial
+
+    classifier = classification.load_predictor(path, batch_size, backend)
+    classifier.encode = partial(_encode_inputs, classifier.tokenizer, max_length=classifier.max_length)
+    return classifier
+
+
+def _encode_inputs(tokenizer, texts: list[str], text_pairs: list[str] | None, max_length: int) -> dict:
+    """Classifier inputs: (prompts, responses) for models trained with prompts, else responses alone."""
+    if text_pairs is None:
+        return encode(tokenizer, None, texts, max_length)
+    return encode(tokenizer, texts, text_pairs, max_length)
