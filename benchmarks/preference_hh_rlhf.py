@@ -5,8 +5,10 @@
 Runs, as one command would:
     tunecard train --task preference \
         --data.train '[hh_rlhf/harmless-base/test.jsonl, hh_rlhf/helpful-base/test.jsonl]' \
-        --data.test_size 0.1 --output benchmarks/runs/hh_rlhf
-(pairs split by pair with seed 42: 10% test, then 10% of the rest validation; the default model).
+        --data.test_size 0.1 --train.batch_size 16 --train.epochs 2 --train.warmup_ratio 0.1 \
+        --output benchmarks/runs/hh_rlhf
+(pairs split by pair with seed 42: 10% test, then 10% of the rest validation; the default model,
+max_length 256 and the task's learning rate 3e-5; batch size counts pairs).
 Copies the card, metrics, history, plots and diagnostics to benchmarks/results/hh_rlhf/ with
 timing.json (wall-clock seconds of the whole call, pairwise accuracy per split).
 """
@@ -37,6 +39,7 @@ def main() -> None:
     files = [str(Path(args.datasets) / "hh_rlhf" / subset / "test.jsonl") for subset in SUBSETS]
     start = time.perf_counter()
     run = tunecard.train({"task": "preference", "data": {"train": files, "test_size": 0.1},
+                          "train": {"batch_size": 16, "epochs": 2, "warmup_ratio": 0.1},
                           "output": args.output, "overwrite": True})
     wall = time.perf_counter() - start
     results = HERE / "results" / "hh_rlhf"

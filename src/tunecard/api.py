@@ -92,7 +92,8 @@ def _setup(config: Config, task) -> _Setup:
 
     ref = models.resolve_model(config.model.name)
     if config.train.learning_rate is None:
-        config.train.learning_rate = models.default_learning_rate(config.model.name)
+        config.train.learning_rate = (getattr(task, "DEFAULT_LEARNING_RATE", None)
+                                      or models.default_learning_rate(config.model.name))
     config.model.truncation_side = config.model.truncation_side or task.DEFAULT_TRUNCATION_SIDE
     prepared = task.prepare(config.data, config.train.seed)
     tokenizer = models.load_tokenizer(ref)

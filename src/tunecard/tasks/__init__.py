@@ -3,7 +3,8 @@
 A task module provides, as module-level names (no base class; `classification` is the model to copy):
 
 - `PIPELINE_TAG`, `DEFAULT_TRUNCATION_SIDE`, `HOLDOUT` (how held-out splits are drawn, for the card),
-  `SCORE_HISTOGRAM` (whether to plot score histograms per gold label)
+  `SCORE_HISTOGRAM` (whether to plot score histograms per gold label); optionally
+  `DEFAULT_LEARNING_RATE` (used when --train.learning_rate is unset, before the model's own default)
 - `prepare(data_config, seed) -> PreparedData`: read, check and standardise the splits
 - `build_model(ref, label_names)`: the model to train, its head named with the labels
 - `tokenize(dataset, tokenizer, max_length)`: model inputs plus `length` / `full_length` columns
