@@ -110,6 +110,16 @@ def test_a_missing_option_names_the_row(tmp_path):
                                "option B is missing. Fix: fill in or remove that row")
 
 
+def test_rows_with_a_missing_option_can_be_dropped_and_are_reported(tmp_path):
+    rows = make_questions(30)
+    rows[3]["C"], rows[11]["A"] = None, "  "
+    prepared = multiple_choice.prepare(DataConfig(train=write_jsonl(tmp_path / "d.jsonl", rows), empty_texts="drop",
+                                                  validation_size=0.2), seed=42)
+    assert prepared.dropped_empty == {"train": 2}
+    assert sum(len(s) for s in prepared.splits.values()) == 28
+    assert not {"q3", "q11"} & {i for s in prepared.splits.values() for i in s["id"]}
+
+
 def test_an_answer_outside_the_options_names_the_row_and_its_id(tmp_path, capsys, tiny_model):
     rows = make_questions(6)
     rows[4]["answer"] = "F"
@@ -163,12 +173,13 @@ def test_inputs_match_the_tokenizer_and_long_context_is_trimmed_first(minilm_pat
     reference = tokenizer("light is made of photons #### " + question, options[0])
     assert encoded["input_ids"][0][0] == reference["input_ids"]
     assert encoded["token_type_ids"][0][0] == reference["token_type_ids"]
-    assert encoded["context_cut"] == [False]
+    assert encoded["cut_context"] == encoded["cut_question_or_option"] == [False]
 
     context = " ".join(["background"] * 100) + " final words"
     encoded = multiple_choice.encode_choices(tokenizer, [question], [options], [context], 24)
     text = tokenizer.decode(encoded["input_ids"][0][0])
-    assert len(encoded["input_ids"][0][0]) == 24 and encoded["context_cut"] == [True]
+    assert len(encoded["input_ids"][0][0]) == 24 and encoded["cut_context"] == [True]
+    assert encoded["cut_question_or_option"] == [False]
     assert text.startswith("[CLS] background") and "final" not in text  # the context lost its end
     assert text.endswith("# # # # what is a photon? [SEP] a particle of light [SEP]")  # question and option kept
     assert encoded["full_length"][0] > 100
@@ -182,6 +193,7 @@ def test_question_and_option_share_the_length_when_no_context_fits(minilm_path):
     assert max(lengths) == 32
     first = tokenizer.decode(encoded["input_ids"][0][0])
     assert "ctx" not in first and first.count("why") == 14 and "yes because" in first  # half the budget each
+    assert encoded["cut_context"] == encoded["cut_question_or_option"] == [True]
 
 
 # ---- a run that learns ----------------------------------------------------------------------------

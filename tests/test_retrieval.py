@@ -78,6 +78,12 @@ def test_index_round_trip_finds_the_planted_passage(corpus, tmp_path, kind):
     assert hits[0][0].text == PLANTED and hits[0][0].id == "facts.txt:18"
     assert hits[1][0].id.startswith("docs.csv:1#")
     assert all(a.score >= b.score for a, b in zip(hits[0], hits[0][1:]))
+    if kind == "hybrid":  # a hybrid index can be searched by either part
+        assert index.search(["lighthouse moonlight electricity"], 1, kind="bm25")[0][0].text == PLANTED
+    else:
+        other = "bm25" if kind == "dense" else "dense"
+        with pytest.raises(TunecardError, match=f"found '{other}'"):
+            index.search(["x"], 1, kind=other)
 
 
 def test_ivf_index_is_chosen_on_request_and_searches(corpus, tmp_path):
@@ -134,6 +140,15 @@ def test_training_with_retrieval_saves_passages_with_predictions(corpus, tmp_pat
     card = ModelCard.load(run.card_path)
     assert "- retrieval: top 2 passages per question" in card.text and "bm25 index of 44 passages" in card.text
     assert json.loads((run.output / "model" / "config.json").read_text())["tunecard_retrieval"]["top_k"] == 2
+    truncation = next(f for f in run.metrics["diagnostics"] if f["id"] == "truncation" and f["split"] == "test")
+    assert set(truncation["evidence"]["side_cut"]) == {"context", "question_or_option"}
+
+    labelled = write_jsonl(tmp_path / "labelled.jsonl", make_questions(12, seed=6))
+    assert main(["evaluate", "--model", str(run.output), "--data", labelled, "--output", str(tmp_path / "ev"),
+                 "--retrieval.index", folder, "--retrieval.top_k", "1", "--k", "2"]) == 0
+    evaluated = pd.read_csv(tmp_path / "ev" / "predictions" / "train.csv")
+    assert all(len(json.loads(r)) <= 1 for r in evaluated["retrieved"])
+    assert "map_at_2" in json.loads((tmp_path / "ev" / "metrics.json").read_text())["splits"]["train"]["metrics"]
 
     rows = [{k: v for k, v in r.items() if k != "answer"} for r in make_questions(5, seed=5)]
     out = tmp_path / "pred.jsonl"

@@ -63,7 +63,8 @@ def train(config: Config | dict | str | Path) -> RunResult:
     config = _as_config(config)
     output = _check_train_config(config)
     task = get_task(config.task, k=config.k)
-    setup = _setup(config, task)
+    index = open_index(task, config.task, config.retrieval)  # before any work: a bad index stops the run here
+    setup = _setup(config, task, index)
     with run_directory(output, config.overwrite) as workdir:
         names, validation = setup.prepared.label_names, setup.tokenized["validation"]
         trainer, epoch_log = training.build_trainer(
@@ -86,7 +87,7 @@ def train(config: Config | dict | str | Path) -> RunResult:
     return run
 
 
-def _setup(config: Config, task) -> _Setup:
+def _setup(config: Config, task, index=None) -> _Setup:
     from transformers import set_seed
 
     from tunecard import evaluation, metrics, models
@@ -96,7 +97,7 @@ def _setup(config: Config, task) -> _Setup:
         config.train.learning_rate = models.default_learning_rate(config.model.name)
     config.model.truncation_side = config.model.truncation_side or task.DEFAULT_TRUNCATION_SIDE
     prepared = task.prepare(config.data, config.train.seed)
-    prepared.splits = with_retrieved_context(task, config.task, prepared.splits, config.retrieval)
+    prepared.splits = with_retrieved_context(prepared.splits, index, config.retrieval.top_k)
     tokenizer = models.load_tokenizer(ref)
     tokenizer.truncation_side = config.model.truncation_side
     tokenized = {name: task.tokenize(ds, tokenizer, config.model.max_length) for name, ds in prepared.splits.items()}
@@ -161,12 +162,13 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
     task_name = models.task_of(model)
     task = get_task(task_name, k=k)
     retrieval = _as_retrieval(retrieval)
+    index = open_index(task, task_name, retrieval)
     predictor = task.load_predictor(model, batch_size)
     names, config = predictor.labels, predictor.config
     _note_missing_retrieval(config, retrieval)
     options = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
     splits = task.evaluation_splits(read_splits(DataConfig(path=data)), names, options)
-    splits = with_retrieved_context(task, task_name, splits, retrieval)
+    splits = with_retrieved_context(splits, index, retrieval.top_k if retrieval else 0)
     counts = getattr(config, "tunecard_train_label_counts", None)
     limit = max_length or predictor.max_length
     with _maybe_run_directory(output, overwrite) as workdir:
@@ -220,12 +222,15 @@ def predict(model: str, data: str, output: str, top_k: int | None = None, text_c
     dataset = read_file(Path(data))
     task_name = models.task_of(model)
     task = get_task(task_name)
+    retrieval = _as_retrieval(retrieval)
+    index = open_index(task, task_name, retrieval)
     predictor = task.load_predictor(model, batch_size, backend)
+    _note_missing_retrieval(predictor.config, retrieval)
     top_k = top_k or getattr(task, "DEFAULT_TOP_K", 1)
     if top_k < 1 or top_k > len(predictor.labels):
         raise TunecardError("--top_k", f"between 1 and {len(predictor.labels)}", str(top_k), "set --top_k")
     options = {"top_k": top_k, "text_column": text_column, "text_pair_column": text_pair_column,
-               "retrieve": _retriever_for_chunks(task, task_name, _as_retrieval(retrieval), predictor.config)}
+               "retrieve": _chunk_retriever(index, retrieval)}
     score_chunk = task.chunk_scorer(predictor, dataset.column_names, options)
     partials = [t.with_name(t.name + ".partial") for t in targets]
     column = getattr(task, "SUBMISSION_COLUMN", "prediction")
@@ -296,24 +301,10 @@ def _as_retrieval(value) -> RetrievalConfig | None:
     return RetrievalConfig(**value)
 
 
-def with_retrieved_context(task, task_name: str, splits: dict, retrieval: RetrievalConfig | None) -> dict:
-    """Each split with its questions' top passages added to their context (when an index is given)."""
+def open_index(task, task_name: str, retrieval: RetrievalConfig | None):
+    """The passage index `retrieval` names (None without one), checked against the task first."""
     if retrieval is None or not retrieval.index:
-        return splits
-    from tunecard import retrieval as passages
-
-    index = _load_index_for(task, task_name, retrieval)
-    result = {}
-    for name, dataset in splits.items():
-        start = time.perf_counter()
-        result[name] = passages.attach_context(dataset, index, retrieval.top_k)
-        seconds = time.perf_counter() - start
-        print(f"retrieval: {name}: top {retrieval.top_k} of {index.manifest['passages']} passages ({index.kind}) "
-              f"for {len(dataset)} questions in {seconds:.1f} s ({len(dataset) / max(seconds, 1e-9):.0f} questions/s)")
-    return result
-
-
-def _load_index_for(task, task_name: str, retrieval: RetrievalConfig):
+        return None
     from tunecard import retrieval as passages
 
     if not getattr(task, "USES_CONTEXT", False):
@@ -324,14 +315,28 @@ def _load_index_for(task, task_name: str, retrieval: RetrievalConfig):
     return passages.load_index(retrieval.index, retrieval.query_model)
 
 
-def _retriever_for_chunks(task, task_name: str, retrieval: RetrievalConfig | None, model_config):
+def with_retrieved_context(splits: dict, index, top_k: int) -> dict:
+    """Each split with its questions' top passages added to their context (unchanged without an index)."""
+    if index is None:
+        return splits
+    from tunecard import retrieval as passages
+
+    result = {}
+    for name, dataset in splits.items():
+        start = time.perf_counter()
+        result[name] = passages.attach_context(dataset, index, top_k)
+        seconds = time.perf_counter() - start
+        print(f"retrieval: {name}: top {top_k} of {index.manifest['passages']} passages ({index.kind}) "
+              f"for {len(dataset)} questions in {seconds:.1f} s ({len(dataset) / max(seconds, 1e-9):.0f} questions/s)")
+    return result
+
+
+def _chunk_retriever(index, retrieval: RetrievalConfig | None):
     """For predict: a function adding retrieved context to a chunk of rows, or None."""
-    _note_missing_retrieval(model_config, retrieval)
-    if retrieval is None or not retrieval.index:
+    if index is None:
         return None
     from tunecard import retrieval as passages
 
-    index = _load_index_for(task, task_name, retrieval)
     return lambda rows: passages.attach_context(rows, index, retrieval.top_k)
 
 

@@ -134,11 +134,16 @@ class PassageIndex:
     def kind(self) -> str:
         return self.manifest["kind"]
 
-    def search(self, queries: list[str], top_k: int) -> list[list[Hit]]:
+    def search(self, queries: list[str], top_k: int, kind: str | None = None) -> list[list[Hit]]:
+        """The top_k passages per query, best first; `kind` searches a hybrid index by one of its parts."""
+        kind = kind or self.kind
+        if kind not in (self.kind, "dense", "bm25") or (self.kind != "hybrid" and kind != self.kind):
+            raise TunecardError("search kind", f"the index's kind ({self.kind}) or a part of a hybrid index",
+                                f"'{kind}'", "build an index of that kind")
         top_k = min(top_k, len(self.passages))
-        if self.kind == "dense":
+        if kind == "dense":
             ranked = self._dense(queries, top_k)
-        elif self.kind == "bm25":
+        elif kind == "bm25":
             ranked = self._bm25(queries, top_k)
         else:
             candidates = min(max(top_k, HYBRID_CANDIDATES), len(self.passages))

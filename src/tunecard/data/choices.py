@@ -122,6 +122,16 @@ def read_rows(batch: dict, columns: ChoiceColumns, row_numbers: list[int], split
     return ChoiceRows([str(q or "") for q in questions], options, contexts, answers)
 
 
+def complete_rows(batch: dict, columns: ChoiceColumns) -> list[bool]:
+    """For each row of a batch: are all its options present (for --data.empty_texts drop)?"""
+    _, options, _ = _questions_and_options(batch, columns)
+    return [bool(row) and not any(_is_missing(option) for option in row) for row in options]
+
+
+def _is_missing(option) -> bool:
+    return option is None or (isinstance(option, float) and math.isnan(option)) or not str(option).strip()
+
+
 def _questions_and_options(batch: dict, columns: ChoiceColumns):
     """(questions, options per row, choice labels per row or None) for each layout."""
     if columns.layout == "letters":
@@ -152,7 +162,7 @@ def _check_options(row_options: list, expected: int, row: str, split: str, lette
         raise TunecardError(f"options in {split}", f"{expected} options in every row (as in the training data)",
                             f"{row} has {len(row_options)}", "give every row the same number of options")
     for i, option in enumerate(row_options):
-        if option is None or (isinstance(option, float) and math.isnan(option)) or not str(option).strip():
+        if _is_missing(option):
             name = letter_columns[i] if letter_columns else LETTERS[i]
             raise TunecardError(f"options in {split}", "a non-empty text for every option",
                                 f"{row}: option {name} is missing", "fill in or remove that row")

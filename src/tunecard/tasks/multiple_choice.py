@@ -51,10 +51,14 @@ def prepare(data_config, seed: int) -> PreparedData:
     columns = choices.find_choice_columns(raw["train"].features, data_config.text_column, data_config.label_column)
     n_options = option_count(raw["train"], columns)
     names = choices.option_letters(n_options)
-    splits = {}
+    splits, dropped = {}, {}
     for name, dataset in ((n, d) for n, d in raw.items() if n in SPLITS):
         split_columns = choices.find_choice_columns(dataset.features, data_config.text_column,
                                                     data_config.label_column, where=f"{name} data")
+        if data_config.empty_texts == "drop":
+            kept = dataset.filter(lambda batch: choices.complete_rows(batch, split_columns), batched=True)
+            dropped.update({name: len(dataset) - len(kept)} if len(kept) < len(dataset) else {})
+            dataset = kept
         splits[name] = standardise(dataset, split_columns, names, name)
     test_held_out = "test" not in splits and bool(data_config.test_size)
     if test_held_out:
@@ -63,7 +67,7 @@ def prepare(data_config, seed: int) -> PreparedData:
     if held_out:
         splits["train"], splits["validation"] = stratified_holdout(splits["train"], data_config.validation_size, seed)
     return PreparedData(splits, names, Columns(text=columns.question, label=columns.answer), held_out,
-                        test_held_out=test_held_out)
+                        dropped_empty=dropped, test_held_out=test_held_out)
 
 
 def option_count(dataset, columns: choices.ChoiceColumns) -> int:
@@ -186,8 +190,8 @@ def with_options(k: int | None = None):
 
 def tokenize(dataset, tokenizer, max_length: int):
     """Per question, one input per option (input_ids etc. hold a list per option), plus `length` (the
-    longest option's tokens, for length-grouped batches), `full_length` (before trimming) and
-    `context_cut` (whether the context lost tokens)."""
+    longest option's tokens, for length-grouped batches), `full_length` (before trimming), and whether
+    the context (`cut_context`) or the question or an option (`cut_question_or_option`) lost tokens."""
     def encode(batch):
         return encode_choices(tokenizer, batch["question"], batch["options"], batch["context"], max_length)
     return dataset.map(encode, batched=True, desc="Tokenizing")
@@ -211,10 +215,11 @@ def encode_choices(tokenizer, questions: list[str], options: list[list[str]], co
     n, separator = len(questions), pieces[-1]
     budget = max_length - tokenizer.num_special_tokens_to_add(pair=True)
     out = {"input_ids": [], "attention_mask": [], "token_type_ids": [], "length": [], "full_length": [],
-           "context_cut": []}
+           "cut_context": [], "cut_question_or_option": []}
     for i in range(n):
         context, question = pieces[i], pieces[n + i]
         row_options = pieces[2 * n + i * n_options: 2 * n + (i + 1) * n_options]
+        whole = len(question.ids) + sum(len(o.ids) for o in row_options)  # before any in-place truncation
         first, full, cut = _first_segment(context, separator, question, row_options, budget, tokenizer.truncation_side)
         encoded = [_join(backend, first, option, budget, Encoding) for option in row_options]
         out["input_ids"].append([e.ids for e in encoded])
@@ -222,7 +227,8 @@ def encode_choices(tokenizer, questions: list[str], options: list[list[str]], co
         out["token_type_ids"].append([e.type_ids for e in encoded])
         out["length"].append(max(len(e.ids) for e in encoded))
         out["full_length"].append(full + max_length - budget)
-        out["context_cut"].append(cut)
+        out["cut_context"].append(cut)
+        out["cut_question_or_option"].append(len(question.ids) + sum(len(o.ids) for o in row_options) < whole)
     if "token_type_ids" not in tokenizer.model_input_names:
         del out["token_type_ids"]
     return out
