@@ -1,11 +1,11 @@
 """tunecard: fine-tune pretrained transformers as text classifiers, with model cards that tell the truth."""
 
-from tunecard.config import Config, DataConfig, ModelConfig, TrainConfig
+from tunecard.config import Config, DataConfig, IndexConfig, ModelConfig, RetrievalConfig, TrainConfig
 from tunecard.errors import TunecardError
 
 __version__ = "0.1.0"
-__all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "TunecardError", "train", "evaluate", "load",
-           "predict"]
+__all__ = ["Config", "DataConfig", "IndexConfig", "ModelConfig", "RetrievalConfig", "TrainConfig", "TunecardError",
+           "train", "evaluate", "load", "predict", "index"]
 
 
 def train(config):
@@ -36,3 +36,11 @@ def predict(model, data, output, **kwargs):
     from tunecard.api import predict as _predict
 
     return _predict(model, data, output, **kwargs)
+
+
+def index(config):
+    """Build a passage index folder for `--retrieval.index` (an IndexConfig or a dict of its fields);
+    see `tunecard.api.index`."""
+    from tunecard.api import index as _index
+
+    return _index(config)

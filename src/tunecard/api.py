@@ -1,4 +1,4 @@
-"""The workflows users call: `train` and `evaluate`. Also owns the run directory.
+"""The workflows users call: `train`, `evaluate`, `predict` and `index`. Also owns the run directory.
 
 A run is built in `<output>.partial` and renamed to `<output>` only when every file is
 written, so a failed run never leaves a half-written run directory.
@@ -9,13 +9,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tunecard import outputs
-from tunecard.config import Config, TrainConfig, config_from_dict, load_config
+from tunecard.config import Config, IndexConfig, RetrievalConfig, TrainConfig, config_from_dict, load_config
 from tunecard.diagnostics import Finding, history_findings, sort_findings
 from tunecard.errors import TunecardError, TunecardErrors
 
@@ -60,15 +62,16 @@ def train(config: Config | dict | str | Path) -> RunResult:
 
     config = _as_config(config)
     output = _check_train_config(config)
-    task = get_task(config.task)
-    setup = _setup(config, task)
+    task = get_task(config.task, k=config.k)
+    index = open_index(task, config.task, config.retrieval)  # before any work: a bad index stops the run here
+    setup = _setup(config, task, index)
     with run_directory(output, config.overwrite) as workdir:
         names = setup.prepared.label_names
         train_set, validation = task.trainer_datasets(setup.tokenized)
         trainer, epoch_log = training.build_trainer(
             setup.model, setup.tokenizer, train_set, validation, config.train, str(workdir / "checkpoints"),
             None, setup.best_metric, task.data_collator(setup.tokenizer), task.loss_function(config.train),
-            task.preprocess_logits)
+            task.preprocess_logits, collator_drops_columns=getattr(task, "COLLATOR_DROPS_COLUMNS", False))
         trainer.compute_metrics = task.compute_metrics_fn(names, validation, training.eval_row_order(trainer))
         result = training.train(trainer, epoch_log)
         shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
@@ -85,7 +88,7 @@ def train(config: Config | dict | str | Path) -> RunResult:
     return run
 
 
-def _setup(config: Config, task) -> _Setup:
+def _setup(config: Config, task, index=None) -> _Setup:
     from transformers import set_seed
 
     from tunecard import evaluation, metrics, models
@@ -96,6 +99,7 @@ def _setup(config: Config, task) -> _Setup:
                                       or models.default_learning_rate(config.model.name))
     config.model.truncation_side = config.model.truncation_side or task.DEFAULT_TRUNCATION_SIDE
     prepared = task.prepare(config.data, config.train.seed)
+    prepared.splits = with_retrieved_context(prepared.splits, index, config.retrieval.top_k)
     tokenizer = models.load_tokenizer(ref)
     tokenizer.truncation_side = config.model.truncation_side
     tokenized = {name: task.tokenize(ds, tokenizer, config.model.max_length) for name, ds in prepared.splits.items()}
@@ -107,6 +111,8 @@ def _setup(config: Config, task) -> _Setup:
     model.config.tunecard_truncation_side = config.model.truncation_side
     model.config.tunecard_task = config.task
     model.config.tunecard_text_pair = bool(prepared.columns.text_pair)
+    if config.retrieval.index:
+        model.config.tunecard_retrieval = {"index": config.retrieval.index, "top_k": config.retrieval.top_k}
     headline = task.headline_metric(prepared.label_names)
     return _Setup(ref, prepared, tokenizer, tokenized, model, config.train.metric_for_best_model or headline,
                   headline, train_counts,
@@ -131,7 +137,8 @@ def _judge(model, setup: _Setup, config: Config, result, workdir: Path, task):
                                            temperature, config.train.seed)
         judged.report.metrics.update(task.split_metrics(splits[name], judged.probs))
         judged.report.stratified.update(task.baseline_metrics(splits[name], config.train.seed))
-        outputs.write_split(workdir, judged, splits[name]["id"], names, task.SCORE_HISTOGRAM)
+        outputs.write_split(workdir, judged, splits[name]["id"], names, task.SCORE_HISTOGRAM,
+                            _prediction_extras(task, splits[name], judged.probs))
         evaluations.append(judged)
         findings.extend(judged.findings)
     findings.extend(history_findings(result.history, setup.headline, result.best_epoch))
@@ -142,8 +149,10 @@ def _judge(model, setup: _Setup, config: Config, result, workdir: Path, task):
 
 def evaluate(model: str, data: str, output: str | None = None, text_column: str | None = None,
              text_pair_column: str | None = None, label_column: str | None = None,
-             batch_size: int = 64, max_length: int | None = None, overwrite: bool = False) -> dict:
-    """Score every labelled split in `data` with a trained model; write tables to `output` if given."""
+             batch_size: int = 64, max_length: int | None = None, overwrite: bool = False,
+             k: int | None = None, retrieval: RetrievalConfig | dict | None = None) -> dict:
+    """Score every labelled split in `data` with a trained model; write tables to `output` if given.
+    multiple_choice: `k` adds MAP@k; `retrieval` (index, top_k) adds retrieved passages as context."""
     from tunecard import evaluation, metrics, models
     from tunecard.config import DataConfig
     from tunecard.data.readers import read_splits
@@ -152,11 +161,16 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
 
     if output:
         _check_output(Path(output), overwrite)
-    task = get_task(models.task_of(model))
+    task_name = models.task_of(model)
+    task = get_task(task_name, k=k)
+    retrieval = _as_retrieval(retrieval)
+    index = open_index(task, task_name, retrieval)
     predictor = task.load_predictor(model, batch_size)
     names, config = predictor.labels, predictor.config
+    _note_missing_retrieval(config, retrieval)
     options = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
     splits = task.evaluation_splits(read_splits(DataConfig(path=data)), names, options)
+    splits = with_retrieved_context(splits, index, retrieval.top_k if retrieval else 0)
     counts = getattr(config, "tunecard_train_label_counts", None)
     limit = max_length or predictor.max_length
     with _maybe_run_directory(output, overwrite) as workdir:
@@ -172,7 +186,8 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
             findings.extend(judged.findings + [evaluation.truncation_finding(name, tokenized, limit)])
             results.append(judged)
             if workdir:
-                outputs.write_split(workdir, judged, ds["id"], names, task.SCORE_HISTOGRAM)
+                outputs.write_split(workdir, judged, ds["id"], names, task.SCORE_HISTOGRAM,
+                                    _prediction_extras(task, ds, judged.probs))
         report = outputs.evaluation_report(model, data, names, counts, results, sort_findings(findings))
         if workdir:
             outputs.write_evaluation(workdir, report, [r.report for r in results], names,
@@ -186,11 +201,14 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
 PREDICTION_FORMATS = (".csv", ".jsonl", ".parquet")
 
 
-def predict(model: str, data: str, output: str, top_k: int = 1, text_column: str | None = None,
+def predict(model: str, data: str, output: str, top_k: int | None = None, text_column: str | None = None,
             text_pair_column: str | None = None, batch_size: int = 64, chunk_size: int = 8192,
-            backend: str = "torch", overwrite: bool = False) -> Path:
+            backend: str = "torch", overwrite: bool = False, retrieval: RetrievalConfig | dict | None = None,
+            submission: str | None = None) -> Path:
     """Score every row of a file in chunks (memory stays bounded) and write, in input order, the rows
-    the model's task defines (for classifiers: id, prediction, prob_<label> per label, top-k labels)."""
+    the model's task defines (for classifiers: id, prediction, prob_<label> per label, top-k labels; for
+    multiple choice: id, prediction, ranked letters, prob_<letter>, retrieved passages). `submission`:
+    also write a Kaggle-style `id,prediction` CSV (multiple choice: the ranked letters, "D B E")."""
     from tqdm.auto import tqdm
 
     from tunecard import models
@@ -202,25 +220,39 @@ def predict(model: str, data: str, output: str, top_k: int = 1, text_column: str
         raise TunecardError("--output", f"a {', '.join(PREDICTION_FORMATS)} file", f"'{out.suffix or out.name}'",
                             "name the output file with one of those extensions")
     _check_output(out, overwrite)
+    targets = [out] + ([_submission_path(submission, overwrite)] if submission else [])
     dataset = read_file(Path(data))
-    task = get_task(models.task_of(model))
+    task_name = models.task_of(model)
+    task = get_task(task_name)
+    retrieval = _as_retrieval(retrieval)
+    index = open_index(task, task_name, retrieval)
     predictor = task.load_predictor(model, batch_size, backend)
+    _note_missing_retrieval(predictor.config, retrieval)
+    top_k = top_k or getattr(task, "DEFAULT_TOP_K", 1)
     if top_k < 1 or top_k > len(predictor.labels):
         raise TunecardError("--top_k", f"between 1 and {len(predictor.labels)}", str(top_k), "set --top_k")
-    options = {"top_k": top_k, "text_column": text_column, "text_pair_column": text_pair_column}
+    options = {"top_k": top_k, "text_column": text_column, "text_pair_column": text_pair_column,
+               "retrieve": _chunk_retriever(index, retrieval)}
     score_chunk = task.chunk_scorer(predictor, dataset.column_names, options)
-    partial = out.with_name(out.name + ".partial")
+    partials = [t.with_name(t.name + ".partial") for t in targets]
+    column = getattr(task, "SUBMISSION_COLUMN", "prediction")
     try:
-        with outputs.PredictionWriter(partial) as writer, \
-                tqdm(total=len(dataset), desc="Predicting", unit="text") as bar:
+        with contextlib.ExitStack() as stack:
+            writers = [stack.enter_context(outputs.PredictionWriter(p)) for p in partials]
+            bar = stack.enter_context(tqdm(total=len(dataset), desc="Predicting", unit="row"))
             for start, chunk in zip(range(0, len(dataset), chunk_size), dataset.iter(batch_size=chunk_size)):
                 n = len(next(iter(chunk.values())))
                 ids = chunk["id"] if "id" in chunk else range(start, start + n)
-                writer.write(score_chunk(chunk, ids, bar))
+                frame = score_chunk(chunk, ids, bar)
+                writers[0].write(frame)
+                if submission:
+                    writers[1].write(outputs.submission_rows(frame, column))
     except BaseException:
-        partial.unlink(missing_ok=True)
+        for partial in partials:
+            partial.unlink(missing_ok=True)
         raise
-    partial.replace(out)
+    for partial, target in zip(partials, targets):
+        partial.replace(target)
     return out
 
 
@@ -250,6 +282,104 @@ def export(model: str, format: str = "onnx", quantize: str | None = None, output
         written = export_onnx(classifier, tokenizer, workdir, quantize)
     print(f"exported {', '.join(p.name for p in written)} with config and tokenizer to {target}")
     return target
+
+
+def _submission_path(submission: str, overwrite: bool) -> Path:
+    path = Path(submission)
+    if path.suffix.lower() != ".csv":
+        raise TunecardError("--submission", "a .csv file (Kaggle's id,prediction format)",
+                            f"'{path.suffix or path.name}'", "name the submission file with .csv")
+    _check_output(path, overwrite)
+    return path
+
+
+# ---- retrieval ------------------------------------------------------------------------------
+
+def index(config: IndexConfig | dict) -> dict:
+    """Build a passage index folder from a corpus (see IndexConfig); returns its manifest."""
+    from tunecard import retrieval
+
+    config = config if isinstance(config, IndexConfig) else IndexConfig(**config)
+    _check_index_config(config)
+    with run_directory(Path(config.output), config.overwrite) as workdir:
+        manifest = retrieval.build_index(config, workdir)
+    print(f"tunecard index: {manifest['passages']} passages ({manifest['kind']}"
+          f"{', ' + manifest['faiss_index'] if 'faiss_index' in manifest else ''}) in {manifest['build_seconds']} s, "
+          f"{manifest['passages_per_second']} passages/s; written to {config.output}")
+    return manifest
+
+
+def _check_index_config(config: IndexConfig) -> None:
+    from tunecard.retrieval import INDEX_TYPES, KINDS
+
+    problems = []
+    if not config.corpus:
+        problems.append(TunecardError("--corpus", "one or more passage files", "none", "pass --corpus FILE"))
+    if not config.output:
+        problems.append(TunecardError("--output", "an index folder to create", "none", "pass --output DIR"))
+    for name, value, allowed in (("kind", config.kind, KINDS), ("index_type", config.index_type, INDEX_TYPES)):
+        if value not in allowed:
+            problems.append(TunecardError(f"--{name}", f"one of {', '.join(allowed)}", repr(value),
+                                          f"set --{name} to one of those"))
+    if problems:
+        raise problems[0] if len(problems) == 1 else TunecardErrors(problems)
+
+
+def _as_retrieval(value) -> RetrievalConfig | None:
+    if value is None or isinstance(value, RetrievalConfig):
+        return value
+    return RetrievalConfig(**value)
+
+
+def open_index(task, task_name: str, retrieval: RetrievalConfig | None):
+    """The passage index `retrieval` names (None without one), checked against the task first."""
+    if retrieval is None or not retrieval.index:
+        return None
+    from tunecard import retrieval as passages
+
+    if not getattr(task, "USES_CONTEXT", False):
+        raise TunecardError("--retrieval.index", "a task whose inputs take a context (multiple_choice)",
+                            f"the {task_name} task", "drop --retrieval.index")
+    if retrieval.top_k < 1:
+        raise TunecardError("--retrieval.top_k", "a positive number", str(retrieval.top_k), "set --retrieval.top_k")
+    return passages.load_index(retrieval.index, retrieval.query_model)
+
+
+def with_retrieved_context(splits: dict, index, top_k: int) -> dict:
+    """Each split with its questions' top passages added to their context (unchanged without an index)."""
+    if index is None:
+        return splits
+    from tunecard import retrieval as passages
+
+    result = {}
+    for name, dataset in splits.items():
+        start = time.perf_counter()
+        result[name] = passages.attach_context(dataset, index, top_k)
+        seconds = time.perf_counter() - start
+        print(f"retrieval: {name}: top {top_k} of {index.manifest['passages']} passages ({index.kind}) "
+              f"for {len(dataset)} questions in {seconds:.1f} s ({len(dataset) / max(seconds, 1e-9):.0f} questions/s)")
+    return result
+
+
+def _chunk_retriever(index, retrieval: RetrievalConfig | None):
+    """For predict: a function adding retrieved context to a chunk of rows, or None."""
+    if index is None:
+        return None
+    from tunecard import retrieval as passages
+
+    return lambda rows: passages.attach_context(rows, index, retrieval.top_k)
+
+
+def _note_missing_retrieval(model_config, retrieval: RetrievalConfig | None) -> None:
+    trained_with = getattr(model_config, "tunecard_retrieval", None)
+    if trained_with and (retrieval is None or not retrieval.index):
+        print(f"tunecard: note: this model was trained with retrieved context (index {trained_with['index']}, "
+              f"top_k {trained_with['top_k']}); pass --retrieval.index to score it the same way", file=sys.stderr)
+
+
+def _prediction_extras(task, dataset, probs) -> dict | None:
+    extras = getattr(task, "prediction_extras", None)
+    return extras(dataset, probs) if extras else None
 
 
 # ---- run directory -------------------------------------------------------------------------
@@ -308,6 +438,9 @@ def _check_train_config(config: Config) -> Path:
                         ("model.max_length", config.model.max_length)):
         if value is None or value <= 0:
             problems.append(TunecardError(f"--{name}", "a positive number", repr(value), f"set --{name}"))
+    if config.retrieval.index and config.retrieval.top_k < 1:
+        problems.append(TunecardError("--retrieval.top_k", "a positive number", repr(config.retrieval.top_k),
+                                      "set --retrieval.top_k"))
     if config.train.learning_rate is not None and config.train.learning_rate <= 0:
         problems.append(TunecardError("--train.learning_rate", "a positive number",
                                       repr(config.train.learning_rate), "set --train.learning_rate"))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from typing import Optional
 
 from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 
-from tunecard.config import Config, config_from_dict
+from tunecard.config import Config, IndexConfig, RetrievalConfig, config_from_dict
 from tunecard.errors import TunecardError
 
 # Short flags users type most, mapped onto the nested config keys they stand for.
@@ -34,13 +35,16 @@ def build_parser() -> ArgumentParser:
     evaluate.add_argument("--batch_size", type=int, default=64)
     evaluate.add_argument("--max_length", type=int, default=None, help="unset: the model's limit (at most 512)")
     evaluate.add_argument("--overwrite", type=bool, default=False)
+    evaluate.add_argument("--k", type=Optional[int], default=None, help="multiple_choice: also report MAP@k")
+    evaluate.add_class_arguments(RetrievalConfig, nested_key="retrieval")
     commands.add_subcommand("evaluate", evaluate, help="score a labelled file with a trained model")
 
     predict = ArgumentParser(description="Predict labels for a file of texts, in input order, in chunks.")
     predict.add_argument("--model", required=True, help="a run directory or model folder")
     predict.add_argument("--data", required=True, help="a CSV, TSV, JSONL, JSON, Parquet or .txt file of texts")
     predict.add_argument("--output", required=True, help="predictions file: .csv, .jsonl or .parquet")
-    predict.add_argument("--top_k", type=int, default=1, help="also write the K most likely labels, ranked")
+    predict.add_argument("--top_k", type=Optional[int], default=None,
+                         help="also write the K most likely labels, ranked (unset: 1; multiple_choice: 3 letters)")
     predict.add_argument("--text_column", default=None)
     predict.add_argument("--text_pair_column", default=None)
     predict.add_argument("--batch_size", type=int, default=64)
@@ -48,6 +52,9 @@ def build_parser() -> ArgumentParser:
     predict.add_argument("--backend", default="torch",
                          help="torch, or onnx: the model written by `tunecard export` (int8 when exported so)")
     predict.add_argument("--overwrite", type=bool, default=False)
+    predict.add_argument("--submission", default=None,
+                         help="also write a Kaggle id,prediction CSV (multiple_choice: the ranked letters)")
+    predict.add_class_arguments(RetrievalConfig, nested_key="retrieval")
     commands.add_subcommand("predict", predict, help="predict labels for new texts")
 
     export = ArgumentParser(description="Export a trained classifier to ONNX for `predict --backend onnx`.")
@@ -57,6 +64,9 @@ def build_parser() -> ArgumentParser:
     export.add_argument("--output", default=None, help="folder to write (default: <model folder>/onnx)")
     export.add_argument("--overwrite", type=bool, default=False)
     commands.add_subcommand("export", export, help="export a trained classifier to ONNX")
+    index = ArgumentParser(description="Build a passage index (dense, bm25 or hybrid) for --retrieval.index.")
+    index.add_class_arguments(IndexConfig, as_group=False)
+    commands.add_subcommand("index", index, help="build a passage index for open-book multiple choice")
     return parser
 
 
@@ -104,6 +114,10 @@ def _run(args) -> int:
         print(f"predictions written to {api.predict(**args.predict.as_dict())}")
     elif args.command == "export":
         api.export(**args.export.as_dict())
+    elif args.command == "index":
+        values = args.index.as_dict()
+        values.pop("__path__", None)
+        api.index(IndexConfig(**values))
     return 0
 
 

@@ -38,8 +38,8 @@ class DataConfig:
     label_names: Optional[str] = None
     """For numeric labels: a file mapping ids to names (one name per line, line i = id i, or a JSON object)."""
     empty_texts: str = "error"
-    """Rows whose text is empty or missing: error (stop and name the rows) or drop (remove them; the
-    run's diagnostics say how many were dropped from each split)."""
+    """Rows whose text (multiple_choice: any option) is empty or missing: error (stop and name the rows)
+    or drop (remove them; the run's diagnostics say how many were dropped from each split)."""
     validation_size: float = 0.1
     """Share of train held out (stratified, with train.seed) when no validation split exists."""
     test_size: Optional[float] = None
@@ -110,13 +110,61 @@ class TrainConfig:
 
 
 @dataclass
+class RetrievalConfig:
+    index: Optional[str] = None
+    """multiple_choice: an index folder built by `tunecard index`. Each question's top_k passages (searched
+    with the question and its options) are added to its context, and saved with its predictions."""
+    top_k: int = 3
+    """Passages added per question, best first (what does not fit in model.max_length is trimmed from the end)."""
+    query_model: Optional[str] = None
+    """Model that embeds the questions; unset: the index's own. Any other is refused (its vectors would
+    not be comparable with the passages')."""
+
+
+@dataclass
+class IndexConfig:
+    """`tunecard index`: a passage index for open-book multiple choice."""
+    corpus: Union[str, list[str], None] = None
+    """Passage files, read as one corpus: .txt (one passage a line), or .jsonl/.json/.csv/.tsv/.parquet
+    with a text column."""
+    output: Optional[str] = None
+    """Index folder to create (built as <output>.partial and renamed when complete)."""
+    kind: str = "dense"
+    """dense (sentence embeddings in faiss), bm25 (sparse, bm25s) or hybrid (both, fused by reciprocal rank).
+    dense found a question's source more often than bm25 or hybrid (README: retrieval recall)."""
+    model: str = "minilm"
+    """Sentence-embedding model for dense and hybrid indexes: minilm (embedded), a local
+    sentence-transformers folder or a hub id. Questions are embedded with the same model."""
+    text_column: Optional[str] = None
+    """Column with the passage text in tables; inferred from text, context, passage, content, ... when unset."""
+    passage_words: int = 100
+    """Longer documents are split into passages of at most this many words."""
+    passage_overlap: int = 20
+    """Words shared by consecutive passages of a split document."""
+    index_type: str = "auto"
+    """auto (exact faiss IndexFlatIP below 100,000 passages, IVF from there), flat or ivf."""
+    nlist: Optional[int] = None
+    """IVF cells; unset: the square root of the passage count."""
+    nprobe: Optional[int] = None
+    """IVF cells searched per query; unset: nlist / 8 (at least 1)."""
+    batch_size: int = 64
+    """Passages embedded per batch."""
+    overwrite: bool = False
+    """Replace an existing index folder at `output`."""
+
+
+@dataclass
 class Config:
     task: str = "classification"
-    """The task shape: classification (one text or a text pair + a label) or preference (chosen and
-    rejected texts, optional prompt; scores P(chosen))."""
+    """The task shape: classification (one text or a text pair + a label), preference (chosen and
+    rejected texts, optional prompt; scores P(chosen)) or multiple_choice (a question, its options and
+    an answer; ranks the options)."""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    k: Optional[int] = None
+    """multiple_choice: also report MAP@k for this cut-off (MAP@3, the headline, is always reported)."""
     output: Optional[str] = None
     """Run directory to create (built as <output>.partial and renamed when complete)."""
     overwrite: bool = False

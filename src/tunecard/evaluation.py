@@ -84,9 +84,10 @@ def _dropped_finding(dropped_empty: dict | None) -> Finding | None:
 
 
 def truncation_finding(name: str, tokenized, max_length: int) -> Finding:
-    side_cut = None
-    if "cut_text" in tokenized.column_names:
-        side_cut = {"text": int(np.sum(tokenized["cut_text"])), "text_pair": int(np.sum(tokenized["cut_text_pair"]))}
+    """Rows cut at max_length; with `cut_<part>` columns (text / text_pair for pairs, context /
+    question_or_option for multiple choice), how many rows lost tokens from each part."""
+    parts = [c for c in tokenized.column_names if c.startswith("cut_")]
+    side_cut = {c[len("cut_"):]: int(np.sum(tokenized[c])) for c in parts} or None
     return diagnostics.truncation_finding(name, tokenized["full_length"], max_length, side_cut)
 
 

@@ -55,15 +55,43 @@ class OnnxRunner:
 
 def score_encoded(runner, tokenizer, encoded: dict, batch_size: int, bar=None) -> np.ndarray:
     """Logits [n, n_labels] for tokenized rows (`encoded`: model input name -> list of id lists)."""
+    inputs = [c for c in MODEL_INPUTS if c in encoded]
     lengths = np.array([len(ids) for ids in encoded["input_ids"]])
+
+    def batch_of(index):
+        return tokenizer.pad({c: [encoded[c][i] for i in index] for c in inputs}, return_tensors=runner.tensor_type)
+    return _score_by_length(runner, lengths, batch_of, batch_size, bar)
+
+
+def score_choices(runner, tokenizer, encoded: dict, batch_size: int, bar=None) -> np.ndarray:
+    """Option logits [n_questions, n_options] for multiple-choice rows (`encoded`: model input name ->
+    per question one id list per option). `batch_size` counts option inputs."""
+    from transformers import DataCollatorForMultipleChoice
+
+    if not encoded["input_ids"]:
+        return np.empty((0, 0), dtype=np.float32)
+    inputs = [c for c in MODEL_INPUTS if c in encoded]
+    n_options = len(encoded["input_ids"][0])
+    lengths = np.array([max(len(ids) for ids in row) for row in encoded["input_ids"]])
+    collator = DataCollatorForMultipleChoice(tokenizer)
+
+    def batch_of(index):
+        # The collator (flatten, pad, reshape to [questions, options, tokens]) needs a label; scoring has none.
+        batch = collator([{**{c: encoded[c][i] for c in inputs}, "label": 0} for i in index])
+        batch.pop("labels")
+        return batch
+    return _score_by_length(runner, lengths, batch_of, max(1, batch_size // n_options), bar)
+
+
+def _score_by_length(runner, lengths: np.ndarray, batch_of, batch_size: int, bar=None) -> np.ndarray:
+    """Run the rows through `runner` in batches of similar length (`batch_of(row indices)` -> padded
+    tensors) and put the logits [n, width] back in row order."""
     # Longest first: a batch that does not fit in memory fails at once, not at the end.
     order = np.argsort(-lengths, kind="stable")
-    inputs = [c for c in MODEL_INPUTS if c in encoded]
     outputs = None
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
-        batch = tokenizer.pad({c: [encoded[c][i] for i in index] for c in inputs}, return_tensors=runner.tensor_type)
-        logits = runner(batch)
+        logits = runner(batch_of(index))
         if outputs is None:
             outputs = np.empty((len(order), logits.shape[-1]), dtype=np.float32)
         outputs[index] = logits
@@ -77,6 +105,13 @@ def predict_logits(model, tokenizer, dataset, batch_size: int = 64, desc: str = 
     encoded = {c: list(dataset[c]) for c in MODEL_INPUTS if c in dataset.column_names}
     with tqdm(total=len(dataset), desc=desc, unit="text") as bar:
         return score_encoded(TorchRunner(model), tokenizer, encoded, batch_size, bar)
+
+
+def predict_choice_logits(model, tokenizer, dataset, batch_size: int = 64, desc: str = "Predicting") -> np.ndarray:
+    """Option logits [n_questions, n_options] for a tokenized multiple-choice dataset, in row order."""
+    encoded = {c: list(dataset[c]) for c in MODEL_INPUTS if c in dataset.column_names}
+    with tqdm(total=len(dataset), desc=desc, unit="question") as bar:
+        return score_choices(TorchRunner(model), tokenizer, encoded, batch_size, bar)
 
 
 class Classifier:
@@ -122,12 +157,22 @@ def load_classifier(path: str, batch_size: int = 64, backend: str = "torch") -> 
         runner = OnnxRunner(next(folder / name for name in ONNX_FILES if (folder / name).is_file()))
         config, tokenizer = models.load_config_and_tokenizer(str(folder))
     else:
-        model, tokenizer, _ = models.load_classifier(path)
-        runner, config = TorchRunner(model.to("cuda") if torch.cuda.is_available() else model), model.config
-    # Score as the model was trained and evaluated: same length limit, same end cut.
-    max_length = getattr(config, "tunecard_max_length", None) or min(tokenizer.model_max_length, 512)
+        runner, tokenizer = _torch_runner(path)
+        config = runner.model.config
+    return Classifier(runner, config, tokenizer, _scoring_length(config, tokenizer), batch_size)
+
+
+def _torch_runner(path: str, loader=None) -> tuple[TorchRunner, object]:
+    from tunecard import models
+
+    model, tokenizer, _ = models.load_classifier(path, loader)
+    return TorchRunner(model.to("cuda") if torch.cuda.is_available() else model), tokenizer
+
+
+def _scoring_length(config, tokenizer) -> int:
+    """Score as the model was trained and evaluated: same length limit, same end cut."""
     tokenizer.truncation_side = getattr(config, "tunecard_truncation_side", None) or tokenizer.truncation_side
-    return Classifier(runner, config, tokenizer, max_length, batch_size)
+    return getattr(config, "tunecard_max_length", None) or min(tokenizer.model_max_length, 512)
 
 
 def onnx_folder(path: str) -> Path:
@@ -139,3 +184,44 @@ def onnx_folder(path: str) -> Path:
             return folder
     raise TunecardError(f"model {path}", "an exported ONNX model (model.onnx) for --backend onnx",
                         "none in the model folder", f"run: tunecard export --model {path} --format onnx")
+
+
+class ChoiceRanker:
+    """A trained multiple-choice model, as `tunecard.load(path)` returns it: option probabilities per
+    question (with the temperature fitted on validation when the model has one)."""
+
+    def __init__(self, runner, tokenizer, max_length: int, encode, batch_size: int = 64):
+        self.runner, self.tokenizer, self.encode = runner, tokenizer, encode
+        self.max_length, self.batch_size = max_length, batch_size
+        self.config = runner.model.config
+        self.temperature = getattr(self.config, "tunecard_temperature", None)
+        self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
+
+    @property
+    def model(self):
+        return self.runner.model
+
+    def predict_logits(self, questions: list[str], options: list[list[str]], contexts: list[str] | None = None,
+                       bar=None) -> np.ndarray:
+        contexts = list(contexts) if contexts is not None else [""] * len(questions)
+        encoded = self.encode(self.tokenizer, list(questions), [list(o) for o in options], contexts, self.max_length)
+        return score_choices(self.runner, self.tokenizer, encoded, self.batch_size, bar)
+
+    def predict_proba(self, questions: list[str], options: list[list[str]], contexts: list[str] | None = None,
+                      bar=None) -> np.ndarray:
+        logits = self.predict_logits(questions, options, contexts, bar)
+        return metrics.softmax(logits / self.temperature if self.temperature else logits)
+
+    def predict(self, questions: list[str], options: list[list[str]], contexts: list[str] | None = None) -> list[str]:
+        """The most likely option's letter for each question."""
+        return [self.labels[i] for i in self.predict_proba(questions, options, contexts).argmax(-1)]
+
+
+def load_choice_ranker(path: str, batch_size: int = 64, backend: str = "torch", encode=None) -> ChoiceRanker:
+    """`encode(tokenizer, questions, options, contexts, max_length)`: the task's input encoding."""
+    from transformers import AutoModelForMultipleChoice
+
+    if backend != "torch":
+        raise TunecardError("--backend", "torch for a multiple_choice model", f"'{backend}'", "leave out --backend")
+    runner, tokenizer = _torch_runner(path, AutoModelForMultipleChoice)
+    return ChoiceRanker(runner, tokenizer, _scoring_length(runner.model.config, tokenizer), encode, batch_size)

@@ -1,4 +1,4 @@
-"""Classification metrics: pure functions, label-id arrays in, plain numbers out."""
+"""Classification and ranking metrics: pure functions, label-id arrays in, plain numbers out."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ METRIC_INFO = {
 for _avg in ("macro", "weighted"):
     for _key, _name in (("precision", "Precision"), ("recall", "Recall"), ("f1", "F1")):
         METRIC_INFO[f"{_key}_{_avg}"] = (_key, f"{_name} ({_avg})", {"average": _avg})
+MAX_MAP_K = 10
+for _k in range(1, MAX_MAP_K + 1):
+    METRIC_INFO[f"map_at_{_k}"] = (f"map_at_{_k}", f"MAP@{_k}", {"k": _k})
 
 
 def metric_keys(n_labels: int) -> list[str]:
@@ -74,6 +77,33 @@ def pairwise_accuracy(pair_ids, labels, scores) -> float:
     if table.isna().any().any() or list(table.columns) != [0, 1]:
         raise ValueError("pairwise accuracy needs one chosen and one rejected row per pair")
     return float((table[1] > table[0]).mean())
+
+
+def map_at_k(gold, ranked, k: int = 3) -> float:
+    """Mean average precision at k with one correct answer per row (the Kaggle "LLM Science Exam" metric).
+
+    `ranked[i]` lists row i's predictions, best first. A row scores 1/r when its gold label first
+    appears at rank r <= k, else 0; once the gold label has been found, later predictions of it are
+    ignored, so repeating a correct label never adds to the score.
+    """
+    total = 0.0
+    for answer, predictions in zip(gold, ranked):
+        for rank, prediction in enumerate(list(predictions)[:k], start=1):
+            if prediction == answer:
+                total += 1.0 / rank
+                break  # the first hit is the only one that counts
+    return total / len(gold) if len(gold) else 0.0
+
+
+def rank_options(scores: np.ndarray, k: int | None = None) -> np.ndarray:
+    """Option ids of each row ordered by score, best first (ties keep the lower id first); the top k."""
+    order = np.argsort(-np.asarray(scores), axis=-1, kind="stable")
+    return order if k is None else order[:, :k]
+
+
+def map_at_k_from_scores(gold, scores: np.ndarray, k: int = 3) -> float:
+    """MAP@k of rows of option scores [n_rows, n_options] against gold option ids."""
+    return map_at_k(np.asarray(gold).tolist(), rank_options(scores, k).tolist(), k)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -103,13 +103,25 @@ def load_tokenizer(ref: ModelRef):
 def build_classifier(ref: ModelRef, label_names: list[str]):
     """A sequence classifier with a new head whose id2label carries the real class names."""
     from transformers import AutoModelForSequenceClassification
+
+    return _build_with_new_head(AutoModelForSequenceClassification, ref, label_names)
+
+
+def build_multiple_choice(ref: ModelRef, label_names: list[str]):
+    """A multiple-choice model (one score per option, from a new head); id2label names the option letters."""
+    from transformers import AutoModelForMultipleChoice
+
+    return _build_with_new_head(AutoModelForMultipleChoice, ref, label_names)
+
+
+def _build_with_new_head(loader, ref: ModelRef, label_names: list[str]):
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialized classifier" notice is expected here
     try:
         model = from_pretrained(
-            AutoModelForSequenceClassification, ref, num_labels=len(label_names),
+            loader, ref, num_labels=len(label_names),
             id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
             ignore_mismatched_sizes=True)
     finally:
@@ -135,13 +147,14 @@ def task_of(path: str) -> str:
     return json.loads(config.read_text(encoding="utf-8")).get("tunecard_task", "classification")
 
 
-def load_classifier(path: str):
-    """A trained classifier and its tokenizer from a model folder (or a run folder)."""
+def load_classifier(path: str, loader=None):
+    """A trained model and its tokenizer from a model folder (or a run folder); `loader` is the Auto class
+    (default AutoModelForSequenceClassification)."""
     from transformers import AutoModelForSequenceClassification
 
     folder = model_folder(path)
     ref = resolve_model(str(folder)) if folder.exists() else resolve_model(path)
-    return from_pretrained(AutoModelForSequenceClassification, ref), load_tokenizer(ref), ref
+    return from_pretrained(loader or AutoModelForSequenceClassification, ref), load_tokenizer(ref), ref
 
 
 def load_config_and_tokenizer(folder: str):

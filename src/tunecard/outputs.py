@@ -15,9 +15,10 @@ from tunecard.report.card import CardInputs, SplitReport, build_card, render_eva
 
 # ---- per split -----------------------------------------------------------------------------
 
-def write_split(workdir: Path, judged, ids, names: list[str], score_histogram: bool = False) -> None:
-    """predictions/<split>.csv and the split's confusion matrix and reliability diagram; for
-    preference models also the histogram of P(chosen) for chosen and rejected texts."""
+def write_split(workdir: Path, judged, ids, names: list[str], score_histogram: bool = False,
+                extras: dict | None = None) -> None:
+    """predictions/<split>.csv (plus the task's `extras` columns) and the split's confusion matrix and
+    reliability diagram; for preference models also the histogram of P(chosen) for chosen and rejected texts."""
     from tunecard.report.plots import confusion_matrix_plot, reliability_plot, score_histogram_plot
 
     report = judged.report
@@ -27,6 +28,8 @@ def write_split(workdir: Path, judged, ids, names: list[str], score_histogram: b
 
     frame = prediction_frame(ids, judged.probs, names, top_k=1)
     frame.insert(1, "gold", [names[i] for i in judged.gold])
+    for column, values in (extras or {}).items():
+        frame[column] = list(values)
     frame.to_csv(workdir / "predictions" / f"{report.name}.csv", index=False)
     confusion_matrix_plot(report.confusion, names, f"Confusion matrix: {report.name}",
                           workdir / "plots" / f"confusion_matrix_{report.name}.png")
@@ -70,6 +73,11 @@ class PredictionWriter:
     def __exit__(self, *exc) -> None:
         if self._parquet is not None:
             self._parquet.close()
+
+
+def submission_rows(frame, column: str):
+    """Kaggle's `id,prediction` rows from a predictions frame (`column` holds what is submitted)."""
+    return frame[["id", column]].rename(columns={column: "prediction"})
 
 
 # ---- run -----------------------------------------------------------------------------------
@@ -207,9 +215,19 @@ def _hyperparameters(config: Config) -> dict:
         **({"class_weights": t.class_weights} if t.class_weights else {}),
         **({"early_stopping_patience": t.early_stopping_patience} if t.early_stopping_patience else {}),
         "max_length": config.model.max_length, "truncation_side": config.model.truncation_side,
+        **({"retrieval": _retrieval_description(config)} if config.retrieval.index else {}),
         "batching": "length-grouped, dynamic padding" if t.group_by_length else "random, dynamic padding",
         "precision": _resolved_precision(t.precision),
     }
+
+
+def _retrieval_description(config: Config) -> str:
+    """What the card says about retrieved context: the index, its kind and size, passages per question."""
+    manifest = json.loads((Path(config.retrieval.index) / "manifest.json").read_text(encoding="utf-8"))
+    model = manifest.get("embedding_model", {}).get("base_model")
+    return (f"top {config.retrieval.top_k} passages per question (query: the question and its options) from a "
+            f"{manifest['kind']} index of {manifest['passages']} passages of at most {manifest['passage_words']} words"
+            f"{f' (embeddings: {model})' if model else ''}, built from {', '.join(Path(c).name for c in manifest['corpus'])}")
 
 
 def _resolved_precision(precision: str) -> str:

@@ -38,7 +38,8 @@ def precision_flags(precision: str) -> dict:
     return {"bf16": True} if precision == "bf16" else {"fp16": True} if precision == "fp16" else {}
 
 
-def training_arguments(cfg: TrainConfig, output_dir: str, n_train: int, best_metric: str) -> TrainingArguments:
+def training_arguments(cfg: TrainConfig, output_dir: str, n_train: int, best_metric: str,
+                       keep_columns: bool = False) -> TrainingArguments:
     steps_per_epoch = math.ceil(n_train / (cfg.batch_size * cfg.gradient_accumulation_steps))
     return TrainingArguments(
         output_dir=output_dir,
@@ -54,6 +55,7 @@ def training_arguments(cfg: TrainConfig, output_dir: str, n_train: int, best_met
         logging_strategy="steps", logging_steps=cfg.logging_steps or max(1, steps_per_epoch // 20),
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         report_to="none", disable_tqdm=False, dataloader_pin_memory=_has_cuda(), **precision_flags(cfg.precision),
+        remove_unused_columns=not keep_columns,
     )
 
 
@@ -115,9 +117,13 @@ def weighted_loss(weights):
 
 def build_trainer(model, tokenizer, train, validation, cfg: TrainConfig, workdir: str,
                   compute_metrics, best_metric: str, data_collator=None,
-                  loss_func=None, preprocess_logits=None) -> tuple[Trainer, EpochLogCallback]:
+                  loss_func=None, preprocess_logits=None,
+                  collator_drops_columns: bool = False) -> tuple[Trainer, EpochLogCallback]:
     """A Trainer for the task's model and collator (default: dynamic padding). `loss_func` is a
-    Trainer `compute_loss_func`; without one, `train.class_weights` may supply a weighted loss."""
+    Trainer `compute_loss_func`; without one, `train.class_weights` may supply a weighted loss.
+    `collator_drops_columns`: Trainer keeps every dataset column, so its length-grouped sampler reads
+    the `length` column (Trainer would otherwise drop it first and measure len(input_ids), which for a
+    multiple-choice row is its option count), and the collator drops what the model does not take."""
     from transformers import EarlyStoppingCallback
 
     epoch_log = EpochLogCallback()
@@ -127,7 +133,7 @@ def build_trainer(model, tokenizer, train, validation, cfg: TrainConfig, workdir
     if loss_func is None and cfg.class_weights == "balanced":
         loss_func = weighted_loss(balanced_class_weights(train["label"], model.config.num_labels))
     trainer = Trainer(
-        model=model, args=training_arguments(cfg, workdir, len(train), best_metric),
+        model=model, args=training_arguments(cfg, workdir, len(train), best_metric, collator_drops_columns),
         data_collator=data_collator or DataCollatorWithPadding(tokenizer), train_dataset=train,
         eval_dataset=validation, processing_class=tokenizer, compute_metrics=compute_metrics,
         compute_loss_func=loss_func, preprocess_logits_for_metrics=preprocess_logits, callbacks=callbacks)

@@ -15,6 +15,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from tunecard.metrics import METRIC_INFO
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
+TASK_NAMES = {"text-classification": "Text Classification", "multiple-choice": "Multiple Choice"}
+"""model-index task names by pipeline tag."""
 FRAMEWORKS = ("tunecard", "transformers", "torch", "datasets", "tokenizers", "accelerate",
               "huggingface-hub", "scikit-learn")
 
@@ -90,7 +92,7 @@ def eval_results(inputs: CardInputs) -> list[EvalResult]:
         for key in inputs.metric_keys:
             metric_type, metric_name, args = METRIC_INFO[key]
             results.append(EvalResult(
-                task_type=inputs.pipeline_tag, task_name="Text Classification",
+                task_type=inputs.pipeline_tag, task_name=TASK_NAMES.get(inputs.pipeline_tag, inputs.pipeline_tag),
                 dataset_type=inputs.dataset_name, dataset_name=inputs.dataset_name,
                 dataset_split=split.name, metric_type=metric_type, metric_name=metric_name,
                 metric_value=round(split.metrics[key], 4), metric_args=args))
@@ -120,6 +122,8 @@ def build_card(inputs: CardInputs) -> ModelCard:
 def _task_description(inputs: CardInputs) -> str:
     if inputs.task == "preference":
         return "preference scoring (chosen vs rejected responses)"
+    if inputs.task == "multiple_choice":
+        return "multiple-choice question answering"
     return f"{'text-pair' if 'pair' in inputs.input_description else 'text'} classification"
 
 

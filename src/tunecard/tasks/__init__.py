@@ -17,6 +17,17 @@ A task module provides, as module-level names (no base class; `classification` i
   row_order)`, `split_metrics(dataset, probs)`, `baseline_metrics(dataset, seed)`, `card_notes(prepared)`
 - `load_predictor(path, batch_size, backend)`: the object `tunecard.load` returns
 - `chunk_scorer(predictor, columns, options) -> fn(chunk, ids, bar) -> DataFrame`: rows of a predict file
+
+Optional names (absent means no):
+
+- `USES_CONTEXT`: rows have `question`, `options` and `context`, so `--retrieval.index` can add passages
+- `COLLATOR_DROPS_COLUMNS`: Trainer keeps every column (the length-grouped sampler reads `length`) and
+  the task's collator keeps only the model inputs
+- `DEFAULT_TOP_K`, `SUBMISSION_COLUMN`: `predict`'s ranked-label count and what `--submission` writes as
+  `prediction` (default: 1 and the `prediction` column)
+- `prediction_extras(dataset, probs) -> {column: values}`: columns added to predictions/<split>.csv
+- `with_options(**options)`: the task with options applied (multiple_choice: `k` for MAP@k); `get_task`
+  calls it when options are given
 """
 
 from __future__ import annotations
@@ -25,11 +36,22 @@ import importlib
 
 from tunecard.errors import TunecardError
 
-TASKS = {"classification": "tunecard.tasks.classification", "preference": "tunecard.tasks.preference"}
+TASKS = {"classification": "tunecard.tasks.classification", "preference": "tunecard.tasks.preference",
+         "multiple_choice": "tunecard.tasks.multiple_choice"}
 
 
-def get_task(name: str):
+def get_task(name: str, **options):
+    """The task's module; with options (those not None), the module's `with_options(**options)`."""
     if name not in TASKS:
         raise TunecardError("--task", f"one of {', '.join(TASKS)}", f"'{name}'",
                             "choose one of those tasks")
-    return importlib.import_module(TASKS[name])
+    module = importlib.import_module(TASKS[name])
+    options = {k: v for k, v in options.items() if v is not None}
+    if not options:
+        return module
+    if not hasattr(module, "with_options"):
+        shown = ", ".join(f"--{k}" for k in options)
+        values = ", ".join(f"--{k} {v}" for k, v in options.items())
+        raise TunecardError(shown, "an option of this task", f"{values}, which the {name} task does not take",
+                            f"drop {shown}")
+    return module.with_options(**options)

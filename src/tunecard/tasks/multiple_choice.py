@@ -1,0 +1,351 @@
+"""Multiple-choice question answering: `AutoModelForMultipleChoice` scores each (context #### question,
+option) input, and the options of a question compete in one softmax.
+
+Contract after `prepare`: every split has `id` (str), `question`, `options` (a list of texts, the same
+number in every row), `context` (text; "" when there is none), `text` (the question and its options: what
+the duplicate and leakage checks compare) and `label` (a ClassLabel over the option letters A, B, ...).
+Retrieval (`retrieval.attach_context`) fills `context` and adds `retrieved` (the passages and scores).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import types
+
+import numpy as np
+
+from tunecard import metrics
+from tunecard.data import choices
+from tunecard.data.columns import Columns
+from tunecard.data.readers import read_splits
+from tunecard.data.splits import stratified_holdout
+from tunecard.errors import TunecardError
+from tunecard.tasks.classification import (PreparedData, loss_function, prediction_frame,  # noqa: F401
+                                           preprocess_logits, trainer_datasets)
+
+PIPELINE_TAG = "multiple-choice"
+DEFAULT_TRUNCATION_SIDE = "right"
+HOLDOUT = "stratified by answer letter"
+SCORE_HISTOGRAM = False
+USES_CONTEXT = True
+"""Rows carry a `context`, which `--retrieval.index` fills with retrieved passages."""
+COLLATOR_DROPS_COLUMNS = True
+"""Trainer keeps the `length` column for length-grouped batches (a row's input_ids hold one sequence
+per option, so their count says nothing of its length); the collator keeps only the model inputs."""
+DEFAULT_TOP_K = 3
+"""Ranked letters written by `predict` (MAP@3 reads three)."""
+SUBMISSION_COLUMN = "ranked"
+CONTEXT_SEPARATOR = " #### "
+"""Between the context and the question (the public LLM Science Exam notebooks' `context #### prompt`)."""
+HEADLINE_K = 3
+SPLITS = ("train", "validation", "test")
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def prepare(data_config, seed: int) -> PreparedData:
+    """Read and check the question splits; hold out validation (and test) when missing."""
+    raw = read_splits(data_config)
+    if "train" not in raw:
+        raise TunecardError("training data", "a train split (a file, or train.* in a folder)",
+                            f"splits {', '.join(raw) or 'none'}", "pass --data or --data.train")
+    columns = choices.find_choice_columns(raw["train"].features, data_config.text_column, data_config.label_column)
+    n_options = option_count(raw["train"], columns)
+    names = choices.option_letters(n_options)
+    splits, dropped = {}, {}
+    for name, dataset in ((n, d) for n, d in raw.items() if n in SPLITS):
+        split_columns = choices.find_choice_columns(dataset.features, data_config.text_column,
+                                                    data_config.label_column, where=f"{name} data")
+        if data_config.empty_texts == "drop":
+            kept = dataset.filter(lambda batch: choices.complete_rows(batch, split_columns), batched=True)
+            dropped.update({name: len(dataset) - len(kept)} if len(kept) < len(dataset) else {})
+            dataset = kept
+        splits[name] = standardise(dataset, split_columns, names, name)
+    test_held_out = "test" not in splits and bool(data_config.test_size)
+    if test_held_out:
+        splits["train"], splits["test"] = stratified_holdout(splits["train"], data_config.test_size, seed, "test")
+    held_out = "validation" not in splits
+    if held_out:
+        splits["train"], splits["validation"] = stratified_holdout(splits["train"], data_config.validation_size, seed)
+    return PreparedData(splits, names, Columns(text=columns.question, label=columns.answer), held_out,
+                        dropped_empty=dropped, test_held_out=test_held_out)
+
+
+def option_count(dataset, columns: choices.ChoiceColumns) -> int:
+    """Options per question, from the first row; at least two."""
+    if not len(dataset):
+        raise TunecardError("train data", "at least one question", "no rows", "add rows")
+    first = choices.read_rows(dataset[:1], columns, [0], "train")
+    if len(first.options[0]) < 2:
+        raise TunecardError("options in train", "at least 2 options per question",
+                            f"{len(first.options[0])} in row 1", "give every question two or more options")
+    return len(first.options[0])
+
+
+def standardise(dataset, columns: choices.ChoiceColumns, names: list[str], split: str, require_answer: bool = True,
+                first_row: int = 0):
+    """Rows in the contract above; a missing option or an answer outside the options names its row
+    (`first_row`: the file row number of the dataset's first row, for files read in chunks)."""
+    import datasets
+
+    def convert(batch, indices):
+        indices = [first_row + i for i in indices]
+        rows = choices.read_rows(batch, columns, indices, split, len(names))
+        ids = [str(v) for v in batch[columns.id]] if columns.id else [str(i) for i in indices]
+        return {"id": ids, "question": rows.questions, "options": rows.options, "context": rows.contexts,
+                "text": [question_text(q, o) for q, o in zip(rows.questions, rows.options)],
+                **({"label": rows.answers} if require_answer else {})}
+
+    features = {"id": datasets.Value("string"), "question": datasets.Value("string"),
+                "options": datasets.List(datasets.Value("string")), "context": datasets.Value("string"),
+                "text": datasets.Value("string")}
+    if require_answer:
+        features["label"] = datasets.ClassLabel(names=names)
+    return dataset.map(convert, batched=True, with_indices=True, remove_columns=dataset.column_names,
+                       features=datasets.Features(features), desc=f"Reading {split} questions")
+
+
+def question_text(question: str, options: list[str]) -> str:
+    """One text per question for the duplicate and leakage checks: the same question with the same options."""
+    return question + " || " + " | ".join(options)
+
+
+def evaluation_splits(raw: dict, names: list[str], options: dict) -> dict:
+    """Labelled question files to evaluate a trained model on, with the model's option count."""
+    splits = {}
+    for name, dataset in raw.items():
+        columns = choices.find_choice_columns(dataset.features, options.get("text_column"),
+                                              options.get("label_column"), where="data to evaluate")
+        splits[name] = standardise(dataset, columns, names, name)
+    return splits
+
+
+def card_notes(prepared: PreparedData) -> list[str]:
+    n = len(prepared.label_names)
+    return [
+        f"**Inputs.** Each question has {n} options ({', '.join(prepared.label_names)}). The model reads "
+        f"`context{CONTEXT_SEPARATOR}question` paired with each option and gives each option a score; a softmax "
+        "over a question's options gives their probabilities. When an input is too long, the context is "
+        "trimmed first, then the question, and an option last.",
+        f"**MAP@3** (mean average precision at 3) scores a question 1, 1/2 or 1/3 when the correct option is "
+        f"ranked first, second or third, else 0; accuracy is the same with only the first rank. A random ranking "
+        f"of {n} options scores {random_map(n, HEADLINE_K):.4f} on average (the Stratified random column draws "
+        "one). Precision, recall and F1 are per answer letter: they show whether the model favours a position.",
+    ]
+
+
+def random_map(n_options: int, k: int) -> float:
+    """Expected MAP@k of a uniformly random ranking: each rank r <= k holds the answer with chance 1/n."""
+    return sum(1 / r for r in range(1, min(n_options, k) + 1)) / n_options
+
+
+# ---- metrics ----------------------------------------------------------------------------------
+
+def metric_keys(label_names: list[str], k: int | None = None) -> list[str]:
+    keys = ["accuracy", f"map_at_{HEADLINE_K}"]
+    return keys + [f"map_at_{k}"] if k and k != HEADLINE_K else keys
+
+
+def headline_metric(label_names: list[str]) -> str:
+    return f"map_at_{HEADLINE_K}"
+
+
+def ranking_metrics(gold, scores: np.ndarray, k: int | None = None) -> dict[str, float]:
+    return {f"map_at_{cut}": metrics.map_at_k_from_scores(gold, scores, cut)
+            for cut in dict.fromkeys([HEADLINE_K, k or HEADLINE_K])}
+
+
+def split_metrics(dataset, probs: np.ndarray, k: int | None = None) -> dict[str, float]:
+    return ranking_metrics(dataset["label"], probs, k)
+
+
+def baseline_metrics(dataset, seed: int, k: int | None = None) -> dict[str, float]:
+    """MAP of a random ranking of each question's options (seeded): the chance level."""
+    n_options = len(dataset.features["label"].names)
+    scores = np.random.default_rng(seed).random((len(dataset), n_options))
+    return ranking_metrics(dataset["label"], scores, k)
+
+
+def compute_metrics_fn(label_names: list[str], validation=None, row_order=None, k: int | None = None):
+    """The `compute_metrics` Trainer calls after each evaluation (row order does not matter here)."""
+    def compute(eval_prediction) -> dict:
+        logits = eval_prediction.predictions
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        gold = eval_prediction.label_ids
+        return {"accuracy": float(np.mean(np.argmax(logits, -1) == gold)), **ranking_metrics(gold, logits, k)}
+    return compute
+
+
+def with_options(k: int | None = None):
+    """This task with MAP@k reported beside MAP@3: the module's names, metric hooks bound to k."""
+    if k is not None and not 1 <= k <= metrics.MAX_MAP_K:
+        raise TunecardError("--k", f"a cut-off between 1 and {metrics.MAX_MAP_K}", str(k), "set --k")
+    module = sys.modules[__name__]
+    bound = types.SimpleNamespace(**{name: getattr(module, name) for name in dir(module) if not name.startswith("_")})
+    for hook in (metric_keys, split_metrics, baseline_metrics, compute_metrics_fn):
+        setattr(bound, hook.__name__, functools.partial(hook, k=k))
+    return bound
+
+
+# ---- tokens -----------------------------------------------------------------------------------
+
+def tokenize(dataset, tokenizer, max_length: int):
+    """Per question, one input per option (input_ids etc. hold a list per option), plus `length` (the
+    longest option's tokens, for length-grouped batches), `full_length` (before trimming), and whether
+    the context (`cut_context`) or the question or an option (`cut_question_or_option`) lost tokens."""
+    def encode(batch):
+        return encode_choices(tokenizer, batch["question"], batch["options"], batch["context"], max_length)
+    return dataset.map(encode, batched=True, desc="Tokenizing")
+
+
+def encode_choices(tokenizer, questions: list[str], options: list[list[str]], contexts: list[str],
+                   max_length: int) -> dict:
+    """Encode `context #### question` with each option, trimming the context first (from the tokenizer's
+    truncation side), then the question, then the option, to fit max_length. The
+    pieces are encoded once without special tokens and joined by the tokenizer's own post-processor."""
+    from tokenizers import Encoding
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise TunecardError("tokenizer", "a fast (tokenizers-backed) tokenizer for multiple_choice",
+                            type(tokenizer).__name__, "use a model that ships a tokenizer.json")
+    n_options = len(options[0]) if options else 0
+    flat = [o for row in options for o in row]
+    pieces = tokenizer(list(contexts) + list(questions) + flat + [CONTEXT_SEPARATOR],
+                       add_special_tokens=False).encodings
+    n, separator = len(questions), pieces[-1]
+    budget = max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    out = {"input_ids": [], "attention_mask": [], "token_type_ids": [], "length": [], "full_length": [],
+           "cut_context": [], "cut_question_or_option": []}
+    for i in range(n):
+        context, question = pieces[i], pieces[n + i]
+        row_options = pieces[2 * n + i * n_options: 2 * n + (i + 1) * n_options]
+        whole = len(question.ids) + sum(len(o.ids) for o in row_options)  # before any in-place truncation
+        first, full, cut = _first_segment(context, separator, question, row_options, budget, tokenizer.truncation_side)
+        encoded = [_join(backend, first, option, budget, Encoding) for option in row_options]
+        out["input_ids"].append([e.ids for e in encoded])
+        out["attention_mask"].append([e.attention_mask for e in encoded])
+        out["token_type_ids"].append([e.type_ids for e in encoded])
+        out["length"].append(max(len(e.ids) for e in encoded))
+        out["full_length"].append(full + max_length - budget)
+        out["cut_context"].append(cut)
+        out["cut_question_or_option"].append(len(question.ids) + sum(len(o.ids) for o in row_options) < whole)
+    if "token_type_ids" not in tokenizer.model_input_names:
+        del out["token_type_ids"]
+    return out
+
+
+def _first_segment(context, separator, question, row_options, budget: int, side: str):
+    """(context #### question as one encoding, untrimmed token count of the longest input, context trimmed?).
+    The context loses its end (`side` right: retrieved passages come best first) or its start (left)."""
+    from tokenizers import Encoding
+
+    longest = max(len(o.ids) for o in row_options)
+    has_context = bool(context.ids)
+    full = (len(context.ids) + len(separator.ids) if has_context else 0) + len(question.ids) + longest
+    room = budget - len(question.ids) - longest - len(separator.ids)
+    if has_context and room > 0:
+        cut = len(context.ids) > room
+        if cut:
+            context.truncate(room, direction=side)
+        return Encoding.merge([context, separator, question], growing_offsets=True), full, cut
+    if len(question.ids) + longest > budget:
+        # No room even without context: the question keeps at least half the budget, options the rest.
+        question.truncate(max(budget // 2, budget - longest))
+    return question, full, has_context
+
+
+def _join(backend, first, option, budget: int, encoding_type):
+    """first + option with the tokenizer's special tokens ([CLS] a [SEP] b [SEP] for BERT)."""
+    if len(first.ids) + len(option.ids) > budget:
+        option.truncate(max(budget - len(first.ids), 1))
+    if backend.post_processor is None:
+        return encoding_type.merge([first, option], growing_offsets=True)
+    return backend.post_processor.process(first, option, add_special_tokens=True)
+
+
+# ---- model, collator, scoring ------------------------------------------------------------------
+
+def build_model(ref, label_names: list[str]):
+    from tunecard import models
+
+    return models.build_multiple_choice(ref, label_names)
+
+
+def data_collator(tokenizer):
+    """Flatten [questions, options, tokens] to one padded batch and back (DataCollatorForMultipleChoice),
+    after dropping the non-model columns Trainer keeps for length grouping."""
+    from transformers import DataCollatorForMultipleChoice
+
+    collator = DataCollatorForMultipleChoice(tokenizer)
+    keep = (*MODEL_INPUTS, "label", "labels")
+
+    def collate(features):
+        return collator([{k: v for k, v in f.items() if k in keep} for f in features])
+    return collate
+
+
+def score(model, tokenizer, tokenized, batch_size: int, desc: str) -> np.ndarray:
+    """Option logits [n_questions, n_options] in row order; `batch_size` counts option inputs, so a batch
+    holds batch_size / n_options questions."""
+    from tunecard.inference import predict_choice_logits
+
+    return predict_choice_logits(model, tokenizer, tokenized, batch_size, desc=desc)
+
+
+def load_predictor(path: str, batch_size: int = 64, backend: str = "torch"):
+    from tunecard.inference import load_choice_ranker
+
+    return load_choice_ranker(path, batch_size, backend, encode_choices)
+
+
+# ---- predictions --------------------------------------------------------------------------------
+
+def prediction_extras(dataset, probs: np.ndarray) -> dict[str, list]:
+    """Columns added to predictions/<split>.csv: the ranked letters, and what retrieval gave as context."""
+    names = dataset.features["label"].names
+    extras = {"ranked": ranked_letters(probs, names, DEFAULT_TOP_K)}
+    if "retrieved" in dataset.column_names:
+        extras["retrieved"] = dataset["retrieved"]
+    return extras
+
+
+def ranked_letters(probs: np.ndarray, names: list[str], k: int) -> list[str]:
+    return [" ".join(names[i] for i in row) for row in metrics.rank_options(probs, k)]
+
+
+def chunk_scorer(ranker, columns: list[str], options: dict):
+    """Rows of a predict file: id, prediction (best letter), ranked (the top-k letters, best first),
+    prob_<letter> per option, and with retrieval the passages and their scores."""
+    import datasets
+
+    top_k = options.get("top_k") or DEFAULT_TOP_K
+    retrieve = options.get("retrieve")
+    names = ranker.labels
+    rows_seen = [0]
+
+    def score_chunk(chunk, ids, bar):
+        rows = standardise(datasets.Dataset.from_dict(chunk), _predict_columns(chunk, options), names, "data to score",
+                           require_answer=False, first_row=rows_seen[0])
+        rows_seen[0] += len(rows)
+        if retrieve:
+            rows = retrieve(rows)
+        probs = ranker.predict_proba(rows["question"], rows["options"], rows["context"], bar)
+        frame = prediction_frame(ids, probs, names, top_k=1)
+        frame.insert(2, "ranked", ranked_letters(probs, names, top_k))
+        if "retrieved" in rows.column_names:
+            frame["retrieved"] = rows["retrieved"]
+        return frame
+    return score_chunk
+
+
+def _predict_columns(chunk: dict, options: dict) -> choices.ChoiceColumns:
+    """The question and option columns of a file to score (an answer column, if any, is ignored)."""
+    import dataclasses
+
+    import datasets
+
+    features = datasets.Dataset.from_dict({k: v[:1] for k, v in chunk.items()}).features
+    columns = choices.find_choice_columns(features, options.get("text_column"), None, require_answer=False,
+                                          where="data to score")
+    return dataclasses.replace(columns, answer=None)
