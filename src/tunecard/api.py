@@ -60,7 +60,7 @@ def train(config: Config | dict | str | Path) -> RunResult:
 
     config = _as_config(config)
     output = _check_train_config(config)
-    task = get_task(config.task)
+    task = get_task(config.task, config)
     setup = _setup(config, task)
     with run_directory(output, config.overwrite) as workdir:
         names, validation = setup.prepared.label_names, setup.tokenized["validation"]
@@ -68,6 +68,7 @@ def train(config: Config | dict | str | Path) -> RunResult:
             setup.model, setup.tokenizer, setup.tokenized["train"], validation,
             config.train, str(workdir / "checkpoints"), None, setup.best_metric, task.data_collator(setup.tokenizer))
         trainer.compute_metrics = task.compute_metrics_fn(names, validation, training.eval_row_order(trainer))
+        trainer.preprocess_logits_for_metrics = getattr(task, "preprocess_logits_for_metrics", None)
         result = training.train(trainer, epoch_log)
         shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
         if not trainer.is_world_process_zero():
@@ -77,7 +78,8 @@ def train(config: Config | dict | str | Path) -> RunResult:
                                      str(trainer.args.device), findings, setup.train_counts,
                                      getattr(trainer.model.config, "tunecard_temperature", None))
         run_metrics = outputs.run_metrics(inputs, result)
-        outputs.write_run(workdir, trainer, setup.tokenizer, config, inputs, result, run_metrics)
+        outputs.write_run(workdir, trainer, setup.tokenizer, config, inputs, result, run_metrics,
+                          getattr(task, "save_model", None))
     run = RunResult(output, run_metrics, result.history, output / "model", output / "README.md", findings)
     outputs.print_train_summary(run, inputs, result)
     return run
@@ -128,6 +130,10 @@ def _judge(model, setup: _Setup, config: Config, result, workdir: Path, task):
                                            temperature, config.train.seed)
         judged.report.metrics.update(task.split_metrics(splits[name], judged.probs))
         judged.report.stratified.update(task.baseline_metrics(splits[name], config.train.seed))
+        if hasattr(task, "comparisons"):  # e.g. the untuned base model on the same split
+            judged.report.comparisons, judged.report.examples = task.comparisons(
+                name, model, setup.tokenizer, splits[name], setup.tokenized[name], judged.probs,
+                config.train.eval_batch_size)
         outputs.write_split(workdir, judged, splits[name]["id"], names, task.SCORE_HISTOGRAM)
         evaluations.append(judged)
         findings.extend(judged.findings)
@@ -151,6 +157,7 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
         _check_output(Path(output), overwrite)
     task = get_task(models.task_of(model))
     predictor = task.load_predictor(model, batch_size)
+    task = getattr(predictor, "task", task)  # bound to the options the model was trained with, if any
     names, config = predictor.labels, predictor.config
     options = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
     splits = task.evaluation_splits(read_splits(DataConfig(path=data)), names, options)
