@@ -32,8 +32,9 @@ CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} 
 
 
 def build_tiny_lm(folder, chat: bool = True) -> str:
-    """A random 2-layer Llama and a word-level tokenizer. initializer_range 0.3: with the usual 0.02 a
-    32-wide random LM head cannot produce logits large enough to ever be confident."""
+    """A random 2-layer Llama and a word-level tokenizer. Its LM head is scaled up: with the usual 0.02
+    init a 32-wide random head cannot produce logits large enough to ever be confident (and a larger
+    init everywhere saturates the random attention, which LoRA then cannot re-route)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -48,9 +49,12 @@ def build_tiny_lm(folder, chat: bool = True) -> str:
         tokenizer.chat_template = CHAT_TEMPLATE
     config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=2, eos_token_id=3, pad_token_id=0, initializer_range=0.3)
+                         bos_token_id=2, eos_token_id=3, pad_token_id=0)
     torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(15)
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
 

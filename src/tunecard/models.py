@@ -259,7 +259,10 @@ def load_tuned_causal_lm(path: str):
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if not (folder / "adapter_config.json").is_file():
         return AutoModelForCausalLM.from_pretrained(folder), tokenizer, saved
+    import torch
     from peft import PeftModel
 
-    base = load_causal_lm(resolve_model(saved.tunecard_base_ref))
+    # A QLoRA adapter goes back on a 4-bit base where a GPU allows, else on the full-precision one.
+    quantize = (getattr(saved, "tunecard_lora", None) or {}).get("quantize") if torch.cuda.is_available() else None
+    base = load_causal_lm(resolve_model(saved.tunecard_base_ref), quantize)
     return PeftModel.from_pretrained(base, folder), tokenizer, saved

@@ -141,6 +141,7 @@ class LlmClassification:
         model.config.tunecard_labels = list(label_names)
         resolved = dict(zip(label_names, prompting.label_words(label_names, self.llm.verbalizers)))
         model.config.tunecard_llm = dataclasses.asdict(dataclasses.replace(self.llm, verbalizers=resolved))
+        model.config.tunecard_lora = dataclasses.asdict(self.lora)
         return models.apply_lora(model, self.lora)
 
     def save_model(self, trainer, tokenizer, folder: Path) -> None:
@@ -377,6 +378,8 @@ def score_options(model, tokenizer, questions: list[str], options: list[list[str
     if len({len(o) for o in options}) > 1:
         raise TunecardError("options", "the same number of options for every question",
                             f"counts {sorted({len(o) for o in options})}", "pad or drop questions")
+    if any(not str(o).strip() for row in options for o in row):
+        raise TunecardError("options", "a text for every option", "an empty option", "fill or drop it")
     fmt = prompting.build_format(tokenizer, [], system_prompt, template, chat_template)
     ids = tokenizer(list(questions), add_special_tokens=False)["input_ids"]
     prompts = [fmt.prompt(cut(x, max_length, tokenizer.truncation_side))[len(fmt.prefix):] for x in ids]
