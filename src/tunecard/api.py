@@ -62,7 +62,7 @@ def train(config: Config | dict | str | Path) -> RunResult:
 
     config = _as_config(config)
     output = _check_train_config(config)
-    task = get_task(config.task, k=config.k)
+    task = get_task(config.task, config, k=config.k)
     index = open_index(task, config.task, config.retrieval)  # before any work: a bad index stops the run here
     setup = _setup(config, task, index)
     with run_directory(output, config.overwrite) as workdir:
@@ -82,7 +82,8 @@ def train(config: Config | dict | str | Path) -> RunResult:
                                      str(trainer.args.device), findings, setup.train_counts,
                                      getattr(trainer.model.config, "tunecard_temperature", None))
         run_metrics = outputs.run_metrics(inputs, result)
-        outputs.write_run(workdir, trainer, setup.tokenizer, config, inputs, result, run_metrics)
+        outputs.write_run(workdir, trainer, setup.tokenizer, config, inputs, result, run_metrics,
+                          getattr(task, "save_model", None))
     run = RunResult(output, run_metrics, result.history, output / "model", output / "README.md", findings)
     outputs.print_train_summary(run, inputs, result)
     return run
@@ -137,6 +138,10 @@ def _judge(model, setup: _Setup, config: Config, result, workdir: Path, task):
                                            temperature, config.train.seed)
         judged.report.metrics.update(task.split_metrics(splits[name], judged.probs))
         judged.report.stratified.update(task.baseline_metrics(splits[name], config.train.seed))
+        if hasattr(task, "comparisons"):  # e.g. the untuned base model on the same split
+            judged.report.comparisons, judged.report.examples = task.comparisons(
+                name, model, setup.tokenizer, splits[name], setup.tokenized[name], judged.probs,
+                config.train.eval_batch_size)
         outputs.write_split(workdir, judged, splits[name]["id"], names, task.SCORE_HISTOGRAM,
                             _prediction_extras(task, splits[name], judged.probs))
         evaluations.append(judged)
@@ -166,6 +171,7 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
     retrieval = _as_retrieval(retrieval)
     index = open_index(task, task_name, retrieval)
     predictor = task.load_predictor(model, batch_size)
+    task = getattr(predictor, "task", task)  # bound to the options the model was trained with, if any
     names, config = predictor.labels, predictor.config
     _note_missing_retrieval(config, retrieval)
     options = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}

@@ -56,7 +56,8 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "minilm"
-    """An embedded alias (minilm), a local Hugging Face model folder, or a hub id."""
+    """An embedded alias (minilm; smollm2-135m, the default for llm_classification), a local Hugging Face
+    model folder, or a hub id."""
     max_length: int = 256
     """Longest input in tokens; longer inputs are truncated. The card states it."""
     truncation_side: Optional[str] = None
@@ -70,7 +71,8 @@ class TrainConfig:
     """Training epochs; evaluation runs after each."""
     learning_rate: Optional[float] = None
     """Peak learning rate. Unset: 5e-5 (the Trainer and seed-card default), except 1.5e-4 for the
-    embedded minilm, a 6-layer 384-wide model that is under-trained at 5e-5 in 3 epochs."""
+    embedded minilm, a 6-layer 384-wide model that is under-trained at 5e-5 in 3 epochs; for
+    llm_classification (LoRA) 5e-4 with the embedded smollm2-135m, else 2e-4."""
     batch_size: int = 32
     """Training batch size per device."""
     eval_batch_size: int = 64
@@ -154,17 +156,63 @@ class IndexConfig:
 
 
 @dataclass
+class LoraConfig:
+    r: int = 8
+    """llm_classification: LoRA rank."""
+    alpha: int = 16
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    dropout: float = 0.05
+    """Dropout on the LoRA branch."""
+    target_modules: Optional[list[str]] = None
+    """Module names that get LoRA adapters. Unset: the attention projections of the model family
+    (q_proj, k_proj, v_proj, o_proj for Llama, Mistral, Qwen, SmolLM2; peft's defaults for others)."""
+    quantize: Optional[str] = None
+    """4bit: QLoRA, the frozen base loaded in 4-bit NF4 through bitsandbytes (needs a CUDA GPU)."""
+    merge: bool = False
+    """Save the base with the adapter merged in (a plain transformers model) instead of the adapter alone."""
+
+
+@dataclass
+class LlmConfig:
+    system_prompt: Optional[str] = "Classify the text. Answer with exactly one of these labels: {labels}."
+    """llm_classification: the system prompt; `{labels}` becomes the label words, comma-separated.
+    Empty or null: none (a chat template may then add its own default)."""
+    template: str = "{text}"
+    """The user turn; `{text}` is the input text, `{labels}` the label words."""
+    verbalizers: Optional[dict[str, str]] = None
+    """Label name -> the words the model answers for it (e.g. {"0": "negative"}). Unset: the label names."""
+    chat_template: bool = True
+    """Wrap the prompt in the model's chat template when it has one; otherwise (or when false) the prompt
+    is "<system>\\n\\n<user turn>\\nAnswer:" and each label is scored as " <label words>"."""
+    length_normalized: bool = False
+    """Score a label by the mean log-likelihood of its tokens instead of their sum."""
+    zero_shot: bool = True
+    """Also score every evaluated split with the untuned base model (same prompt), for the card's
+    before/after comparison."""
+    free_generation: bool = False
+    """Also evaluate by free (greedy) generation, base and tuned model: outputs that are not exactly a
+    label count as wrong, and the card states the invalid-output rate."""
+    max_new_tokens: Optional[int] = None
+    """Tokens generated in free generation. Unset: the longest label's tokens + 3."""
+
+
+@dataclass
 class Config:
     task: str = "classification"
     """The task shape: classification (one text or a text pair + a label), preference (chosen and
-    rejected texts, optional prompt; scores P(chosen)) or multiple_choice (a question, its options and
-    an answer; ranks the options)."""
+    rejected texts, optional prompt; scores P(chosen)), multiple_choice (a question, its options and
+    an answer; ranks the options) or llm_classification (a causal LM tuned with LoRA; each label scored
+    by its log-likelihood after a prompt)."""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     k: Optional[int] = None
     """multiple_choice: also report MAP@k for this cut-off (MAP@3, the headline, is always reported)."""
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    """llm_classification: the LoRA adapter."""
+    llm: LlmConfig = field(default_factory=LlmConfig)
+    """llm_classification: the prompt and how labels are scored."""
     output: Optional[str] = None
     """Run directory to create (built as <output>.partial and renamed when complete)."""
     overwrite: bool = False

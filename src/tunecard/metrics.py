@@ -13,6 +13,7 @@ METRIC_INFO = {
     "recall": ("recall", "Recall", {"average": "binary"}),
     "f1": ("f1", "F1", {"average": "binary"}),
     "pairwise_accuracy": ("pairwise_accuracy", "Pairwise accuracy", None),
+    "invalid_output_rate": ("invalid_output_rate", "Invalid-output rate", None),
 }
 for _avg in ("macro", "weighted"):
     for _key, _name in (("precision", "Precision"), ("recall", "Recall"), ("f1", "F1")):
@@ -39,6 +40,19 @@ def classification_metrics(y_true, y_pred, n_labels: int) -> dict[str, float]:
             zero_division=0)
         suffix = "" if average == "binary" else f"_{average}"
         result.update({f"precision{suffix}": float(p), f"recall{suffix}": float(r), f"f1{suffix}": float(f)})
+    return result
+
+
+def metrics_with_invalid(y_true, y_pred, n_labels: int) -> dict[str, float]:
+    """`classification_metrics` where a prediction of -1 marks an output that is no label (free
+    generation): it is always wrong and no class's positive. Adds `invalid_output_rate`."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if n_labels == 2:  # binary P/R/F1 only look at class 1, so "no label" may stand in as class 0 there
+        result = classification_metrics(y_true, np.where(y_pred < 0, 0, y_pred), 2)
+        result["accuracy"] = float(np.mean(y_true == y_pred))
+    else:  # averaging over labels 0..n-1 counts a -1 as a miss of the gold class
+        result = classification_metrics(y_true, y_pred, n_labels)
+    result["invalid_output_rate"] = float(np.mean(y_pred < 0))
     return result
 
 

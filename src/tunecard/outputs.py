@@ -90,7 +90,8 @@ def card_inputs(config: Config, task, ref, prepared, evaluations, result, best_m
     return CardInputs(
         model_name=Path(config.output).name, base_model=ref.base_model, dataset_name=dataset_name,
         dataset_description=_dataset_description(config, dataset_name), task=config.task,
-        pipeline_tag=task.PIPELINE_TAG, label_names=names, max_length=config.model.max_length,
+        pipeline_tag=task.PIPELINE_TAG, library_name=getattr(task, "LIBRARY_NAME", "transformers"),
+        label_names=names, max_length=config.model.max_length,
         input_description="a text pair" if prepared.columns.text_pair else "a text",
         splits=[train_split, *(e.report for e in evaluations)],
         metric_keys=task.metric_keys(names), best_metric=best_metric, best_epoch=result.best_epoch,
@@ -121,16 +122,22 @@ def split_metrics(report: SplitReport) -> dict:
     return {"size": report.size, "label_distribution": report.distribution, "metrics": report.metrics,
             "baselines": {"majority": report.baseline, "stratified": report.stratified},
             "calibration": report.calibration, "per_class": report.per_class,
-            "confusion_matrix": report.confusion}
+            "confusion_matrix": report.confusion,
+            **({"comparisons": report.comparisons, "examples": report.examples} if report.comparisons else {})}
 
 
-def write_run(workdir: Path, trainer, tokenizer, config: Config, inputs: CardInputs, result, run_metrics_: dict) -> None:
+def write_run(workdir: Path, trainer, tokenizer, config: Config, inputs: CardInputs, result, run_metrics_: dict,
+              save_model=None) -> None:
+    """`save_model(trainer, tokenizer, folder)`: the task's way of writing the model folder, if it has one."""
     import pandas as pd
 
     from tunecard.report.plots import learning_curves_plot
 
-    trainer.save_model(str(workdir / "model"))
-    tokenizer.save_pretrained(str(workdir / "model"))
+    if save_model is not None:
+        save_model(trainer, tokenizer, workdir / "model")
+    else:
+        trainer.save_model(str(workdir / "model"))
+        tokenizer.save_pretrained(str(workdir / "model"))
     save_config(config, workdir / "config.yaml")
     (workdir / "metrics.json").write_text(json.dumps(run_metrics_, indent=2), encoding="utf-8")
     pd.DataFrame(result.history).to_csv(workdir / "history.csv", index=False)

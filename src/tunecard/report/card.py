@@ -17,6 +17,9 @@ from tunecard.metrics import METRIC_INFO
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 TASK_NAMES = {"text-classification": "Text Classification", "multiple-choice": "Multiple Choice"}
 """model-index task names by pipeline tag."""
+EXAMPLE_COLUMNS = {"before": "Before (base model)", "after": "After (this model)",
+                   "base_output": "Base model, free generation", "tuned_output": "This model, free generation"}
+"""Columns of the example tables, in order, and their titles."""
 FRAMEWORKS = ("tunecard", "transformers", "torch", "datasets", "tokenizers", "accelerate",
               "huggingface-hub", "scikit-learn")
 
@@ -34,6 +37,11 @@ class SplitReport:
     """Metrics of random labels drawn with the training label frequencies."""
     calibration: dict | None = None
     """ece, brier (raw softmax); with temperature scaling also temperature, ece_scaled, brier_scaled."""
+    comparisons: dict | None = None
+    """Other scorers of the split, shown beside the model: key -> {"label": column title, "metrics": {...}}
+    (e.g. the untuned base model zero-shot)."""
+    examples: list[dict] | None = None
+    """Example rows (id, text, gold, and one label per scorer: before, after, ...) for the card."""
 
 
 @dataclass
@@ -74,11 +82,13 @@ class CardInputs:
     """Paragraphs the task adds to the card (e.g. what a preference score means)."""
     score_plots: bool = False
     """Whether plots/scores_<split>.png (score histograms per gold label) exist."""
+    library_name: str = "transformers"
+    """The card's library_name: peft for a LoRA adapter saved on its own."""
 
 
-def framework_versions() -> dict[str, str]:
+def framework_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
     versions = {}
-    for name in FRAMEWORKS:
+    for name in (*FRAMEWORKS, *extra):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -92,16 +102,22 @@ def eval_results(inputs: CardInputs) -> list[EvalResult]:
         for key in inputs.metric_keys:
             metric_type, metric_name, args = METRIC_INFO[key]
             results.append(EvalResult(
-                task_type=inputs.pipeline_tag, task_name=TASK_NAMES.get(inputs.pipeline_tag, inputs.pipeline_tag),
+                task_type=_evaluated_task(inputs),
+                task_name=TASK_NAMES.get(_evaluated_task(inputs), _evaluated_task(inputs)),
                 dataset_type=inputs.dataset_name, dataset_name=inputs.dataset_name,
                 dataset_split=split.name, metric_type=metric_type, metric_name=metric_name,
                 metric_value=round(split.metrics[key], 4), metric_args=args))
     return results
 
 
+def _evaluated_task(inputs: CardInputs) -> str:
+    """What the metrics measure: text classification, also when the model is a text generator."""
+    return "text-classification" if inputs.task == "llm_classification" else inputs.pipeline_tag
+
+
 def build_card(inputs: CardInputs) -> ModelCard:
     data = ModelCardData(
-        base_model=inputs.base_model, datasets=[inputs.dataset_name], library_name="transformers",
+        base_model=inputs.base_model, datasets=[inputs.dataset_name], library_name=inputs.library_name,
         pipeline_tag=inputs.pipeline_tag, license=None,
         tags=["tunecard", inputs.task, *inputs.tags],
         metrics=sorted({METRIC_INFO[k][0] for k in inputs.metric_keys}),
@@ -114,7 +130,9 @@ def build_card(inputs: CardInputs) -> ModelCard:
         metric_names={k: METRIC_INFO[k][1] for k in METRIC_INFO},
         best_metric_name=METRIC_INFO.get(inputs.best_metric, (0, inputs.best_metric))[1],
         train_time=_duration(inputs.train_seconds), samples_per_second=f"{inputs.samples_per_second:.1f}",
-        framework_versions=framework_versions(), model_path_hint=f"path/to/{inputs.model_name}/model",
+        framework_versions=framework_versions(("peft",) if inputs.task == "llm_classification" else ()),
+        model_path_hint=f"path/to/{inputs.model_name}/model",
+        example_columns=EXAMPLE_COLUMNS,
         fmt=_fmt)}
     return ModelCard.from_template(data, template_path=str(TEMPLATE), **context)
 
@@ -124,6 +142,9 @@ def _task_description(inputs: CardInputs) -> str:
         return "preference scoring (chosen vs rejected responses)"
     if inputs.task == "multiple_choice":
         return "multiple-choice question answering"
+    if inputs.task == "llm_classification":
+        kind = "LoRA-tuned" if inputs.library_name == "peft" else "LoRA-tuned and merged"
+        return f"text classification by label likelihood ({kind} causal language model)"
     return f"{'text-pair' if 'pair' in inputs.input_description else 'text'} classification"
 
 

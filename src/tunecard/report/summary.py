@@ -17,6 +17,10 @@ def format_summary(title: str, history: list[dict], results: list, metric_keys: 
         for key in metric_keys:
             values = (result.metrics.get(key), result.baseline.get(key), result.stratified.get(key))
             lines.append(f"  {METRIC_INFO[key][1]:<20} " + "   ".join(_number(v) for v in values))
+        for other in (result.comparisons or {}).values():
+            shown = ", ".join(f"{METRIC_INFO[k][1]} {other['metrics'][k]:.4f}" for k in metric_keys
+                              if k in other["metrics"])
+            lines.append(f"  {other['label']}: {shown}")
         lines.append(_calibration_line(result.calibration))
         lines.append("")
     shown = [f for f in findings if f["severity"] != "info"]

@@ -28,6 +28,13 @@ Optional names (absent means no):
 - `prediction_extras(dataset, probs) -> {column: values}`: columns added to predictions/<split>.csv
 - `with_options(**options)`: the task with options applied (multiple_choice: `k` for MAP@k); `get_task`
   calls it when options are given
+- `bind(config)`: for a task whose hooks depend on run options (a prompt, LoRA settings): returns an object
+  with the same hook names bound to them; `get_task(name, config)` calls it. A predictor that
+  `load_predictor` returns may carry such an object as `.task`, bound to the options it was trained with.
+- `comparisons(name, model, tokenizer, dataset, tokenized, probs, batch_size) -> (columns, examples)`: other
+  scorers of an evaluated split shown beside the model ({key: {"label", "metrics"}}) and example rows
+- `save_model(trainer, tokenizer, folder)`: how the model folder is written (default: trainer.save_model)
+- `LIBRARY_NAME`: the card's library_name (default transformers)
 """
 
 from __future__ import annotations
@@ -37,21 +44,21 @@ import importlib
 from tunecard.errors import TunecardError
 
 TASKS = {"classification": "tunecard.tasks.classification", "preference": "tunecard.tasks.preference",
-         "multiple_choice": "tunecard.tasks.multiple_choice"}
+         "multiple_choice": "tunecard.tasks.multiple_choice",
+         "llm_classification": "tunecard.tasks.llm_classification"}
 
 
-def get_task(name: str, **options):
-    """The task's module; with options (those not None), the module's `with_options(**options)`."""
+def get_task(name: str, config=None, **options):
+    """The task's module; with a run's config, bound to it when the task needs its options (`bind`);
+    with options (those not None), the module's `with_options(**options)`."""
     if name not in TASKS:
         raise TunecardError("--task", f"one of {', '.join(TASKS)}", f"'{name}'",
                             "choose one of those tasks")
     module = importlib.import_module(TASKS[name])
-    options = {k: v for k, v in options.items() if v is not None}
-    if not options:
-        return module
-    if not hasattr(module, "with_options"):
-        shown = ", ".join(f"--{k}" for k in options)
-        values = ", ".join(f"--{k} {v}" for k, v in options.items())
-        raise TunecardError(shown, "an option of this task", f"{values}, which the {name} task does not take",
-                            f"drop {shown}")
-    return module.with_options(**options)
+         "multiple_choice": "tunecard.tasks.multiple_choice",
+         "llm_classification": "tunecard.tasks.llm_classification"}
+
+
+def get_task(name: str, config=None, **options):
+    """The task's module; with a run's config, bound to it when the task needs its options (`bind`);
+    with options (those not None), the module's `with_options(**options)`."""
