@@ -221,7 +221,11 @@ def llm_run(tmp_path_factory, tiny_lm):
     write_jsonl(folder / "data" / "test.jsonl", make_rows(40, seed=3))
     return tunecard.train({"task": "llm_classification", "data": {"path": str(folder / "data")},
                            "model": {"name": tiny_lm, "max_length": 32},
-                           "train": {"epochs": 5, "learning_rate": 3e-2, "batch_size": 16},
+                           "train": {"epochs": 10, "learning_rate": 1e-2, "batch_size": 8},
+                           # A random 32-wide model has no attention pattern to adapt: it needs the MLPs
+                           # too to learn to carry the cue word to the answer position.
+                           "lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                       "gate_proj", "up_proj", "down_proj"]},
                            "llm": {"free_generation": True}, "output": str(folder / "run")})
 
 
@@ -275,7 +279,7 @@ def test_merged_model_scores_like_the_adapter(llm_run, tmp_path):
     merger = llm.LlmClassification(LlmConfig(), LoraConfig(merge=True))
     merger.save_model(SimpleNamespace(model=classifier.model), classifier.tokenizer, tmp_path / "merged")
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
-    np.testing.assert_allclose(tunecard.load(tmp_path / "merged").predict_logits(texts), before, atol=1e-4)
+    np.testing.assert_allclose(tunecard.load(tmp_path / "merged").predict_logits(texts), before, rtol=1e-4, atol=1e-3)
 
 
 def test_predict_and_evaluate_on_a_tuned_model(llm_run, tmp_path):

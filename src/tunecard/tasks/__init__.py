@@ -55,10 +55,14 @@ def get_task(name: str, config=None, **options):
         raise TunecardError("--task", f"one of {', '.join(TASKS)}", f"'{name}'",
                             "choose one of those tasks")
     module = importlib.import_module(TASKS[name])
-         "multiple_choice": "tunecard.tasks.multiple_choice",
-         "llm_classification": "tunecard.tasks.llm_classification"}
-
-
-def get_task(name: str, config=None, **options):
-    """The task's module; with a run's config, bound to it when the task needs its options (`bind`);
-    with options (those not None), the module's `with_options(**options)`."""
+    if config is not None and hasattr(module, "bind"):
+        module = module.bind(config)
+    options = {k: v for k, v in options.items() if v is not None}
+    if not options:
+        return module
+    if not hasattr(module, "with_options"):
+        shown = ", ".join(f"--{k}" for k in options)
+        values = ", ".join(f"--{k} {v}" for k, v in options.items())
+        raise TunecardError(shown, "an option of this task", f"{values}, which the {name} task does not take",
+                            f"drop {shown}")
+    return module.with_options(**options)
