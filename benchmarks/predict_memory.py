@@ -5,7 +5,7 @@
 Writes a JSONL file of --lines rows (id + text, emotion test texts repeated) to a temporary folder,
 runs `tunecard predict` on it as a child process, and records the child's peak resident set size
 (getrusage ru_maxrss), the wall time, texts/s, and checks that the output has every row, in input
-order. Writes benchmarks/results/predict_memory.json. With --backend onnx the model must have been
+order; every 30 s it also samples the child's memory and the rows written so far. Writes benchmarks/results/predict_memory.json. With --backend onnx the model must have been
 exported (`tunecard export --model RUN --quantize int8`; predict_speed.py leaves one in place).
 """
 
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
+RESULT = HERE / "results" / "predict_memory.json"
 
 
 def write_input(path: Path, lines: int, texts: list[str]) -> int:
@@ -58,17 +59,41 @@ def main() -> None:
         size = write_input(data, args.lines, texts)
         env = {**os.environ, "HF_DATASETS_CACHE": str(Path(tmp) / "cache")}  # the Arrow copy is on disk, not in RAM
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "tunecard", "predict", "--model", args.model, "--data", str(data),
-                        "--output", str(out), "--backend", args.backend], check=True, env=env)
+        child = subprocess.Popen([sys.executable, "-m", "tunecard", "predict", "--model", args.model, "--data",
+                                  str(data), "--output", str(out), "--backend", args.backend], env=env)
+        base = {"lines": args.lines, "input_mb": round(size / 2**20, 1), "backend": args.backend,
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+        samples = watch(child, start, out.with_name(out.name + ".partial"), base)
+        if child.returncode != 0:
+            raise SystemExit(f"tunecard predict failed with status {child.returncode}")
         wall = time.perf_counter() - start
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         complete = check_output(out, args.lines)
-    result = {"lines": args.lines, "input_mb": round(size / 2**20, 1), "backend": args.backend,
-              "peak_rss_mb": round(peak_mb, 1), "wall_seconds": round(wall, 1),
+    result = {**base, "peak_rss_mb": round(peak_mb, 1), "wall_seconds": round(wall, 1),
               "texts_per_second": round(args.lines / wall, 1), "all_rows_in_input_order": complete,
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
-    (HERE / "results" / "predict_memory.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+              "finished": True, "rss_samples": samples}
+    RESULT.write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "rss_samples"}, indent=2))
+
+
+def watch(child, start: float, partial: Path, base: dict) -> list[dict]:
+    """Every 30 s: the child's resident and peak memory and the rows written so far, saved as it goes
+    (a run cut short still shows whether memory grew with the rows)."""
+    samples = []
+    while child.poll() is None:
+        time.sleep(30)
+        status = Path(f"/proc/{child.pid}/status")
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        rows = max(0, sum(1 for _ in open(partial, "rb")) - 1) if partial.exists() else 0
+        samples.append({"seconds": round(time.perf_counter() - start), "rows_written": rows,
+                        "rss_mb": int(fields["VmRSS"].split()[0]) // 1024,
+                        "peak_rss_mb": int(fields["VmHWM"].split()[0]) // 1024})
+        RESULT.write_text(json.dumps({**base, "finished": False, "rss_samples": samples}, indent=2))
+    child.wait()
+    return samples
 
 
 if __name__ == "__main__":

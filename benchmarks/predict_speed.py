@@ -4,7 +4,7 @@
     python benchmarks/predict_speed.py --model benchmarks/runs/emotion [--datasets ../shared/datasets]
 
 In one run, same model, same texts, same threads, each timed --repeats times after one warm-up pass
-on 64 texts (medians reported):
+on 64 texts, the five scorers round-robin (medians reported):
 - `transformers.pipeline("text-classification")` with its default batch size, and with batch_size=32;
 - tunecard's engine, torch back end (`tunecard.load(run).predict`: length-sorted batches);
 - tunecard's engine, ONNX back end, fp32 and int8 (`tunecard export --quantize int8`, then
@@ -47,6 +47,20 @@ def timed(fn, texts, repeats: int) -> tuple[float, list]:
     return len(texts) / statistics.median(seconds), result
 
 
+def timed_interleaved(runs: dict, texts, repeats: int) -> tuple[dict, dict]:
+    """texts/s (median) and labels of each scorer, timed round-robin: one pass of every scorer per
+    round, so a machine whose speed drifts (a shared VM) slows them all alike."""
+    for fn in runs.values():
+        fn(texts[:64])  # warm-up
+    seconds, labels = {name: [] for name in runs}, {}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            labels[name] = fn(texts)
+            seconds[name].append(time.perf_counter() - start)
+    return {name: len(texts) / statistics.median(s) for name, s in seconds.items()}, labels
+
+
 def export(run: str, quantize: bool) -> str:
     """A fresh ONNX export (int8 too when asked) in a temporary folder; returns it."""
     folder = Path(tempfile.mkdtemp()) / ONNX_FOLDER
@@ -75,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=str(HERE / "runs" / "emotion"))
     parser.add_argument("--datasets", default=os.environ.get("TUNECARD_DATASETS", "../shared/datasets"))
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     data = Path(args.datasets) / "emotion" / "test.jsonl"
     rows = [json.loads(line) for line in open(data, encoding="utf-8")]
@@ -91,9 +105,8 @@ def main() -> None:
         "tunecard (onnx fp32)": tunecard.load(fp32_dir, backend="onnx").predict,
         "tunecard (onnx int8)": int8_engine.predict,
     }
-    speed, labels = {}, {}
-    for name, fn in runs.items():
-        speed[name], labels[name] = timed(fn, texts, args.repeats)
+    speed, labels = timed_interleaved(runs, texts, args.repeats)
+    for name in runs:
         print(f"{name}: {speed[name]:.1f} texts/s")
     accuracy = {name: float(np.mean(np.array(labels[name]) == np.array(gold))) for name in runs}
     # End to end through the CLI's code path: the int8 export is placed where --backend onnx looks.

@@ -139,7 +139,7 @@ def test_too_few_rows_to_hold_out_validation(capsys, tmp_path, out):
 def test_unknown_model_alias(capsys, tmp_path, out):
     data = write_jsonl(tmp_path / "d.jsonl", make_rows(10))
     assert_error(capsys, train_args(data, out, "minilmx"),
-                 "model 'minilmx': expected an embedded alias (minilm), a local folder or a hub id; "
+                 "model 'minilmx': expected an embedded alias (minilm, smollm2-135m), a local folder or a hub id; "
                  "found an unknown alias. Fix: did you mean 'minilm'?", out)
 
 
@@ -148,7 +148,7 @@ def test_hub_model_offline(capsys, tmp_path, out):
     code, err = run_cli(capsys, *train_args(data, out, "some-org/some-model"))
     assert code == 2 and len(err.splitlines()) == 1
     assert err.startswith("tunecard: error: model 'some-org/some-model': expected an embedded alias "
-                          "(minilm), a local folder or a hub id reachable online; found it could not be loaded (")
+                          "(minilm, smollm2-135m), a local folder or a hub id reachable online; found it could not be loaded (")
     assert err.endswith("Fix: check the name, or connect to the internet to download a hub model")
     assert not out.exists()
 
