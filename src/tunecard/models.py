@@ -286,4 +286,7 @@ def load_tuned_causal_lm(path: str):
     # A QLoRA adapter goes back on a 4-bit base where a GPU allows, else on the full-precision one.
     quantize = (getattr(saved, "tunecard_lora", None) or {}).get("quantize") if torch.cuda.is_available() else None
     base = load_causal_lm(resolve_model(saved.tunecard_base_ref), quantize)
+    for key, value in saved.to_dict().items():  # the tuned model's settings travel with it (e.g. to a merge)
+        if key.startswith("tunecard_"):
+            setattr(base.config, key, value)
     return PeftModel.from_pretrained(base, folder), tokenizer, saved
