@@ -133,12 +133,15 @@ def _judge(model, setup: _Setup, config: Config, result, workdir: Path, task):
         temperature = evaluation.fit_temperature(logits["validation"], splits["validation"]["label"])
         model.config.tunecard_temperature = temperature
     evaluations, findings = [], list(setup.data_findings)
+    # Other scorers cost as much as the evaluation itself (an LLM's base model, free generation):
+    # they run on the held-out split the card leads with, not on the validation split that picked the epoch.
+    held_out = "test" if "test" in splits else "validation"
     for name in (n for n in SPLIT_ORDER if n in splits and n != "train"):
         judged = evaluation.evaluate_split(name, splits[name]["label"], logits[name], names, setup.train_counts,
                                            temperature, config.train.seed)
         judged.report.metrics.update(task.split_metrics(splits[name], judged.probs))
         judged.report.stratified.update(task.baseline_metrics(splits[name], config.train.seed))
-        if hasattr(task, "comparisons"):  # e.g. the untuned base model on the same split
+        if hasattr(task, "comparisons") and name == held_out:  # e.g. the untuned base model on the same split
             judged.report.comparisons, judged.report.examples = task.comparisons(
                 name, model, setup.tokenizer, splits[name], setup.tokenized[name], judged.probs,
                 config.train.eval_batch_size)
