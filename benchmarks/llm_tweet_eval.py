@@ -11,8 +11,8 @@ Model: the embedded SmolLM2-135M-Instruct (`smollm2-135m`), LoRA r=8 / alpha=16 
 Each task is one `tunecard.train` run with `llm.free_generation: true`: the card and metrics.json hold
 the tuned model (likelihood), the base model zero-shot (likelihood, same prompt) and free generation
 by both, with the invalid-output rate. `--limit N` caps every split at N rows (a smoke run);
-`--train-size N` sets the training rows instead (a seeded random sample) when the full training set
-does not fit the time budget.
+`--train-size N` (every task) or `--train-size emotion=N` (one task) sets the training rows instead
+(a seeded random sample) when the full training set does not fit the time budget.
 
 Writes benchmarks/results/llm_tweet_eval.json (or llm_tweet_eval_limit<N>.json for a smoke run) and
 copies each run's README.md, metrics.json, history.csv and config.yaml to
@@ -87,7 +87,7 @@ def run_task(task: str, args) -> dict:
 
     stem = result_stem(args)
     data = HERE / "runs" / stem / f"{task}_data"
-    sizes = write_data(build_splits(Path(args.datasets), task), data, args.limit, args.train_size)
+    sizes = write_data(build_splits(Path(args.datasets), task), data, args.limit, train_size(args.train_size, task))
     output = HERE / "runs" / stem / task
     config = {"task": "llm_classification", "data": {"path": str(data)},
               "model": {"name": "smollm2-135m", "max_length": args.max_length},
@@ -106,6 +106,15 @@ def run_task(task: str, args) -> dict:
     for file in ("README.md", "metrics.json", "history.csv", "config.yaml"):
         shutil.copy(output / file, keep / file)
     return {**summarise(run, sizes, seconds), "matmul_gflops": gflops}
+
+
+def train_size(values: list[str] | None, task: str) -> int | None:
+    """The training rows asked for `task`: from `N` (every task) or `task=N`."""
+    sizes = {}
+    for value in values or []:
+        name, _, number = value.rpartition("=")
+        sizes[name or "*"] = int(number)
+    return sizes.get(task, sizes.get("*"))
 
 
 def result_stem(args) -> str:
@@ -141,7 +150,8 @@ def main() -> None:
     parser.add_argument("--datasets", default=os.environ.get("TUNECARD_DATASETS", "../shared/datasets"))
     parser.add_argument("--tasks", nargs="+", default=["sentiment", "emotion"], choices=list(SYSTEM_PROMPTS))
     parser.add_argument("--limit", type=int, default=None, help="cap every split at N rows (smoke run)")
-    parser.add_argument("--train-size", type=int, default=None, help="subsample training rows (seeded)")
+    parser.add_argument("--train-size", nargs="+", default=None,
+                        help="subsample training rows (seeded): N for every task, or TASK=N")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
@@ -155,10 +165,12 @@ def main() -> None:
     start = time.perf_counter()
     results = {"settings": {k: v for k, v in vars(args).items() if k != "datasets"},
                "torch_threads": torch.get_num_threads(), "tasks": {}}
-    for task in args.tasks:
+    path = HERE / "results" / f"{result_stem(args)}.json"
+    for task in args.tasks:  # written after each task, so a run cut short keeps what finished
         results["tasks"][task] = run_task(task, args)
-    results["seconds_total"] = round(time.perf_counter() - start, 1)
-    (HERE / "results" / f"{result_stem(args)}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        results["seconds_total"] = round(time.perf_counter() - start, 1)
+        results["finished"] = task == args.tasks[-1]
+        path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
 
 

@@ -87,6 +87,8 @@ def watch(child, start: float, partial: Path, base: dict) -> list[dict]:
             fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
         except (FileNotFoundError, ProcessLookupError):
             break
+        if "VmRSS" not in fields:  # the child has exited (a zombie has no memory fields): getrusage has its peak
+            break
         rows = max(0, sum(1 for _ in open(partial, "rb")) - 1) if partial.exists() else 0
         samples.append({"seconds": round(time.perf_counter() - start), "rows_written": rows,
                         "rss_mb": int(fields["VmRSS"].split()[0]) // 1024,
