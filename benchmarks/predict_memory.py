@@ -5,8 +5,9 @@
 Writes a JSONL file of --lines rows (id + text, emotion test texts repeated) to a temporary folder,
 runs `tunecard predict` on it as a child process, and records the child's peak resident set size
 (getrusage ru_maxrss), the wall time, texts/s, and checks that the output has every row, in input
-order; every 30 s it also samples the child's memory and the rows written so far. Writes benchmarks/results/predict_memory.json. With --backend onnx the model must have been
-exported (`tunecard export --model RUN --quantize int8`; predict_speed.py leaves one in place).
+order; every 30 s it also samples the child's memory and the rows written so far. Writes
+benchmarks/results/predict_memory.json. With --backend onnx the model must have been exported
+(`tunecard export --model RUN --quantize int8`; predict_speed.py leaves one in place).
 """
 
 from __future__ import annotations

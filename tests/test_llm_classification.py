@@ -247,6 +247,7 @@ def test_every_prediction_is_a_label_with_probabilities_summing_to_one(llm_run):
 def test_card_and_metrics_show_before_after_and_free_generation(llm_run):
     test = llm_run.metrics["splits"]["test"]
     assert set(test["comparisons"]) == {"base_zero_shot", "free_generation_tuned", "free_generation_base"}
+    assert "comparisons" not in llm_run.metrics["splits"]["validation"]  # held-out split only
     generated = test["comparisons"]["free_generation_base"]["metrics"]
     assert 0 <= generated["invalid_output_rate"] <= 1 and "f1" in generated
     assert len(test["examples"]) == 8 and {"text", "gold", "before", "after", "base_output"} <= set(test["examples"][0])
