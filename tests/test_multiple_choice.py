@@ -3,7 +3,6 @@ the collator's shapes, context-first truncation, a run that learns, its card, an
 
 from __future__ import annotations
 
-import json
 import random
 
 import numpy as np

@@ -9,14 +9,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from tunecard import outputs
+from tunecard import open_book, outputs
 from tunecard.config import Config, IndexConfig, RetrievalConfig, TrainConfig, config_from_dict, load_config
 from tunecard.diagnostics import Finding, history_findings, sort_findings
 from tunecard.errors import TunecardError, TunecardErrors
@@ -63,7 +59,7 @@ def train(config: Config | dict | str | Path) -> RunResult:
     config = _as_config(config)
     output = _check_train_config(config)
     task = get_task(config.task, config, k=config.k)
-    index = open_index(task, config.task, config.retrieval)  # before any work: a bad index stops the run here
+    index = open_book.open_index(task, config.task, config.retrieval)  # before any work: a bad index stops the run here
     setup = _setup(config, task, index)
     with run_directory(output, config.overwrite) as workdir:
         names = setup.prepared.label_names
@@ -100,7 +96,7 @@ def _setup(config: Config, task, index=None) -> _Setup:
                                       or models.default_learning_rate(config.model.name))
     config.model.truncation_side = config.model.truncation_side or task.DEFAULT_TRUNCATION_SIDE
     prepared = task.prepare(config.data, config.train.seed)
-    prepared.splits = with_retrieved_context(prepared.splits, index, config.retrieval.top_k)
+    prepared.splits = open_book.with_retrieved_context(prepared.splits, index, config.retrieval.top_k)
     tokenizer = models.load_tokenizer(ref)
     tokenizer.truncation_side = config.model.truncation_side
     tokenized = {name: task.tokenize(ds, tokenizer, config.model.max_length) for name, ds in prepared.splits.items()}
@@ -171,15 +167,15 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
         _check_output(Path(output), overwrite)
     task_name = models.task_of(model)
     task = get_task(task_name, k=k)
-    retrieval = _as_retrieval(retrieval)
-    index = open_index(task, task_name, retrieval)
+    retrieval = open_book.as_retrieval(retrieval)
+    index = open_book.open_index(task, task_name, retrieval)
     predictor = task.load_predictor(model, batch_size)
     task = getattr(predictor, "task", task)  # bound to the options the model was trained with, if any
     names, config = predictor.labels, predictor.config
-    _note_missing_retrieval(config, retrieval)
+    open_book.note_missing_retrieval(config, retrieval)
     options = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
     splits = task.evaluation_splits(read_splits(DataConfig(path=data)), names, options)
-    splits = with_retrieved_context(splits, index, retrieval.top_k if retrieval else 0)
+    splits = open_book.with_retrieved_context(splits, index, retrieval.top_k if retrieval else 0)
     counts = getattr(config, "tunecard_train_label_counts", None)
     limit = max_length or predictor.max_length
     with _maybe_run_directory(output, overwrite) as workdir:
@@ -233,15 +229,15 @@ def predict(model: str, data: str, output: str, top_k: int | None = None, text_c
     dataset = read_file(Path(data))
     task_name = models.task_of(model)
     task = get_task(task_name)
-    retrieval = _as_retrieval(retrieval)
-    index = open_index(task, task_name, retrieval)
+    retrieval = open_book.as_retrieval(retrieval)
+    index = open_book.open_index(task, task_name, retrieval)
     predictor = task.load_predictor(model, batch_size, backend)
-    _note_missing_retrieval(predictor.config, retrieval)
+    open_book.note_missing_retrieval(predictor.config, retrieval)
     top_k = top_k or getattr(task, "DEFAULT_TOP_K", 1)
     if top_k < 1 or top_k > len(predictor.labels):
         raise TunecardError("--top_k", f"between 1 and {len(predictor.labels)}", str(top_k), "set --top_k")
     options = {"top_k": top_k, "text_column": text_column, "text_pair_column": text_pair_column,
-               "retrieve": _chunk_retriever(index, retrieval)}
+               "retrieve": open_book.chunk_retriever(index, retrieval)}
     score_chunk = task.chunk_scorer(predictor, dataset.column_names, options)
     partials = [t.with_name(t.name + ".partial") for t in targets]
     column = getattr(task, "SUBMISSION_COLUMN", "prediction")
@@ -302,6 +298,11 @@ def _submission_path(submission: str, overwrite: bool) -> Path:
     return path
 
 
+def _prediction_extras(task, dataset, probs) -> dict | None:
+    extras = getattr(task, "prediction_extras", None)
+    return extras(dataset, probs) if extras else None
+
+
 # ---- retrieval ------------------------------------------------------------------------------
 
 def index(config: IndexConfig | dict) -> dict:
@@ -332,63 +333,6 @@ def _check_index_config(config: IndexConfig) -> None:
                                           f"set --{name} to one of those"))
     if problems:
         raise problems[0] if len(problems) == 1 else TunecardErrors(problems)
-
-
-def _as_retrieval(value) -> RetrievalConfig | None:
-    if value is None or isinstance(value, RetrievalConfig):
-        return value
-    return RetrievalConfig(**value)
-
-
-def open_index(task, task_name: str, retrieval: RetrievalConfig | None):
-    """The passage index `retrieval` names (None without one), checked against the task first."""
-    if retrieval is None or not retrieval.index:
-        return None
-    from tunecard import retrieval as passages
-
-    if not getattr(task, "USES_CONTEXT", False):
-        raise TunecardError("--retrieval.index", "a task whose inputs take a context (multiple_choice)",
-                            f"the {task_name} task", "drop --retrieval.index")
-    if retrieval.top_k < 1:
-        raise TunecardError("--retrieval.top_k", "a positive number", str(retrieval.top_k), "set --retrieval.top_k")
-    return passages.load_index(retrieval.index, retrieval.query_model)
-
-
-def with_retrieved_context(splits: dict, index, top_k: int) -> dict:
-    """Each split with its questions' top passages added to their context (unchanged without an index)."""
-    if index is None:
-        return splits
-    from tunecard import retrieval as passages
-
-    result = {}
-    for name, dataset in splits.items():
-        start = time.perf_counter()
-        result[name] = passages.attach_context(dataset, index, top_k)
-        seconds = time.perf_counter() - start
-        print(f"retrieval: {name}: top {top_k} of {index.manifest['passages']} passages ({index.kind}) "
-              f"for {len(dataset)} questions in {seconds:.1f} s ({len(dataset) / max(seconds, 1e-9):.0f} questions/s)")
-    return result
-
-
-def _chunk_retriever(index, retrieval: RetrievalConfig | None):
-    """For predict: a function adding retrieved context to a chunk of rows, or None."""
-    if index is None:
-        return None
-    from tunecard import retrieval as passages
-
-    return lambda rows: passages.attach_context(rows, index, retrieval.top_k)
-
-
-def _note_missing_retrieval(model_config, retrieval: RetrievalConfig | None) -> None:
-    trained_with = getattr(model_config, "tunecard_retrieval", None)
-    if trained_with and (retrieval is None or not retrieval.index):
-        print(f"tunecard: note: this model was trained with retrieved context (index {trained_with['index']}, "
-              f"top_k {trained_with['top_k']}); pass --retrieval.index to score it the same way", file=sys.stderr)
-
-
-def _prediction_extras(task, dataset, probs) -> dict | None:
-    extras = getattr(task, "prediction_extras", None)
-    return extras(dataset, probs) if extras else None
 
 
 # ---- run directory -------------------------------------------------------------------------

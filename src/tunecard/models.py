@@ -61,7 +61,7 @@ def resolve_model(name: str) -> ModelRef:
         close = difflib.get_close_matches(name, list(EMBEDDED_MODELS), n=1)
         if close:
             raise TunecardError(f"model '{name}'", f"an embedded alias ({', '.join(EMBEDDED_MODELS)}), "
-                                "a local folder or a hub id", f"an unknown alias",
+                                "a local folder or a hub id", "an unknown alias",
                                 f"did you mean '{close[0]}'?")
     return ModelRef(name, name, name)
 

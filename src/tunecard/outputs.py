@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 
 from tunecard import metrics
 from tunecard.config import Config, save_config
