@@ -19,6 +19,10 @@ Parts (all by default):
 - `obqa`: OpenBookQA Main train/dev/test, test accuracy and MAP@3 without and with the book
   (openbook.txt, 1326 facts) as the retrieval corpus.
 
+`paired` (after any part): the test MAP@3 difference of tunecard vs the recipe, retrieval vs none and
+the book vs none, each with a paired bootstrap 95% interval over the questions (from the runs'
+test_predictions.csv).
+
 Writes benchmarks/results/multiple_choice.json (multiple_choice_limit<N>.json with --limit) and the runs'
 cards, metrics, history and plots under benchmarks/results/multiple_choice[_limit<N>]/<run>/. The runs
 themselves (with weights) go to benchmarks/runs/multiple_choice/. `--limit N` caps every split at N
@@ -94,6 +98,8 @@ def main() -> None:
         lse_benchmark(data, work, results_dir, args, wanted, functools.partial(record, "llm_science_exam"))
     if "obqa" in parts:
         obqa_benchmark(data, work, results_dir, args, wanted, functools.partial(record, "openbookqa"))
+    results["paired"] = paired_comparisons(results_dir)
+    save(results_file, results)
     print(json.dumps(results, indent=2))
 
 
@@ -171,7 +177,7 @@ def lse_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set |
         record("runs", {"tunecard": tunecard_run("lse_tunecard", {**common, "model": {"max_length": args.max_length}},
                                                  work, results_dir)})
     if _wanted("lse_plain_trainer", wanted):
-        record("runs", {"plain_trainer": plain_recipe(files, args)})
+        record("runs", {"plain_trainer": plain_recipe(files, args, results_dir / "lse_plain_trainer")})
     if _wanted("lse_tunecard_retrieval", wanted):
         index = tunecard.index({"corpus": [str(stem_corpus(data, work, args.limit)),
                                            str(data / "openbookqa/Data/Main/openbook.txt")],
@@ -182,6 +188,37 @@ def lse_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set |
             "lse_tunecard_retrieval", {**common, "model": {"max_length": args.retrieval_max_length},
                                        "retrieval": {"index": str(work / "index_lse"), "top_k": args.top_k}},
             work, results_dir)})
+
+
+PAIRS = {"tunecard_vs_plain_trainer": ("lse_tunecard", "lse_plain_trainer"),
+         "retrieval_vs_none": ("lse_tunecard_retrieval", "lse_tunecard"),
+         "book_vs_none": ("obqa_tunecard_book", "obqa_tunecard")}
+
+
+def paired_comparisons(results_dir: Path, resamples: int = 10_000) -> dict:
+    """Test MAP@3 of run a minus run b on the same questions, with a paired bootstrap 95% interval (the
+    questions resampled together, so the interval reflects only how the two runs differ per question)."""
+    comparisons = {}
+    for name, (a, b) in PAIRS.items():
+        files = [results_dir / run / "test_predictions.csv" for run in (a, b)]
+        if not all(f.is_file() for f in files):
+            continue
+        ap_a, ap_b = (_average_precision(pd.read_csv(f)) for f in files)
+        diff = ap_a - ap_b
+        draws = np.random.default_rng(SEED).integers(0, len(diff), (resamples, len(diff)))
+        low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
+        comparisons[name] = {"runs": [a, b], "map_at_3_difference": round(float(diff.mean()), 4),
+                             "ci95": [round(float(low), 4), round(float(high), 4)],
+                             "questions_better": int((diff > 0).sum()), "questions_worse": int((diff < 0).sum())}
+    return comparisons
+
+
+def _average_precision(predictions: pd.DataFrame, k: int = 3) -> np.ndarray:
+    """Each question's AP@k (1, 1/2, 1/3 or 0) from a predictions file's prob_<letter> columns."""
+    letters = [c[len("prob_"):] for c in predictions.columns if c.startswith("prob_")]
+    gold = [letters.index(g) for g in predictions["gold"]]
+    ranked = metrics.rank_options(predictions[[f"prob_{x}" for x in letters]].to_numpy(), k)
+    return np.array([metrics.map_at_k([g], [row], k) for g, row in zip(gold, ranked.tolist())])
 
 
 def _wanted(run: str, wanted: set | None) -> bool:
@@ -210,7 +247,7 @@ def lse_files(root: Path, work: Path, limit: int | None) -> tuple[dict[str, Path
     return files, int(leaked.sum())
 
 
-def plain_recipe(files: dict[str, Path], args) -> dict:
+def plain_recipe(files: dict[str, Path], args, copy: Path) -> dict:
     """The public notebook recipe: Trainer defaults (random batches, last epoch kept), no tunecard code
     except the MAP@3 function."""
     import datasets
@@ -241,6 +278,11 @@ def plain_recipe(files: dict[str, Path], args) -> dict:
     train_seconds = time.perf_counter() - start
     logits = trainer.predict(splits["test"]).predictions
     gold = np.asarray(splits["test"]["label"])
+    copy.mkdir(parents=True, exist_ok=True)
+    probs = metrics.softmax(logits)
+    pd.DataFrame({"id": pd.read_csv(files["test"])["id"], "gold": [LETTERS[g] for g in gold],
+                  **{f"prob_{x}": probs[:, i] for i, x in enumerate(LETTERS)}}).to_csv(
+        copy / "test_predictions.csv", index=False)
     return {"test": {"map_at_3": round(metrics.map_at_k_from_scores(gold, logits, 3), 4),
                      "accuracy": round(float(np.mean(logits.argmax(-1) == gold)), 4)},
             "train_seconds": round(train_seconds, 1),
@@ -285,6 +327,7 @@ def tunecard_run(name: str, config: dict, work: Path, results_dir: Path) -> dict
     for file in ("README.md", "metrics.json", "history.csv", "config.yaml"):
         shutil.copy(run.output / file, copy / file)
     shutil.copytree(run.output / "plots", copy / "plots")
+    shutil.copy(run.output / "predictions" / "test.csv", copy / "test_predictions.csv")  # for the paired bootstrap
     splits = run.metrics["splits"]
     return {split: {k: round(splits[split]["metrics"][k], 4) for k in ("accuracy", "map_at_3")}
             for split in ("validation", "test")} | {
@@ -296,7 +339,8 @@ def tunecard_run(name: str, config: dict, work: Path, results_dir: Path) -> dict
 
 
 def settings_of(args) -> dict:
-    return {k: v for k, v in vars(args).items() if k not in ("datasets", "parts", "runs")} | {"model": "minilm", "seed": SEED}
+    return {k: v for k, v in vars(args).items() if k not in ("datasets", "parts", "runs")} | {
+        "model": "minilm", "seed": SEED}
 
 
 def machine() -> str:
