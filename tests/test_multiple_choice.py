@@ -65,6 +65,16 @@ def test_random_ranking_chance_level():
     assert multiple_choice.random_map(2, 3) == pytest.approx((1 + 1 / 2) / 2)
 
 
+def test_majority_ranking_orders_letters_by_training_frequency():
+    import datasets
+
+    split = datasets.Dataset.from_dict({"label": [1, 2, 0, 1]},
+                                       features=datasets.Features({"label": datasets.ClassLabel(names=list("ABC"))}))
+    # B is the commonest training answer, then C, then A: every question gets the ranking B C A
+    scores = multiple_choice.majority_metrics(split, {"A": 2, "B": 9, "C": 5})
+    assert scores == {"map_at_3": pytest.approx((1 + 1 / 2 + 1 / 3 + 1) / 4)}
+
+
 # ---- data layouts and answers ---------------------------------------------------------------------
 
 QUESTIONS = [("the sun is a", ["star", "planet", "moon"], 0), ("water boils at", ["10 C", "100 C", "1 C"], 1)]
@@ -211,6 +221,7 @@ def test_multiple_choice_run_learns_and_reports_map(mc_run):
     test = mc_run.metrics["splits"]["test"]
     assert test["metrics"]["map_at_3"] >= 0.9 and test["metrics"]["accuracy"] >= 0.85
     assert 0.3 < test["baselines"]["stratified"]["map_at_3"] < 0.8  # a random ranking of 4 options: 0.458
+    assert 0.2 < test["baselines"]["majority"]["map_at_3"] < 0.8  # one fixed ranking by training frequency
     assert mc_run.metrics["best_metric"] == "map_at_3"
     assert all({"map_at_3", "map_at_2", "accuracy"} <= set(row) for row in mc_run.history)
     assert mc_run.history[-1]["eval_loss"] < mc_run.history[0]["eval_loss"]

@@ -137,6 +137,8 @@ def _judge(model, setup: _Setup, config: Config, result, workdir: Path, task):
                                            temperature, config.train.seed)
         judged.report.metrics.update(task.split_metrics(splits[name], judged.probs))
         judged.report.stratified.update(task.baseline_metrics(splits[name], config.train.seed))
+        if hasattr(task, "majority_metrics"):
+            judged.report.baseline.update(task.majority_metrics(splits[name], setup.train_counts))
         if hasattr(task, "comparisons") and name == held_out:  # e.g. the untuned base model on the same split
             judged.report.comparisons, judged.report.examples = task.comparisons(
                 name, model, setup.tokenizer, splits[name], setup.tokenized[name], judged.probs,
@@ -183,11 +185,13 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
         for name, ds in splits.items():
             tokenized = task.tokenize(ds, predictor.tokenizer, limit)
             logits = task.score(predictor.model, predictor.tokenizer, tokenized, batch_size, f"Scoring {name}")
-            judged = evaluation.evaluate_split(name, ds["label"], logits, names,
-                                               counts or metrics.label_counts(ds["label"], names),
+            baseline_counts = counts or metrics.label_counts(ds["label"], names)
+            judged = evaluation.evaluate_split(name, ds["label"], logits, names, baseline_counts,
                                                predictor.temperature, TrainConfig().seed)
             judged.report.metrics.update(task.split_metrics(ds, judged.probs))
             judged.report.stratified.update(task.baseline_metrics(ds, TrainConfig().seed))
+            if hasattr(task, "majority_metrics"):
+                judged.report.baseline.update(task.majority_metrics(ds, baseline_counts))
             findings.extend(judged.findings + [evaluation.truncation_finding(name, tokenized, limit)])
             results.append(judged)
             if workdir:

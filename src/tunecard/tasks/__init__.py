@@ -26,6 +26,7 @@ Optional names (absent means no):
 - `DEFAULT_TOP_K`, `SUBMISSION_COLUMN`: `predict`'s ranked-label count and what `--submission` writes as
   `prediction` (default: 1 and the `prediction` column)
 - `prediction_extras(dataset, probs) -> {column: values}`: columns added to predictions/<split>.csv
+- `majority_metrics(dataset, train_counts)`: the task's own metrics (MAP@3) for the majority-class baseline
 - `with_options(**options)`: the task with options applied (multiple_choice: `k` for MAP@k); `get_task`
   calls it when options are given
 - `bind(config)`: for a task whose hooks depend on run options (a prompt, LoRA settings): returns an object

@@ -130,7 +130,9 @@ def card_notes(prepared: PreparedData) -> list[str]:
         f"**MAP@3** (mean average precision at 3) scores a question 1, 1/2 or 1/3 when the correct option is "
         f"ranked first, second or third, else 0; accuracy is the same with only the first rank. A random ranking "
         f"of {n} options scores {random_map(n, HEADLINE_K):.4f} on average (the Stratified random column draws "
-        "one). Precision, recall and F1 are per answer letter: they show whether the model favours a position.",
+        "one); the Majority class column ranks the letters the same way for every question, by how often each "
+        "is the answer in train. Precision, recall and F1 are per answer letter: they show whether the model "
+        "favours a position.",
     ]
 
 
@@ -166,6 +168,13 @@ def baseline_metrics(dataset, seed: int, k: int | None = None) -> dict[str, floa
     return ranking_metrics(dataset["label"], scores, k)
 
 
+def majority_metrics(dataset, train_counts: dict[str, int], k: int | None = None) -> dict[str, float]:
+    """MAP of one fixed ranking for every question, the letters by how often they answer a training
+    question: what position bias alone scores (the ranking form of the majority class)."""
+    frequency = np.array([train_counts.get(name, 0) for name in dataset.features["label"].names], dtype=float)
+    return ranking_metrics(dataset["label"], np.tile(frequency, (len(dataset), 1)), k)
+
+
 def compute_metrics_fn(label_names: list[str], validation=None, row_order=None, k: int | None = None):
     """The `compute_metrics` Trainer calls after each evaluation (row order does not matter here)."""
     def compute(eval_prediction) -> dict:
@@ -182,7 +191,7 @@ def with_options(k: int | None = None):
         raise TunecardError("--k", f"a cut-off between 1 and {metrics.MAX_MAP_K}", str(k), "set --k")
     module = sys.modules[__name__]
     bound = types.SimpleNamespace(**{name: getattr(module, name) for name in dir(module) if not name.startswith("_")})
-    for hook in (metric_keys, split_metrics, baseline_metrics, compute_metrics_fn):
+    for hook in (metric_keys, split_metrics, baseline_metrics, majority_metrics, compute_metrics_fn):
         setattr(bound, hook.__name__, functools.partial(hook, k=k))
     return bound
 
