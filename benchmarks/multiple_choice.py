@@ -66,8 +66,11 @@ def main() -> None:
     parser.add_argument("--retrieval_max_length", type=int, default=256, help="tokens per option input with context")
     parser.add_argument("--top_k", type=int, default=3, help="passages per question")
     parser.add_argument("--kind", default=IndexConfig.kind, help="index kind for the lse and obqa runs")
-    parser.add_argument("--runs", default=None, help="only these runs, comma-separated (lse_tunecard, lse_plain_trainer, "
-                        "lse_tunecard_retrieval, obqa_tunecard, obqa_tunecard_book); the others' results are kept")
+    parser.add_argument("--seed", type=int, default=SEED, help="training seed of the lse runs (the data split "
+                        "stays seed 42); another seed adds _seed<N> to their names")
+    parser.add_argument("--runs", default=None, help="only these runs, comma-separated (lse_tunecard, "
+                        "lse_plain_trainer, lse_tunecard_retrieval, obqa_tunecard, obqa_tunecard_book); the "
+                        "others' results are kept")
     args = parser.parse_args()
     args.learning_rate = args.learning_rate or models.default_learning_rate("minilm")
     data = Path(args.datasets)
@@ -172,12 +175,15 @@ def lse_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set |
     record("test", "train.csv")
     record("sizes", {k: len(pd.read_csv(v)) for k, v in files.items()})
     common = {"task": "multiple_choice", "data": {k: str(v) for k, v in files.items()},
-              "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate}}
+              "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+                        "seed": args.seed}}
+    seeded = "" if args.seed == SEED else f"_seed{args.seed}"
     if _wanted("lse_tunecard", wanted):
-        record("runs", {"tunecard": tunecard_run("lse_tunecard", {**common, "model": {"max_length": args.max_length}},
-                                                 work, results_dir)})
+        record("runs", {f"tunecard{seeded}": tunecard_run(
+            f"lse_tunecard{seeded}", {**common, "model": {"max_length": args.max_length}}, work, results_dir)})
     if _wanted("lse_plain_trainer", wanted):
-        record("runs", {"plain_trainer": plain_recipe(files, args, results_dir / "lse_plain_trainer")})
+        record("runs", {f"plain_trainer{seeded}": plain_recipe(files, args,
+                                                               results_dir / f"lse_plain_trainer{seeded}")})
     if _wanted("lse_tunecard_retrieval", wanted):
         index = tunecard.index({"corpus": [str(stem_corpus(data, work, args.limit)),
                                            str(data / "openbookqa/Data/Main/openbook.txt")],
@@ -191,26 +197,30 @@ def lse_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set |
 
 
 PAIRS = {"tunecard_vs_plain_trainer": ("lse_tunecard", "lse_plain_trainer"),
+         "tunecard_vs_plain_trainer_seed43": ("lse_tunecard_seed43", "lse_plain_trainer_seed43"),
          "retrieval_vs_none": ("lse_tunecard_retrieval", "lse_tunecard"),
          "book_vs_none": ("obqa_tunecard_book", "obqa_tunecard")}
 
 
 def paired_comparisons(results_dir: Path, resamples: int = 10_000) -> dict:
-    """Test MAP@3 of run a minus run b on the same questions, with a paired bootstrap 95% interval (the
-    questions resampled together, so the interval reflects only how the two runs differ per question)."""
+    """MAP@3 of run a minus run b on the same questions (validation and test), with a paired bootstrap 95%
+    interval: the questions are resampled together, so the interval reflects how the two runs differ."""
     comparisons = {}
     for name, (a, b) in PAIRS.items():
-        files = [results_dir / run / "test_predictions.csv" for run in (a, b)]
-        if not all(f.is_file() for f in files):
-            continue
-        ap_a, ap_b = (_average_precision(pd.read_csv(f)) for f in files)
-        diff = ap_a - ap_b
-        draws = np.random.default_rng(SEED).integers(0, len(diff), (resamples, len(diff)))
-        low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
-        comparisons[name] = {"runs": [a, b], "map_at_3_difference": round(float(diff.mean()), 4),
-                             "ci95": [round(float(low), 4), round(float(high), 4)],
-                             "questions_better": int((diff > 0).sum()), "questions_worse": int((diff < 0).sum())}
+        for split in ("validation", "test"):
+            files = [results_dir / run / f"{split}_predictions.csv" for run in (a, b)]
+            if all(f.is_file() for f in files):
+                comparisons.setdefault(name, {"runs": [a, b]})[split] = _bootstrap_difference(
+                    *(_average_precision(pd.read_csv(f)) for f in files), resamples)
     return comparisons
+
+
+def _bootstrap_difference(ap_a: np.ndarray, ap_b: np.ndarray, resamples: int) -> dict:
+    diff = ap_a - ap_b
+    draws = np.random.default_rng(SEED).integers(0, len(diff), (resamples, len(diff)))
+    low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
+    return {"map_at_3_difference": round(float(diff.mean()), 4), "ci95": [round(float(low), 4), round(float(high), 4)],
+            "questions_better": int((diff > 0).sum()), "questions_worse": int((diff < 0).sum())}
 
 
 def _average_precision(predictions: pd.DataFrame, k: int = 3) -> np.ndarray:
@@ -249,7 +259,7 @@ def lse_files(root: Path, work: Path, limit: int | None) -> tuple[dict[str, Path
 
 def plain_recipe(files: dict[str, Path], args, copy: Path) -> dict:
     """The public notebook recipe: Trainer defaults (random batches, last epoch kept), no tunecard code
-    except the MAP@3 function."""
+    except the MAP@3 function. Scores validation and test, and writes both splits' predictions."""
     import datasets
     from transformers import (AutoModelForMultipleChoice, AutoTokenizer, DataCollatorForMultipleChoice, Trainer,
                               TrainingArguments, set_seed)
@@ -264,30 +274,32 @@ def plain_recipe(files: dict[str, Path], args, copy: Path) -> dict:
         grouped = {k: [v[i:i + len(LETTERS)] for i in range(0, len(v), len(LETTERS))] for k, v in encoded.items()}
         return {**grouped, "label": [LETTERS.index(a) for a in rows["answer"]]}
 
-    splits = {name: datasets.Dataset.from_pandas(pd.read_csv(files[name])) for name in ("train", "test")}
+    splits = {name: datasets.Dataset.from_pandas(pd.read_csv(files[name])) for name in ("train", "validation", "test")}
     splits = {name: ds.map(preprocess, batched=True, remove_columns=ds.column_names) for name, ds in splits.items()}
-    set_seed(SEED)  # the new head's initial weights, as tunecard seeds them
+    set_seed(args.seed)  # the new head's initial weights, as tunecard seeds them
     model = AutoModelForMultipleChoice.from_pretrained(path)
     training_args = TrainingArguments(output_dir=str(HERE / "runs" / "plain_trainer"), learning_rate=args.learning_rate,
                                       num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
-                                      report_to="none", save_strategy="no", seed=SEED)
+                                      report_to="none", save_strategy="no", seed=args.seed)
     trainer = Trainer(model=model, args=training_args, train_dataset=splits["train"],
                       data_collator=DataCollatorForMultipleChoice(tokenizer), processing_class=tokenizer)
     start = time.perf_counter()
     output = trainer.train()
     train_seconds = time.perf_counter() - start
-    logits = trainer.predict(splits["test"]).predictions
-    gold = np.asarray(splits["test"]["label"])
     copy.mkdir(parents=True, exist_ok=True)
-    probs = metrics.softmax(logits)
-    pd.DataFrame({"id": pd.read_csv(files["test"])["id"], "gold": [LETTERS[g] for g in gold],
-                  **{f"prob_{x}": probs[:, i] for i, x in enumerate(LETTERS)}}).to_csv(
-        copy / "test_predictions.csv", index=False)
-    return {"test": {"map_at_3": round(metrics.map_at_k_from_scores(gold, logits, 3), 4),
-                     "accuracy": round(float(np.mean(logits.argmax(-1) == gold)), 4)},
-            "train_seconds": round(train_seconds, 1),
-            "samples_per_second": round(output.metrics["train_samples_per_second"], 2),
-            "train_loss": round(output.metrics["train_loss"], 4)}
+    scored = {}
+    for split in ("validation", "test"):
+        logits = trainer.predict(splits[split]).predictions
+        gold = np.asarray(splits[split]["label"])
+        probs = metrics.softmax(logits)
+        pd.DataFrame({"id": pd.read_csv(files[split])["id"], "gold": [LETTERS[g] for g in gold],
+                      **{f"prob_{x}": probs[:, i] for i, x in enumerate(LETTERS)}}).to_csv(
+            copy / f"{split}_predictions.csv", index=False)
+        scored[split] = {"map_at_3": round(metrics.map_at_k_from_scores(gold, logits, 3), 4),
+                         "accuracy": round(float(np.mean(logits.argmax(-1) == gold)), 4)}
+    return scored | {"train_seconds": round(train_seconds, 1),
+                     "samples_per_second": round(output.metrics["train_samples_per_second"], 2),
+                     "train_loss": round(output.metrics["train_loss"], 4)}
 
 
 # ---- OpenBookQA -------------------------------------------------------------------------------------
@@ -327,7 +339,8 @@ def tunecard_run(name: str, config: dict, work: Path, results_dir: Path) -> dict
     for file in ("README.md", "metrics.json", "history.csv", "config.yaml"):
         shutil.copy(run.output / file, copy / file)
     shutil.copytree(run.output / "plots", copy / "plots")
-    shutil.copy(run.output / "predictions" / "test.csv", copy / "test_predictions.csv")  # for the paired bootstrap
+    for split in ("validation", "test"):  # for the paired bootstrap
+        shutil.copy(run.output / "predictions" / f"{split}.csv", copy / f"{split}_predictions.csv")
     splits = run.metrics["splits"]
     return {split: {k: round(splits[split]["metrics"][k], 4) for k in ("accuracy", "map_at_3")}
             for split in ("validation", "test")} | {
@@ -339,8 +352,8 @@ def tunecard_run(name: str, config: dict, work: Path, results_dir: Path) -> dict
 
 
 def settings_of(args) -> dict:
-    return {k: v for k, v in vars(args).items() if k not in ("datasets", "parts", "runs")} | {
-        "model": "minilm", "seed": SEED}
+    return {k: v for k, v in vars(args).items() if k not in ("datasets", "parts", "runs", "seed")} | {
+        "model": "minilm", "data_split_seed": SEED}
 
 
 def machine() -> str:
