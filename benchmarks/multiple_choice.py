@@ -16,6 +16,9 @@ Parts (all by default):
   `AutoModelForMultipleChoice`, `tokenizer(prompt, option)` per option, `DataCollatorForMultipleChoice`,
   default `TrainingArguments` except learning rate, epochs and batch size (matched), last epoch kept;
   same model, data and max_length, scored with the same MAP@3 function.
+- `coverage`: does the LSE corpus hold the answers at all? For the LSE validation and test questions
+  and (for reference) stem_1k's own questions, the top 3 dense passages of the LSE index, and how often
+  the option sharing the most words with them is the right one (chance: 0.2).
 - `obqa`: OpenBookQA Main train/dev/test, test accuracy and MAP@3 without and with the book
   (openbook.txt, 1326 facts) as the retrieval corpus.
 
@@ -58,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default=os.environ.get("TUNECARD_DATASETS", "../shared/datasets"))
     parser.add_argument("--limit", type=int, default=None, help="cap every split at N questions (smoke run)")
-    parser.add_argument("--parts", default="recall,lse,obqa")
+    parser.add_argument("--parts", default="recall,coverage,lse,obqa")
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--batch_size", type=int, default=16, help="questions per step (x5 option inputs)")
     parser.add_argument("--learning_rate", type=float, default=None, help="unset: the model's tunecard default")
@@ -97,11 +100,15 @@ def main() -> None:
     if "recall" in parts:
         results["retrieval_recall"] = recall_benchmark(data, work, args.limit)
         save(results_file, results)
+    if "coverage" in parts:
+        results["lse_corpus_coverage"] = coverage_benchmark(data, work, args)
+        save(results_file, results)
     if "lse" in parts:
         lse_benchmark(data, work, results_dir, args, wanted, functools.partial(record, "llm_science_exam"))
     if "obqa" in parts:
         obqa_benchmark(data, work, results_dir, args, wanted, functools.partial(record, "openbookqa"))
     results["paired"] = paired_comparisons(results_dir)
+    results["test_map_at_3_standard_error"] = standard_errors(results_dir)
     save(results_file, results)
     print(json.dumps(results, indent=2))
 
@@ -163,6 +170,54 @@ def _normalise(text: str) -> str:
     return " ".join(text.replace('"', "").lower().split())
 
 
+# ---- does the corpus cover the questions? --------------------------------------------------------
+
+def coverage_benchmark(data: Path, work: Path, args) -> dict:
+    """Per question set: the median top-1 cosine score, and the accuracy of answering by word overlap
+    (the option whose content words the top 3 passages contain most): far above 0.2 only where the
+    passages hold the answer."""
+    files, _ = lse_files(data / "llm_science_exam", work, args.limit)
+    index = retrieval.load_index(lse_index(data, work, args))
+    sets = {"lse_test": pd.read_csv(files["test"]), "lse_validation": pd.read_csv(files["validation"]),
+            "stem_1k (own source in the corpus)": pd.read_csv(stem_corpus(data, work, args.limit))}
+    report = {}
+    for name, frame in sets.items():
+        options = [[str(getattr(row, x)) for x in LETTERS] for row in frame.itertuples()]
+        hits = index.search([retrieval.query_text(q, o) for q, o in zip(frame["prompt"], options)], args.top_k)
+        overlap_pick = [_most_covered(opts, " ".join(h.text for h in row)) for opts, row in zip(options, hits)]
+        report[name] = {"questions": len(frame),
+                        "median_top1_score": round(float(np.median([row[0].score for row in hits])), 3),
+                        "word_overlap_accuracy": round(float(np.mean(
+                            [LETTERS[p] == g for p, g in zip(overlap_pick, frame["answer"])])), 3)}
+        print(name, report[name])
+    return report
+
+
+def _most_covered(options: list[str], context: str) -> int:
+    """Index of the option with the largest share of its content words (4+ letters) in the context."""
+    words = set(_words(context))
+
+    def share(option: str) -> float:
+        own = set(_words(option))
+        return len(own & words) / len(own) if own else 0.0
+
+    return int(np.argmax([share(o) for o in options]))
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in "".join(c if c.isalnum() else " " for c in text.lower()).split() if len(w) >= 4]
+
+
+def lse_index(data: Path, work: Path, args) -> Path:
+    """The LSE retrieval index (stem_1k contexts + the OpenBookQA book), built once and reused."""
+    folder = work / "index_lse"
+    if not (folder / "manifest.json").is_file():
+        tunecard.index({"corpus": [str(stem_corpus(data, work, args.limit)),
+                                   str(data / "openbookqa/Data/Main/openbook.txt")],
+                        "output": str(folder), "kind": args.kind, "text_column": "context", "overwrite": True})
+    return folder
+
+
 # ---- LLM Science Exam -----------------------------------------------------------------------------
 
 def lse_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set | None, record) -> None:
@@ -213,6 +268,17 @@ def paired_comparisons(results_dir: Path, resamples: int = 10_000) -> dict:
                 comparisons.setdefault(name, {"runs": [a, b]})[split] = _bootstrap_difference(
                     *(_average_precision(pd.read_csv(f)) for f in files), resamples)
     return comparisons
+
+
+def standard_errors(results_dir: Path) -> dict:
+    """Each run's test MAP@3 with its standard error over the questions (how far a second draw of
+    questions could move it): the scale against which two runs' difference is judged."""
+    errors = {}
+    for file in sorted(results_dir.glob("*/test_predictions.csv")):
+        ap = _average_precision(pd.read_csv(file))
+        errors[file.parent.name] = {"map_at_3": round(float(ap.mean()), 4),
+                                    "standard_error": round(float(ap.std(ddof=1) / np.sqrt(len(ap))), 4)}
+    return errors
 
 
 def _bootstrap_difference(ap_a: np.ndarray, ap_b: np.ndarray, resamples: int) -> dict:

@@ -11,6 +11,7 @@ from transformers import (DataCollatorWithPadding, Trainer, TrainerCallback, Tra
 from transformers.trainer_callback import ProgressCallback
 
 from tunecard.config import TrainConfig
+from tunecard.cpu_memory import reuse_freed_memory
 
 # Keys of a Trainer eval log that are bookkeeping, not metrics.
 EVAL_BOOKKEEPING = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch", "step")
@@ -139,6 +140,8 @@ def build_trainer(model, tokenizer, train, validation, cfg: TrainConfig, workdir
         compute_loss_func=loss_func, preprocess_logits_for_metrics=preprocess_logits, callbacks=callbacks)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(QuietProgress())
+    if cfg.reuse_freed_memory and trainer.args.device.type == "cpu":
+        reuse_freed_memory()
     return trainer, epoch_log
 
 
