@@ -209,9 +209,11 @@ def _words(text: str) -> list[str]:
 
 
 def lse_index(data: Path, work: Path, args) -> Path:
-    """The LSE retrieval index (stem_1k contexts + the OpenBookQA book), built once and reused."""
+    """The LSE retrieval index (stem_1k contexts + the OpenBookQA book), built once per kind and reused
+    by the coverage part and the retrieval run."""
     folder = work / "index_lse"
-    if not (folder / "manifest.json").is_file():
+    manifest = folder / "manifest.json"
+    if not manifest.is_file() or json.loads(manifest.read_text())["kind"] != args.kind:
         tunecard.index({"corpus": [str(stem_corpus(data, work, args.limit)),
                                    str(data / "openbookqa/Data/Main/openbook.txt")],
                         "output": str(folder), "kind": args.kind, "text_column": "context", "overwrite": True})
@@ -240,14 +242,12 @@ def lse_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set |
         record("runs", {f"plain_trainer{seeded}": plain_recipe(files, args,
                                                                results_dir / f"lse_plain_trainer{seeded}")})
     if _wanted("lse_tunecard_retrieval", wanted):
-        index = tunecard.index({"corpus": [str(stem_corpus(data, work, args.limit)),
-                                           str(data / "openbookqa/Data/Main/openbook.txt")],
-                                "output": str(work / "index_lse"), "kind": args.kind, "text_column": "context",
-                                "overwrite": True})
-        record("index", {k: index[k] for k in ("kind", "passages", "build_seconds", "passages_per_second")})
+        folder = lse_index(data, work, args)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        record("index", {k: manifest[k] for k in ("kind", "passages", "build_seconds", "passages_per_second")})
         record("runs", {"tunecard_retrieval": tunecard_run(
             "lse_tunecard_retrieval", {**common, "model": {"max_length": args.retrieval_max_length},
-                                       "retrieval": {"index": str(work / "index_lse"), "top_k": args.top_k}},
+                                       "retrieval": {"index": str(folder), "top_k": args.top_k}},
             work, results_dir)})
 
 

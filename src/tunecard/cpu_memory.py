@@ -3,11 +3,11 @@
 glibc serves every allocation above its mmap threshold (at most 32 MB) with a fresh `mmap` and gives it
 back with `munmap` when the tensor is freed. A training step at 256 tokens frees and re-allocates
 hundreds of such buffers (the attention probabilities of a 16-question multiple-choice batch are 250 MB a
-layer), so each step page-faults gigabytes of new zeroed pages: a quarter of the CPU time went to the
-kernel in a 256-token run. Telling glibc never to mmap a chunk and never to trim the heap lets each
-step reuse the previous step's memory (benchmarks/cpu_memory.py: 1.55x faster steps at 256 tokens here, none at 64).
-The cost: the process keeps its peak memory until it exits, so `predict`, which promises bounded
-memory, does not use this.
+layer), so each step page-faults gigabytes of new zeroed pages (benchmarks/cpu_memory.py: 47-66 s of
+kernel CPU beside 83 s of user CPU). Telling glibc never to mmap a chunk and never to trim the heap lets
+each step reuse the previous step's memory (1.55x faster steps at 256 tokens there, none at 64).
+The cost: the process keeps its peak memory until it exits. Only training turns it on, so `predict`
+on its own keeps its bounded memory; a process that trains keeps the setting for what it does next.
 """
 
 from __future__ import annotations
