@@ -71,6 +71,8 @@ def main() -> None:
     parser.add_argument("--kind", default=IndexConfig.kind, help="index kind for the lse and obqa runs")
     parser.add_argument("--seed", type=int, default=SEED, help="training seed of the lse runs (the data split "
                         "stays seed 42); another seed adds _seed<N> to their names")
+    parser.add_argument("--random_batches", action="store_true", help="tunecard LSE run with random batches "
+                        "(train.group_by_length false, as the recipe's sampler); adds _random_batches to its name")
     parser.add_argument("--runs", default=None, help="only these runs, comma-separated (lse_tunecard, "
                         "lse_plain_trainer, lse_tunecard_retrieval, obqa_tunecard, obqa_tunecard_book); the "
                         "others' results are kept")
@@ -236,8 +238,10 @@ def lse_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set |
                         "seed": args.seed}}
     seeded = "" if args.seed == SEED else f"_seed{args.seed}"
     if _wanted("lse_tunecard", wanted):
-        record("runs", {f"tunecard{seeded}": tunecard_run(
-            f"lse_tunecard{seeded}", {**common, "model": {"max_length": args.max_length}}, work, results_dir)})
+        name = seeded + ("_random_batches" if args.random_batches else "")
+        config = {**common, "model": {"max_length": args.max_length},
+                  "train": {**common["train"], "group_by_length": not args.random_batches}}
+        record("runs", {f"tunecard{name}": tunecard_run(f"lse_tunecard{name}", config, work, results_dir)})
     if _wanted("lse_plain_trainer", wanted):
         record("runs", {f"plain_trainer{seeded}": plain_recipe(files, args,
                                                                results_dir / f"lse_plain_trainer{seeded}")})
@@ -253,6 +257,9 @@ def lse_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set |
 
 PAIRS = {"tunecard_vs_plain_trainer": ("lse_tunecard", "lse_plain_trainer"),
          "tunecard_vs_plain_trainer_seed43": ("lse_tunecard_seed43", "lse_plain_trainer_seed43"),
+         "tunecard_random_batches_vs_plain_trainer_seed43": ("lse_tunecard_seed43_random_batches",
+                                                             "lse_plain_trainer_seed43"),
+         "random_vs_length_grouped_batches_seed43": ("lse_tunecard_seed43_random_batches", "lse_tunecard_seed43"),
          "retrieval_vs_none": ("lse_tunecard_retrieval", "lse_tunecard"),
          "book_vs_none": ("obqa_tunecard_book", "obqa_tunecard")}
 
@@ -418,7 +425,7 @@ def tunecard_run(name: str, config: dict, work: Path, results_dir: Path) -> dict
 
 
 def settings_of(args) -> dict:
-    return {k: v for k, v in vars(args).items() if k not in ("datasets", "parts", "runs", "seed")} | {
+    return {k: v for k, v in vars(args).items() if k not in ("datasets", "parts", "runs", "seed", "random_batches")} | {
         "model": "minilm", "data_split_seed": SEED}
 
 

@@ -41,3 +41,22 @@ def test_it_is_applied_once_and_reports_whether_it_could_be():
     first = cpu_memory.reuse_freed_memory()
     assert cpu_memory.reuse_freed_memory() is first
     assert first == (cpu_memory._glibc() is not None)
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_build_trainer_applies_it_on_cpu_only_when_the_flag_is_set(flag, _tiny_model_master, tmp_path, monkeypatch):
+    import datasets
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from tunecard import training
+    from tunecard.config import TrainConfig
+
+    calls = []
+    monkeypatch.setattr(training, "reuse_freed_memory", lambda: calls.append(1) or True)
+    tokenizer = AutoTokenizer.from_pretrained(_tiny_model_master)
+    model = AutoModelForSequenceClassification.from_pretrained(_tiny_model_master, num_labels=2)
+    rows = datasets.Dataset.from_dict({**tokenizer(["good", "bad"]), "label": [1, 0]})
+    trainer, _ = training.build_trainer(model, tokenizer, rows, rows, TrainConfig(reuse_freed_memory=flag),
+                                        str(tmp_path), None, "accuracy")
+    assert trainer.args.device.type == "cpu"
+    assert calls == ([1] if flag else [])

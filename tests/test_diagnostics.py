@@ -134,3 +134,68 @@ def test_stratified_baseline_follows_training_frequencies():
 def test_findings_sort_errors_first():
     findings = [d.Finding("b", "info", ""), d.Finding("a", "error", ""), d.Finding("c", "warning", "")]
     assert [f.severity for f in d.sort_findings(findings)] == ["error", "warning", "info"]
+
+
+def test_validation_loss_at_the_chance_level_every_epoch_is_flagged():
+    # The LSE retrieval run's table: 5 options, loss ln 5 = 1.6094 at both epochs.
+    history = [{"epoch": 1.0, "step": 337, "train_loss": 1.5870, "eval_loss": 1.60939, "map_at_3": 0.479},
+               {"epoch": 2.0, "step": 674, "train_loss": 1.6097, "eval_loss": 1.60934, "map_at_3": 0.493}]
+    findings = d.history_findings(history, "map_at_3", best_epoch=2.0, chance_loss=float(np.log(5)))
+    assert ids(findings) == ["collapse.loss_at_chance"]
+    assert findings[0].severity == "warning"
+    assert findings[0].message == ("validation loss stayed within 1% of 1.6094, the loss of a model that ignores "
+                                   "its inputs, at every epoch (1.6094, 1.6093): training did not fit the task")
+    assert findings[0].evidence["eval_loss"] == [1.6094, 1.6093]
+
+
+def test_one_epoch_off_the_chance_level_or_no_chance_level_is_not_flagged():
+    # The LSE run without retrieval: 1.378 then 1.365, 14% under ln 5.
+    history = [{"epoch": 1.0, "step": 1, "train_loss": 1.457, "eval_loss": 1.6050, "map_at_3": 0.50},
+               {"epoch": 2.0, "step": 2, "train_loss": 1.172, "eval_loss": 1.3651, "map_at_3": 0.586}]
+    assert d.history_findings(history, "map_at_3", 2.0, chance_loss=float(np.log(5))) == []
+    stuck = [{**row, "eval_loss": 1.6094} for row in history]
+    assert d.history_findings(stuck, "map_at_3", 2.0, chance_loss=None) == []
+
+
+@pytest.mark.parametrize("class_weights", [None, "balanced"])
+def test_chance_loss_is_the_loss_of_the_best_input_blind_classifier(class_weights):
+    """Fit the one thing an input-blind model has, a bias per class, on the training labels with the
+    training loss, and score it on validation the way Trainer does: it lands on the chance level."""
+    import torch
+
+    from tunecard.config import TrainConfig
+    from tunecard.tasks import classification
+    from tunecard.training import balanced_class_weights, weighted_loss
+
+    names = ["a", "b", "c"]
+    train = torch.tensor([0] * 70 + [1] * 25 + [2] * 5)
+    validation = np.array([0] * 30 + [1] * 15 + [2] * 5)
+    weights = balanced_class_weights(train.numpy(), 3) if class_weights else np.ones(3)
+    loss = weighted_loss(weights)
+    bias = torch.zeros(3, requires_grad=True)
+    optimizer = torch.optim.LBFGS([bias], max_iter=200)
+
+    def closure():
+        optimizer.zero_grad()
+        value = loss({"logits": bias.expand(len(train), 3)}, train)
+        value.backward()
+        return value
+    optimizer.step(closure)
+    fitted = float(loss({"logits": bias.detach().expand(len(validation), 3)}, torch.tensor(validation)))
+    counts = {name: int((train == i).sum()) for i, name in enumerate(names)}
+    chance = classification.chance_loss(names, counts, validation, TrainConfig(class_weights=class_weights))
+    assert chance == pytest.approx(fitted, abs=1e-4)
+
+
+def test_preference_and_multiple_choice_chance_levels_match_their_losses_on_blind_scores():
+    import torch
+
+    from tunecard.config import TrainConfig
+    from tunecard.tasks import multiple_choice, preference
+
+    labels = torch.tensor([1, 0] * 8)  # (chosen, rejected) texts of 8 pairs
+    blind = torch.full((16, 2), 0.3)  # every text scored alike
+    assert float(preference.loss_function(TrainConfig())({"logits": blind}, labels)) == pytest.approx(
+        preference.chance_loss(preference.LABEL_NAMES, {}, labels.numpy(), TrainConfig()), abs=1e-6)
+    options = torch.nn.functional.cross_entropy(torch.zeros(4, 5), torch.tensor([0, 2, 4, 1]))
+    assert float(options) == pytest.approx(multiple_choice.chance_loss(list("ABCDE"), {}, [], TrainConfig()))

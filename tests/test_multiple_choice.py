@@ -232,6 +232,17 @@ def test_multiple_choice_run_learns_and_reports_map(mc_run):
     assert map_at_k(frame["gold"].tolist(), ranked, 3) == pytest.approx(test["metrics"]["map_at_3"])
 
 
+def test_a_run_that_never_leaves_the_chance_loss_is_flagged_and_a_learning_run_is_not(mc_run, tmp_path,
+                                                                                       _tiny_model_master):
+    write_jsonl(tmp_path / "data" / "train.jsonl", make_questions(80, seed=1))
+    config = tiny_config(tmp_path / "data", _tiny_model_master, tmp_path / "run", epochs=2, learning_rate=1e-9)
+    stuck = tunecard.train({**config, "task": "multiple_choice"})
+    finding = next(f for f in stuck.metrics["diagnostics"] if f["id"] == "collapse.loss_at_chance")
+    assert finding["evidence"]["chance_loss"] == round(float(np.log(4)), 4)
+    assert "collapse.loss_at_chance" in stuck.card_path.read_text()
+    assert not any(f.id == "collapse.loss_at_chance" for f in mc_run.findings)
+
+
 def test_card_has_map_at_3_in_the_model_index(mc_run):
     card = ModelCard.load(mc_run.card_path)
     assert card.data.pipeline_tag == "multiple-choice"

@@ -147,7 +147,9 @@ def _judge(model, setup: _Setup, config: Config, result, workdir: Path, task):
                             _prediction_extras(task, splits[name], judged.probs))
         evaluations.append(judged)
         findings.extend(judged.findings)
-    findings.extend(history_findings(result.history, setup.headline, result.best_epoch))
+    chance = (task.chance_loss(names, setup.train_counts, splits["validation"]["label"], config.train)
+              if hasattr(task, "chance_loss") else None)
+    findings.extend(history_findings(result.history, setup.headline, result.best_epoch, chance))
     findings.append(evaluation.label_noise_candidates(
         splits["train"], logits["train"], names, workdir / "diagnostics" / "label_noise_candidates.csv"))
     return evaluations, sort_findings(findings)

@@ -20,6 +20,9 @@ FLAT_METRIC_RANGE = 1e-3
 LOSS_MOVE = 0.01
 OVERFIT_EPOCHS = 2
 """Validation loss rising this many epochs in a row while training loss falls is overfitting."""
+CHANCE_LOSS_SHARE = 0.01
+"""Validation loss within this share of the chance level (the loss of a model that ignores its inputs) at
+every epoch: training did not fit the task, whatever the metrics say."""
 TRUNCATION_WARN_SHARE = 0.05
 """Warn when more than this share of a split's inputs is cut at max_length."""
 IMBALANCE_WARN_RATIO = 10.0
@@ -111,8 +114,23 @@ def normalized_entropy(counts) -> float:
 
 # ---- training history -------------------------------------------------------------------------
 
-def history_findings(history: list[dict], headline: str, best_epoch) -> list[Finding]:
-    findings = []
+def prior_cross_entropy(train_counts, validation_counts, weights=None) -> float:
+    """Validation loss of the best model that ignores its inputs: one distribution for every row, the one
+    the (class-weighted) training loss is lowest for, p proportional to weight x training count; the
+    validation loss weighted the same way and averaged over rows, as Trainer reports it. A class absent
+    from training counts once, so the loss stays finite."""
+    train = np.maximum(np.asarray(train_counts, dtype=float), 1)
+    seen = np.asarray(validation_counts, dtype=float)
+    weights = np.ones_like(train) if weights is None else np.asarray(weights, dtype=float)
+    prior = weights * train / (weights * train).sum()
+    return float(-(weights * seen * np.log(prior)).sum() / seen.sum())
+
+
+def history_findings(history: list[dict], headline: str, best_epoch,
+                     chance_loss: float | None = None) -> list[Finding]:
+    """Findings from the per-epoch table. `chance_loss`: the task's validation loss for a model that
+    ignores its inputs (None where the loss has no such level, e.g. a language model's token loss)."""
+    findings = [] if chance_loss is None else _loss_at_chance(history, chance_loss)
     if len(history) >= 3:
         values = np.array([row.get(headline, np.nan) for row in history], dtype=float)
         eval_loss = np.array([row["eval_loss"] for row in history], dtype=float)
@@ -127,6 +145,20 @@ def history_findings(history: list[dict], headline: str, best_epoch) -> list[Fin
                  "eval_loss": [round(v, 4) for v in eval_loss]}, COLLAPSE_ADVICE))
     findings.extend(_overfitting(history, headline, best_epoch))
     return findings
+
+
+def _loss_at_chance(history: list[dict], chance: float) -> list[Finding]:
+    """Caught here rather than by the metrics: a ranking can beat chance on tiny logit differences while
+    the probabilities stay uniform, so MAP@3 alone looks like a weak model, not a failed run."""
+    eval_loss = [row["eval_loss"] for row in history]
+    if not eval_loss or any(abs(loss - chance) > CHANCE_LOSS_SHARE * chance for loss in eval_loss):
+        return []
+    return [Finding(
+        "collapse.loss_at_chance", "warning",
+        f"validation loss stayed within {CHANCE_LOSS_SHARE:.0%} of {chance:.4f}, the loss of a model that ignores "
+        f"its inputs, at every epoch ({', '.join(f'{loss:.4f}' for loss in eval_loss)}): training did not fit the task",
+        {"chance_loss": round(chance, 4), "eval_loss": [round(loss, 4) for loss in eval_loss],
+         "train_loss": [round(row["train_loss"] or 0, 4) for row in history]}, COLLAPSE_ADVICE)]
 
 
 def _overfitting(history: list[dict], headline: str, best_epoch) -> list[Finding]:

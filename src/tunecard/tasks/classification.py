@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tunecard import metrics
+from tunecard import diagnostics, metrics
 from tunecard.data import checks, labels
 from tunecard.data.columns import Columns, resolve_columns
 from tunecard.data.readers import read_splits
@@ -150,6 +150,18 @@ def split_metrics(dataset, probs: np.ndarray) -> dict[str, float]:
 
 def baseline_metrics(dataset, seed: int) -> dict[str, float]:
     return {}
+
+
+def chance_loss(label_names: list[str], train_counts: dict[str, int], validation_labels, train_config) -> float:
+    """Validation loss of the best input-blind model, with the class weights the training loss used."""
+    from tunecard.training import balanced_class_weights
+
+    counts = [train_counts[name] for name in label_names]
+    weights = None
+    if train_config.class_weights == "balanced":
+        weights = balanced_class_weights(np.repeat(np.arange(len(counts)), counts), len(counts))
+    seen = np.bincount(np.asarray(validation_labels), minlength=len(label_names))
+    return diagnostics.prior_cross_entropy(counts, seen, weights)
 
 
 def card_notes(prepared: PreparedData) -> list[str]:

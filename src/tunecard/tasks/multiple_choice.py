@@ -175,6 +175,12 @@ def majority_metrics(dataset, train_counts: dict[str, int], k: int | None = None
     return ranking_metrics(dataset["label"], np.tile(frequency, (len(dataset), 1)), k)
 
 
+def chance_loss(label_names: list[str], train_counts: dict[str, int], validation_labels, train_config) -> float:
+    """ln(options): each option is scored on its own with shared weights, so a model blind to the text
+    gives every option the same logit, whatever the letter frequencies."""
+    return float(np.log(len(label_names)))
+
+
 def compute_metrics_fn(label_names: list[str], validation=None, row_order=None, k: int | None = None):
     """The `compute_metrics` Trainer calls after each evaluation (row order does not matter here)."""
     def compute(eval_prediction) -> dict:

@@ -375,6 +375,12 @@ def baseline_metrics(dataset, seed: int) -> dict[str, float]:
     return {"pairwise_accuracy": metrics.pairwise_accuracy(dataset["pair_id"], dataset["label"], scores)}
 
 
+def chance_loss(label_names: list[str], train_counts: dict[str, int], validation_labels, train_config) -> float:
+    """2 ln 2: a model blind to the text scores both texts of a pair alike, so the pairwise term is ln 2,
+    and the pointwise term over one chosen and one rejected text per pair is ln 2 too (see loss_function)."""
+    return float(2 * np.log(2))
+
+
 def compute_metrics_fn(label_names: list[str], validation=None, row_order=None):
     """The `compute_metrics` Trainer calls after each evaluation: predictions come as texts in
     (chosen, rejected) order per pair, whatever order the pairs were visited in."""
