@@ -26,6 +26,8 @@ Optional names (absent means no):
 - `DEFAULT_TOP_K`, `SUBMISSION_COLUMN`: `predict`'s ranked-label count and what `--submission` writes as
   `prediction` (default: 1 and the `prediction` column)
 - `prediction_extras(dataset, probs) -> {column: values}`: columns added to predictions/<split>.csv
+- `chance_loss(label_names, train_counts, validation_labels, train_config)`: the validation loss of the best
+  model that ignores its inputs, for the `collapse.loss_at_chance` diagnostic (absent: the loss has no such level)
 - `majority_metrics(dataset, train_counts)`: the task's own metrics (MAP@3) for the majority-class baseline
 - `with_options(**options)`: the task with options applied (multiple_choice: `k` for MAP@k); `get_task`
   calls it when options are given
