@@ -6,7 +6,7 @@ never left the chance level of their task (the loss of a model that ignores its 
 Reads each benchmarks/results/**/history.csv with its metrics.json (and config.yaml where the run wrote
 one), computes the chance level with the task's own `chance_loss` hook and applies
 `diagnostics.history_findings` as a new run would. No training: it checks the detector against real runs,
-healthy and broken, that were trained before it existed. Writes benchmarks/results/chance_loss.json.
+healthy and broken, most of them trained before it existed. Writes benchmarks/results/chance_loss.json.
 """
 
 from __future__ import annotations

@@ -75,6 +75,12 @@ def confusion(y_true, y_pred, n_labels: int) -> list[list[int]]:
     return confusion_matrix(y_true, y_pred, labels=list(range(n_labels))).tolist()
 
 
+def balanced_class_weights(labels, n_classes: int) -> np.ndarray:
+    """n_rows / (n_classes * rows_of_class), as scikit-learn's class_weight='balanced'."""
+    counts = np.bincount(np.asarray(labels), minlength=n_classes).astype(float)
+    return len(labels) / (n_classes * np.maximum(counts, 1))
+
+
 def label_counts(labels, names: list[str]) -> dict[str, int]:
     """Rows per class name (label ids index `names`)."""
     counts = np.bincount(np.asarray(labels), minlength=len(names))

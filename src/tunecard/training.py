@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from transformers import (DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments)
 from transformers.trainer_callback import ProgressCallback
 
+from tunecard import metrics
 from tunecard.config import TrainConfig
 from tunecard.cpu_memory import reuse_freed_memory
 
@@ -92,14 +93,6 @@ class QuietProgress(ProgressCallback):
             self.training_bar.write(f"epoch {logs.get('epoch', 0):.2f}: {shown}")
 
 
-def balanced_class_weights(labels, n_classes: int):
-    """n_rows / (n_classes * rows_of_class), as scikit-learn's class_weight='balanced'."""
-    import numpy as np
-
-    counts = np.bincount(np.asarray(labels), minlength=n_classes).astype(float)
-    return len(labels) / (n_classes * np.maximum(counts, 1))
-
-
 def weighted_loss(weights):
     """A `compute_loss_func` for Trainer: cross-entropy with per-class weights."""
     import torch
@@ -132,7 +125,7 @@ def build_trainer(model, tokenizer, train, validation, cfg: TrainConfig, workdir
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     if loss_func is None and cfg.class_weights == "balanced":
-        loss_func = weighted_loss(balanced_class_weights(train["label"], model.config.num_labels))
+        loss_func = weighted_loss(metrics.balanced_class_weights(train["label"], model.config.num_labels))
     trainer = Trainer(
         model=model, args=training_arguments(cfg, workdir, len(train), best_metric, collator_drops_columns),
         data_collator=data_collator or DataCollatorWithPadding(tokenizer), train_dataset=train,

@@ -154,12 +154,10 @@ def baseline_metrics(dataset, seed: int) -> dict[str, float]:
 
 def chance_loss(label_names: list[str], train_counts: dict[str, int], validation_labels, train_config) -> float:
     """Validation loss of the best input-blind model, with the class weights the training loss used."""
-    from tunecard.training import balanced_class_weights
-
     counts = [train_counts[name] for name in label_names]
     weights = None
     if train_config.class_weights == "balanced":
-        weights = balanced_class_weights(np.repeat(np.arange(len(counts)), counts), len(counts))
+        weights = metrics.balanced_class_weights(np.repeat(np.arange(len(counts)), counts), len(counts))
     seen = np.bincount(np.asarray(validation_labels), minlength=len(label_names))
     return diagnostics.prior_cross_entropy(counts, seen, weights)
 
