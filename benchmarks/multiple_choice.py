@@ -55,6 +55,7 @@ from tunecard.config import IndexConfig
 HERE = Path(__file__).parent
 LETTERS = list("ABCDE")
 SEED = 42
+TOP_K, RETRIEVAL_MAX_LENGTH = 3, 256
 
 
 def main() -> None:
@@ -66,8 +67,9 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=16, help="questions per step (x5 option inputs)")
     parser.add_argument("--learning_rate", type=float, default=None, help="unset: the model's tunecard default")
     parser.add_argument("--max_length", type=int, default=256, help="tokens per option input without retrieval")
-    parser.add_argument("--retrieval_max_length", type=int, default=256, help="tokens per option input with context")
-    parser.add_argument("--top_k", type=int, default=3, help="passages per question")
+    parser.add_argument("--retrieval_max_length", type=int, default=RETRIEVAL_MAX_LENGTH,
+                        help="tokens per option input with context")
+    parser.add_argument("--top_k", type=int, default=TOP_K, help="passages per question")
     parser.add_argument("--kind", default=IndexConfig.kind, help="index kind for the lse and obqa runs")
     parser.add_argument("--seed", type=int, default=SEED, help="training seed of the lse runs (the data split "
                         "stays seed 42); another seed adds _seed<N> to their names")
@@ -85,7 +87,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     results_file = HERE / "results" / f"multiple_choice{suffix}.json"
     results = json.loads(results_file.read_text()) if results_file.is_file() else {}
-    results.update(settings=settings_of(args), machine=machine())
+    # a run at another learning rate or context keeps the default runs' settings and records its own beside them
+    results.update({f"settings{rate_suffix(args)}{context_suffix(args)}": settings_of(args)}, machine=machine())
     parts = args.parts.split(",")
     wanted = set(args.runs.split(",")) if args.runs else None
 
@@ -236,7 +239,7 @@ def lse_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set |
     common = {"task": "multiple_choice", "data": {k: str(v) for k, v in files.items()},
               "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                         "seed": args.seed}}
-    seeded = "" if args.seed == SEED else f"_seed{args.seed}"
+    seeded = ("" if args.seed == SEED else f"_seed{args.seed}") + rate_suffix(args)
     if _wanted("lse_tunecard", wanted):
         name = seeded + ("_random_batches" if args.random_batches else "")
         config = {**common, "model": {"max_length": args.max_length},
@@ -249,10 +252,24 @@ def lse_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set |
         folder = lse_index(data, work, args)
         manifest = json.loads((folder / "manifest.json").read_text())
         record("index", {k: manifest[k] for k in ("kind", "passages", "build_seconds", "passages_per_second")})
-        record("runs", {"tunecard_retrieval": tunecard_run(
-            "lse_tunecard_retrieval", {**common, "model": {"max_length": args.retrieval_max_length},
+        name = seeded + context_suffix(args)
+        record("runs", {f"tunecard_retrieval{name}": tunecard_run(
+            f"lse_tunecard_retrieval{name}", {**common, "model": {"max_length": args.retrieval_max_length},
                                        "retrieval": {"index": str(folder), "top_k": args.top_k}},
             work, results_dir)})
+
+
+def rate_suffix(args) -> str:
+    """`_lr<rate>` for a run at another than the default learning rate: it is kept beside the
+    default-rate run (and its evidence) instead of replacing it."""
+    return "" if args.learning_rate == models.default_learning_rate("minilm") else f"_lr{args.learning_rate:g}"
+
+
+def context_suffix(args) -> str:
+    """`_top<k>_len<n>` for a retrieval run with other than the default passages or tokens per input
+    (a shorter, cheaper open book), kept beside the default one."""
+    same = (args.top_k, args.retrieval_max_length) == (TOP_K, RETRIEVAL_MAX_LENGTH)
+    return "" if same else f"_top{args.top_k}_len{args.retrieval_max_length}"
 
 
 PAIRS = {"tunecard_vs_plain_trainer": ("lse_tunecard", "lse_plain_trainer"),
@@ -261,7 +278,13 @@ PAIRS = {"tunecard_vs_plain_trainer": ("lse_tunecard", "lse_plain_trainer"),
                                                              "lse_plain_trainer_seed43"),
          "random_vs_length_grouped_batches_seed43": ("lse_tunecard_seed43_random_batches", "lse_tunecard_seed43"),
          "retrieval_vs_none": ("lse_tunecard_retrieval", "lse_tunecard"),
-         "book_vs_none": ("obqa_tunecard_book", "obqa_tunecard")}
+         "retrieval_vs_none_lr5e-05": ("lse_tunecard_retrieval_lr5e-05", "lse_tunecard_lr5e-05"),
+         "retrieval_lr5e-05_vs_none_default_lr": ("lse_tunecard_retrieval_lr5e-05", "lse_tunecard"),
+         "tunecard_lr5e-05_vs_plain_trainer": ("lse_tunecard_lr5e-05", "lse_plain_trainer"),
+         "retrieval_lr5e-05_top1_len128_vs_none_default_lr": ("lse_tunecard_retrieval_lr5e-05_top1_len128",
+                                                              "lse_tunecard"),
+         "book_vs_none": ("obqa_tunecard_book", "obqa_tunecard"),
+         "book_vs_none_lr5e-05": ("obqa_tunecard_book_lr5e-05", "obqa_tunecard_lr5e-05")}
 
 
 def paired_comparisons(results_dir: Path, resamples: int = 10_000) -> dict:
@@ -389,14 +412,15 @@ def obqa_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set 
     common = {"task": "multiple_choice", "data": {k: str(v) for k, v in files.items()},
               "model": {"max_length": args.max_length},
               "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate}}
+    rate = rate_suffix(args)
     if _wanted("obqa_tunecard", wanted):
-        record("runs", {"tunecard": tunecard_run("obqa_tunecard", common, work, results_dir)})
+        record("runs", {f"tunecard{rate}": tunecard_run(f"obqa_tunecard{rate}", common, work, results_dir)})
     if _wanted("obqa_tunecard_book", wanted):
         index = tunecard.index({"corpus": [str(main_dir / "openbook.txt")], "output": str(work / "index_openbook"),
                                 "kind": args.kind, "overwrite": True})
         record("index", {k: index[k] for k in ("kind", "passages", "build_seconds", "passages_per_second")})
-        record("runs", {"tunecard_book": tunecard_run(
-            "obqa_tunecard_book", {**common, "retrieval": {"index": str(work / "index_openbook"), "top_k": args.top_k}},
+        record("runs", {f"tunecard_book{rate}": tunecard_run(
+            f"obqa_tunecard_book{rate}", {**common, "retrieval": {"index": str(work / "index_openbook"), "top_k": args.top_k}},
             work, results_dir)})
 
 

@@ -4,6 +4,7 @@ complete and truthful."""
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -107,3 +108,12 @@ def test_failed_run_leaves_nothing(tmp_path, tiny_model, sentiment_dir, monkeypa
     with pytest.raises(RuntimeError):
         tunecard.train(tiny_config(sentiment_dir, tiny_model, tmp_path / "run"))
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_progress_bar_shows_the_latest_training_loss(tmp_path, tiny_model, sentiment_dir, capfd):
+    run = tunecard.train(tiny_config(sentiment_dir, tiny_model, tmp_path / "run"))
+    shown = [float(v) for v in re.findall(r"loss=(\d+\.\d{4})", capfd.readouterr().err)]
+    # the bar carries the logged training losses as they come, so the last one shown is below the
+    # first one, as the epoch losses in the history are
+    assert len(shown) >= 2 and shown[-1] < shown[0]
+    assert run.history[-1]["train_loss"] < run.history[0]["train_loss"]

@@ -84,10 +84,16 @@ class EpochLogCallback(TrainerCallback):
 
 
 class QuietProgress(ProgressCallback):
-    """Trainer's progress bars, printing one line per evaluation instead of every log dict."""
+    """Trainer's progress bars, printing one line per evaluation instead of every log dict, with the
+    latest logged training loss on the bar: a long epoch shows whether the loss falls (or sits at
+    chance) hours before its evaluation does."""
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_world_process_zero and logs and "eval_loss" in logs and self.training_bar is not None:
+        if not (state.is_world_process_zero and logs and self.training_bar is not None):
+            return
+        if "loss" in logs:
+            self.training_bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+        if "eval_loss" in logs:
             shown = {k[5:]: round(v, 4) for k, v in logs.items()
                      if k.startswith("eval_") and k not in EVAL_BOOKKEEPING}
             self.training_bar.write(f"epoch {logs.get('epoch', 0):.2f}: {shown}")
