@@ -278,9 +278,7 @@ PAIRS = {"tunecard_vs_plain_trainer": ("lse_tunecard", "lse_plain_trainer"),
                                                              "lse_plain_trainer_seed43"),
          "random_vs_length_grouped_batches_seed43": ("lse_tunecard_seed43_random_batches", "lse_tunecard_seed43"),
          "retrieval_vs_none": ("lse_tunecard_retrieval", "lse_tunecard"),
-         "retrieval_vs_none_lr5e-05": ("lse_tunecard_retrieval_lr5e-05", "lse_tunecard_lr5e-05"),
          "retrieval_lr5e-05_vs_none_default_lr": ("lse_tunecard_retrieval_lr5e-05", "lse_tunecard"),
-         "tunecard_lr5e-05_vs_plain_trainer": ("lse_tunecard_lr5e-05", "lse_plain_trainer"),
          "retrieval_lr5e-05_top1_len128_vs_none_default_lr": ("lse_tunecard_retrieval_lr5e-05_top1_len128",
                                                               "lse_tunecard"),
          "book_vs_none": ("obqa_tunecard_book", "obqa_tunecard"),
@@ -419,9 +417,8 @@ def obqa_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set 
         index = tunecard.index({"corpus": [str(main_dir / "openbook.txt")], "output": str(work / "index_openbook"),
                                 "kind": args.kind, "overwrite": True})
         record("index", {k: index[k] for k in ("kind", "passages", "build_seconds", "passages_per_second")})
-        record("runs", {f"tunecard_book{rate}": tunecard_run(
-            f"obqa_tunecard_book{rate}", {**common, "retrieval": {"index": str(work / "index_openbook"), "top_k": args.top_k}},
-            work, results_dir)})
+        book = {**common, "retrieval": {"index": str(work / "index_openbook"), "top_k": args.top_k}}
+        record("runs", {f"tunecard_book{rate}": tunecard_run(f"obqa_tunecard_book{rate}", book, work, results_dir)})
 
 
 # ---- shared ---------------------------------------------------------------------------------------
