@@ -20,7 +20,7 @@ import yaml
 
 from tunecard import diagnostics
 from tunecard.config import TrainConfig
-from tunecard.tasks import get_task
+from tunecard.tasks import task_class
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -30,11 +30,10 @@ def main() -> None:
     for history_file in sorted(RESULTS.rglob("history.csv")):
         run = history_file.parent
         metrics = json.loads((run / "metrics.json").read_text())
-        task = get_task(metrics["task"])
-        if not hasattr(task, "chance_loss"):  # a language model's token loss has no such level
+        chance = chance_level(task_class(metrics["task"])(), metrics, train_config(run))
+        if chance is None:  # a language model's token loss has no such level
             continue
         history = pd.read_csv(history_file).replace({np.nan: None}).to_dict("records")
-        chance = chance_level(task, metrics, train_config(run))
         findings = diagnostics.history_findings(history, metrics["best_metric"], metrics["best_epoch"], chance)
         runs[str(run.relative_to(RESULTS))] = {
             "task": metrics["task"], "chance_loss": round(chance, 4),
@@ -45,7 +44,7 @@ def main() -> None:
     print(json.dumps(out, indent=2))
 
 
-def chance_level(task, metrics: dict, config: TrainConfig) -> float:
+def chance_level(task, metrics: dict, config: TrainConfig) -> float | None:
     names = metrics["label_names"]
     train = metrics["splits"]["train"]["label_distribution"]
     seen = metrics["splits"]["validation"]["label_distribution"]

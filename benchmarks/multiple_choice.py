@@ -51,6 +51,7 @@ import torch
 import tunecard
 from tunecard import metrics, models, retrieval
 from tunecard.config import IndexConfig
+from tunecard.tasks.multiple_choice import MultipleChoice
 
 HERE = Path(__file__).parent
 LETTERS = list("ABCDE")
@@ -79,7 +80,7 @@ def main() -> None:
                         "lse_plain_trainer, lse_tunecard_retrieval, obqa_tunecard, obqa_tunecard_book); the "
                         "others' results are kept")
     args = parser.parse_args()
-    args.learning_rate = args.learning_rate or models.default_learning_rate("minilm")
+    args.learning_rate = args.learning_rate or MultipleChoice.default_learning_rate("minilm")
     data = Path(args.datasets)
     suffix = f"_limit{args.limit}" if args.limit else ""
     work = HERE / "runs" / f"multiple_choice{suffix}"
@@ -262,7 +263,7 @@ def lse_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set |
 def rate_suffix(args) -> str:
     """`_lr<rate>` for a run at another than the default learning rate: it is kept beside the
     default-rate run (and its evidence) instead of replacing it."""
-    return "" if args.learning_rate == models.default_learning_rate("minilm") else f"_lr{args.learning_rate:g}"
+    return "" if args.learning_rate == MultipleChoice.default_learning_rate("minilm") else f"_lr{args.learning_rate:g}"
 
 
 def context_suffix(args) -> str:

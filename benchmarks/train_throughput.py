@@ -30,12 +30,13 @@ from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 from tunecard import models, training
 from tunecard.config import DataConfig, TrainConfig
 from tunecard.tasks import classification
+from tunecard.tasks.classification import Classification
 
 HERE = Path(__file__).parent
 
 
 BATCH = TrainConfig().batch_size
-LR = models.default_learning_rate("minilm")
+LR = Classification.default_learning_rate("minilm")
 
 
 def hf_default_run(model, tokenizer, train, steps, workdir) -> float:
@@ -52,7 +53,7 @@ def hf_default_run(model, tokenizer, train, steps, workdir) -> float:
 def tunecard_run(model, tokenizer, train, validation, names, steps, workdir) -> float:
     cfg = TrainConfig(learning_rate=LR, max_steps=steps)
     trainer, timer = training.build_trainer(model, tokenizer, train, validation, cfg, workdir,
-                                            classification.compute_metrics_fn(names), "f1_macro")
+                                            Classification().compute_metrics_fn(names, None, None), "f1_macro")
     trainer.args.disable_tqdm = True
     trainer.args.save_strategy = "no"
     trainer.args.eval_strategy = "no"

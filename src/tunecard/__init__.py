@@ -25,10 +25,9 @@ def evaluate(model, data, **kwargs):
 def load(path, batch_size: int = 64, backend: str = "torch"):
     """A trained model (run or model folder) with `.predict(texts)` and `.predict_proba(texts)`,
     for whichever task it was trained on; backend `onnx` runs an exported model (`tunecard export`)."""
-    from tunecard import models
-    from tunecard.tasks import get_task
+    from tunecard import tasks
 
-    return get_task(models.task_of(str(path))).load_predictor(str(path), batch_size, backend)
+    return tasks.for_model(str(path)).load_predictor(str(path), batch_size, backend)
 
 
 def predict(model, data, output, **kwargs):

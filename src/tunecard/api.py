@@ -7,13 +7,14 @@ written, so a failed run never leaves a half-written run directory.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from tunecard import open_book, outputs
-from tunecard.config import Config, IndexConfig, RetrievalConfig, TrainConfig, config_from_dict, load_config
+from tunecard.report import inputs as report_inputs
+from tunecard.config import (Config, IndexConfig, RetrievalConfig, TrainConfig, check_config, config_from_dict,
+                             load_config)
 from tunecard.diagnostics import Finding, history_findings, sort_findings
 from tunecard.errors import TunecardError, TunecardErrors
 
@@ -52,14 +53,14 @@ class _Setup:
 
 
 def train(config: Config | dict | str | Path) -> RunResult:
-    """Fine-tune, evaluate every split, and write the run directory (see README: run directory)."""
-    from tunecard import training
-    from tunecard.tasks import get_task
+    """Fine-tune, evaluate every split, and write the run directory (see README: run directory).
+    `config` is not changed: the run works on a resolved copy, which config.yaml records."""
+    from tunecard import tasks, training
 
-    config = _as_config(config)
+    config = tasks.resolve_config(_as_config(config))
     output = _check_train_config(config)
-    task = get_task(config.task, config, k=config.k)
-    index = open_book.open_index(task, config.task, config.retrieval)  # before any work: a bad index stops the run here
+    task = tasks.bind(config)
+    index = open_book.open_index(task, config.retrieval)  # before any work: a bad index stops the run here
     setup = _setup(config, task, index)
     with run_directory(output, config.overwrite) as workdir:
         names = setup.prepared.label_names
@@ -67,21 +68,22 @@ def train(config: Config | dict | str | Path) -> RunResult:
         trainer, epoch_log = training.build_trainer(
             setup.model, setup.tokenizer, train_set, validation, config.train, str(workdir / "checkpoints"),
             None, setup.best_metric, task.data_collator(setup.tokenizer), task.loss_function(config.train),
-            task.preprocess_logits, collator_drops_columns=getattr(task, "COLLATOR_DROPS_COLUMNS", False))
+            task.preprocess_logits(setup.tokenizer, names), collator_drops_columns=task.collator_drops_columns)
         trainer.compute_metrics = task.compute_metrics_fn(names, validation, training.eval_row_order(trainer))
         result = training.train(trainer, epoch_log)
         shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
         if not trainer.is_world_process_zero():
             return None  # only the main process scores, writes files and prints
-        evaluations, findings = _judge(trainer.model, setup, config, result, workdir, task)
-        inputs = outputs.card_inputs(config, task, setup.ref, setup.prepared, evaluations, result, setup.best_metric,
-                                     str(trainer.args.device), findings, setup.train_counts,
-                                     getattr(trainer.model.config, "tunecard_temperature", None))
-        run_metrics = outputs.run_metrics(inputs, result)
-        outputs.write_run(workdir, trainer, setup.tokenizer, config, inputs, result, run_metrics,
-                          getattr(task, "save_model", None))
+        evaluations, findings = _judge_run(trainer.model, setup, config, result, workdir, task)
+        inputs = report_inputs.card_inputs(
+            config, task, task.card(setup.prepared, setup.tokenizer), setup.ref.base_model, setup.prepared,
+            evaluations, result, setup.best_metric, str(trainer.args.device), training.precision_of(trainer.args),
+            findings, setup.train_counts, getattr(trainer.model.config, "tunecard_temperature", None),
+            index.manifest if index else None)
+        run_metrics = report_inputs.run_metrics(inputs, result)
+        outputs.write_run(workdir, trainer, setup.tokenizer, task, config, inputs, result, run_metrics)
     run = RunResult(output, run_metrics, result.history, output / "model", output / "README.md", findings)
-    outputs.print_train_summary(run, inputs, result)
+    _print_train_summary(run, inputs, result)
     return run
 
 
@@ -91,10 +93,6 @@ def _setup(config: Config, task, index=None) -> _Setup:
     from tunecard import evaluation, metrics, models
 
     ref = models.resolve_model(config.model.name)
-    if config.train.learning_rate is None:
-        config.train.learning_rate = (getattr(task, "DEFAULT_LEARNING_RATE", None)
-                                      or models.default_learning_rate(config.model.name))
-    config.model.truncation_side = config.model.truncation_side or task.DEFAULT_TRUNCATION_SIDE
     prepared = task.prepare(config.data, config.train.seed)
     prepared.splits = open_book.with_retrieved_context(prepared.splits, index, config.retrieval.top_k)
     tokenizer = models.load_tokenizer(ref)
@@ -107,7 +105,8 @@ def _setup(config: Config, task, index=None) -> _Setup:
     model.config.tunecard_max_length = config.model.max_length
     model.config.tunecard_truncation_side = config.model.truncation_side
     model.config.tunecard_task = config.task
-    model.config.tunecard_text_pair = bool(prepared.columns.text_pair)
+    for key, value in task.model_settings(prepared).items():
+        setattr(model.config, key, value)
     if config.retrieval.index:
         model.config.tunecard_retrieval = {"index": config.retrieval.index, "top_k": config.retrieval.top_k}
     headline = task.headline_metric(prepared.label_names)
@@ -117,7 +116,7 @@ def _setup(config: Config, task, index=None) -> _Setup:
                                                                prepared.dropped_empty))
 
 
-def _judge(model, setup: _Setup, config: Config, result, workdir: Path, task):
+def _judge_run(model, setup: _Setup, config: Config, result, workdir: Path, task):
     """Score every split with the kept model; fit the temperature; collect all findings."""
     from tunecard import evaluation
 
@@ -133,26 +132,45 @@ def _judge(model, setup: _Setup, config: Config, result, workdir: Path, task):
     # they run on the held-out split the card leads with, not on the validation split that picked the epoch.
     held_out = "test" if "test" in splits else "validation"
     for name in (n for n in SPLIT_ORDER if n in splits and n != "train"):
-        judged = evaluation.evaluate_split(name, splits[name]["label"], logits[name], names, setup.train_counts,
-                                           temperature, config.train.seed)
-        judged.report.metrics.update(task.split_metrics(splits[name], judged.probs))
-        judged.report.stratified.update(task.baseline_metrics(splits[name], config.train.seed))
-        if hasattr(task, "majority_metrics"):
-            judged.report.baseline.update(task.majority_metrics(splits[name], setup.train_counts))
-        if hasattr(task, "comparisons") and name == held_out:  # e.g. the untuned base model on the same split
+        judged = _judge_split(task, name, splits[name], logits[name], names, setup.train_counts, temperature,
+                              config.train.seed)
+        if name == held_out:
             judged.report.comparisons, judged.report.examples = task.comparisons(
                 name, model, setup.tokenizer, splits[name], setup.tokenized[name], judged.probs,
                 config.train.eval_batch_size)
-        outputs.write_split(workdir, judged, splits[name]["id"], names, task.SCORE_HISTOGRAM,
-                            _prediction_extras(task, splits[name], judged.probs))
+        outputs.write_split(workdir, judged, splits[name]["id"], names, task.score_histogram,
+                            task.prediction_extras(splits[name], judged.probs))
         evaluations.append(judged)
         findings.extend(judged.findings)
-    chance = (task.chance_loss(names, setup.train_counts, splits["validation"]["label"], config.train)
-              if hasattr(task, "chance_loss") else None)
+    chance = task.chance_loss(names, setup.train_counts, splits["validation"]["label"], config.train)
     findings.extend(history_findings(result.history, setup.headline, result.best_epoch, chance))
     findings.append(evaluation.label_noise_candidates(
         splits["train"], logits["train"], names, workdir / "diagnostics" / "label_noise_candidates.csv"))
     return evaluations, sort_findings(findings)
+
+
+def _judge_split(task, name: str, dataset, logits, names: list[str], baseline_counts: dict[str, int],
+                 temperature: float | None, seed: int):
+    """One split's evaluation: the model's metrics beside the baselines, the task's own metrics included."""
+    from tunecard import evaluation
+
+    judged = evaluation.evaluate_split(name, dataset["label"], logits, names, baseline_counts, temperature, seed)
+    judged.report.metrics.update(task.split_metrics(dataset, judged.probs))
+    judged.report.stratified.update(task.baseline_metrics(dataset, seed))
+    judged.report.baseline.update(task.majority_metrics(dataset, baseline_counts))
+    return judged
+
+
+def _print_train_summary(run: RunResult, inputs, result) -> None:
+    from tunecard.report.card import metric_names
+    from tunecard.report.summary import format_summary
+
+    evaluated = [s for s in inputs.splits if s.metrics]
+    footer = [f"training: {result.train_seconds:.0f} s of steps, {result.samples_per_second:.1f} samples/s",
+              f"run directory: {run.output}  (card: {run.card_path}, model: {run.model_path})"]
+    print(format_summary(f"tunecard train: {inputs.model_name}", result.history, evaluated,
+                         inputs.metric_keys, result.best_epoch, inputs.findings, footer,
+                         metric_names(inputs.metric_info)))
 
 
 def evaluate(model: str, data: str, output: str | None = None, text_column: str | None = None,
@@ -161,20 +179,18 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
              k: int | None = None, retrieval: RetrievalConfig | dict | None = None) -> dict:
     """Score every labelled split in `data` with a trained model; write tables to `output` if given.
     multiple_choice: `k` adds MAP@k; `retrieval` (index, top_k) adds retrieved passages as context."""
-    from tunecard import evaluation, metrics, models
+    from tunecard import evaluation, metrics, tasks
     from tunecard.config import DataConfig
     from tunecard.data.readers import read_splits
+    from tunecard.report.card import metric_names
     from tunecard.report.summary import format_summary
-    from tunecard.tasks import get_task
 
     if output:
         _check_output(Path(output), overwrite)
-    task_name = models.task_of(model)
-    task = get_task(task_name, k=k)
+    task = tasks.for_model(model, k=k)  # bound to the options the model was trained with
     retrieval = open_book.as_retrieval(retrieval)
-    index = open_book.open_index(task, task_name, retrieval)
+    index = open_book.open_index(task, retrieval)
     predictor = task.load_predictor(model, batch_size)
-    task = getattr(predictor, "task", task)  # bound to the options the model was trained with, if any
     names, config = predictor.labels, predictor.config
     open_book.note_missing_retrieval(config, retrieval)
     options = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
@@ -182,30 +198,26 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
     splits = open_book.with_retrieved_context(splits, index, retrieval.top_k if retrieval else 0)
     counts = getattr(config, "tunecard_train_label_counts", None)
     limit = max_length or predictor.max_length
+    info = {**metrics.METRIC_INFO, **task.metric_info}
     with _maybe_run_directory(output, overwrite) as workdir:
         results, findings = [], []
         for name, ds in splits.items():
             tokenized = task.tokenize(ds, predictor.tokenizer, limit)
             logits = task.score(predictor.model, predictor.tokenizer, tokenized, batch_size, f"Scoring {name}")
-            baseline_counts = counts or metrics.label_counts(ds["label"], names)
-            judged = evaluation.evaluate_split(name, ds["label"], logits, names, baseline_counts,
-                                               predictor.temperature, TrainConfig().seed)
-            judged.report.metrics.update(task.split_metrics(ds, judged.probs))
-            judged.report.stratified.update(task.baseline_metrics(ds, TrainConfig().seed))
-            if hasattr(task, "majority_metrics"):
-                judged.report.baseline.update(task.majority_metrics(ds, baseline_counts))
+            judged = _judge_split(task, name, ds, logits, names, counts or metrics.label_counts(ds["label"], names),
+                                  predictor.temperature, TrainConfig().seed)
             findings.extend(judged.findings + [evaluation.truncation_finding(name, tokenized, limit)])
             results.append(judged)
             if workdir:
-                outputs.write_split(workdir, judged, ds["id"], names, task.SCORE_HISTOGRAM,
-                                    _prediction_extras(task, ds, judged.probs))
-        report = outputs.evaluation_report(model, data, names, counts, results, sort_findings(findings))
+                outputs.write_split(workdir, judged, ds["id"], names, task.score_histogram,
+                                    task.prediction_extras(ds, judged.probs))
+        report = report_inputs.evaluation_report(model, data, names, counts, results, sort_findings(findings))
         if workdir:
-            outputs.write_evaluation(workdir, report, [r.report for r in results], names,
-                                     task.metric_keys(names))
+            outputs.write_evaluation(workdir, report, [r.report for r in results], names, task.metric_keys(names),
+                                     info)
     print(format_summary(f"tunecard evaluate: {model} on {data}", [], [r.report for r in results],
                          task.metric_keys(names), None, report["diagnostics"],
-                         [f"written to {output}"] if output else []))
+                         [f"written to {output}"] if output else [], metric_names(info)))
     return report
 
 
@@ -222,9 +234,8 @@ def predict(model: str, data: str, output: str, top_k: int | None = None, text_c
     also write a Kaggle-style `id,prediction` CSV (multiple choice: the ranked letters, "D B E")."""
     from tqdm.auto import tqdm
 
-    from tunecard import models
+    from tunecard import tasks
     from tunecard.data.readers import read_file
-    from tunecard.tasks import get_task
 
     out = Path(output)
     if out.suffix.lower() not in PREDICTION_FORMATS:
@@ -233,20 +244,19 @@ def predict(model: str, data: str, output: str, top_k: int | None = None, text_c
     _check_output(out, overwrite)
     targets = [out] + ([_submission_path(submission, overwrite)] if submission else [])
     dataset = read_file(Path(data))
-    task_name = models.task_of(model)
-    task = get_task(task_name)
+    task = tasks.for_model(model)
     retrieval = open_book.as_retrieval(retrieval)
-    index = open_book.open_index(task, task_name, retrieval)
+    index = open_book.open_index(task, retrieval)
     predictor = task.load_predictor(model, batch_size, backend)
     open_book.note_missing_retrieval(predictor.config, retrieval)
-    top_k = top_k or getattr(task, "DEFAULT_TOP_K", 1)
+    top_k = top_k or task.predict_top_k
     if top_k < 1 or top_k > len(predictor.labels):
         raise TunecardError("--top_k", f"between 1 and {len(predictor.labels)}", str(top_k), "set --top_k")
     options = {"top_k": top_k, "text_column": text_column, "text_pair_column": text_pair_column,
                "retrieve": open_book.chunk_retriever(index, retrieval)}
     score_chunk = task.chunk_scorer(predictor, dataset.column_names, options)
     partials = [t.with_name(t.name + ".partial") for t in targets]
-    column = getattr(task, "SUBMISSION_COLUMN", "prediction")
+    column = task.submission_column
     try:
         with contextlib.ExitStack() as stack:
             writers = [stack.enter_context(outputs.PredictionWriter(p)) for p in partials]
@@ -268,14 +278,13 @@ def predict(model: str, data: str, output: str, top_k: int | None = None, text_c
 
 
 EXPORT_FORMATS = ("onnx",)
-EXPORTABLE_TASKS = ("classification", "preference")
 
 
 def export(model: str, format: str = "onnx", quantize: str | None = None, output: str | None = None,
            overwrite: bool = False) -> Path:
     """Write an ONNX copy of a trained classifier (with its tokenizer and label map) for
     `predict --backend onnx`; by default into `<model folder>/onnx`."""
-    from tunecard import models
+    from tunecard import models, tasks
     from tunecard.export import QUANTIZATIONS, export_onnx
     from tunecard.inference import ONNX_FOLDER
 
@@ -283,9 +292,10 @@ def export(model: str, format: str = "onnx", quantize: str | None = None, output
         raise TunecardError("--format", f"one of {', '.join(EXPORT_FORMATS)}", f"'{format}'", "use --format onnx")
     if quantize not in QUANTIZATIONS:
         raise TunecardError("--quantize", "int8 or nothing", f"'{quantize}'", "use --quantize int8 or leave it out")
-    task = models.task_of(model)
-    if task not in EXPORTABLE_TASKS:
-        raise TunecardError(f"model {model}", f"a model of task {' or '.join(EXPORTABLE_TASKS)}", f"task '{task}'",
+    task = tasks.for_model(model)
+    if not task.exports_onnx:
+        exportable = [name for name in tasks.TASKS if tasks.task_class(name).exports_onnx]
+        raise TunecardError(f"model {model}", f"a model of task {' or '.join(exportable)}", f"task '{task.name}'",
                             "score it with the torch back end (leave out --backend)")
     target = Path(output) if output else models.model_folder(model) / ONNX_FOLDER
     with run_directory(target, overwrite) as workdir:
@@ -302,11 +312,6 @@ def _submission_path(submission: str, overwrite: bool) -> Path:
                             f"'{path.suffix or path.name}'", "name the submission file with .csv")
     _check_output(path, overwrite)
     return path
-
-
-def _prediction_extras(task, dataset, probs) -> dict | None:
-    extras = getattr(task, "prediction_extras", None)
-    return extras(dataset, probs) if extras else None
 
 
 # ---- retrieval ------------------------------------------------------------------------------
@@ -378,8 +383,9 @@ def _maybe_run_directory(output: str | None, overwrite: bool):
 # ---- checks --------------------------------------------------------------------------------
 
 def _as_config(config) -> Config:
+    """A new, type-checked Config from a Config, a nested dict or a YAML path."""
     if isinstance(config, Config):
-        return dataclasses.replace(config)
+        return check_config(config)
     if isinstance(config, (str, Path)):
         return load_config(config)
     return config_from_dict(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Optional
 
@@ -85,12 +86,38 @@ def expand_shortcuts(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = expand_shortcuts(list(sys.argv[1:] if argv is None else argv))
-    args = build_parser().parse_args(argv)
     try:
-        return _run(args)
+        return _run(_parse(argv))
     except TunecardError as exc:
         print(f"tunecard: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _parse(argv: list[str]):
+    """Parsed arguments; the parser's own complaint becomes one TunecardError line."""
+    import argparse
+
+    parser = build_parser()
+    for each in (parser, *parser._subcommands_action._name_parser_map.values()):
+        each.exit_on_error = False
+    try:
+        return parser.parse_args(argv)
+    except argparse.ArgumentError as exc:
+        raise _argument_error(str(exc), argv[0] if argv else "") from None
+
+
+PARSER_TYPE_ERROR = re.compile(r'Parser key "([^"]+)":\s*Expected a <class \'(\w+)\'>\. Got value: (.*)', re.S)
+TYPE_WORDS = {"float": "a number", "int": "a whole number", "bool": "true or false", "str": "a text"}
+
+
+def _argument_error(message: str, command: str) -> TunecardError:
+    typed = PARSER_TYPE_ERROR.match(message.strip())
+    if typed and typed.group(2) in TYPE_WORDS:
+        key, expected = typed.group(1), TYPE_WORDS[typed.group(2)]
+        return TunecardError(f"--{key}", expected, repr(typed.group(3).strip()), f"set --{key} to {expected}")
+    first = " ".join(message.split())
+    return TunecardError(f"tunecard {command}".strip(), "the options its --help lists", first,
+                         f"run: tunecard {command} --help".replace("  ", " "))
 
 
 def _run(args) -> int:

@@ -7,7 +7,9 @@ reproduces it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -56,8 +58,8 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "minilm"
-    """An embedded alias (minilm; smollm2-135m, the default for llm_classification), a local Hugging Face
-    model folder, or a hub id."""
+    """An embedded alias (minilm; smollm2-135m, an instruct LM), a local Hugging Face model folder, or a hub id.
+    A task whose models need another kind (an LM head) replaces minilm by its own default."""
     max_length: int = 256
     """Longest input in tokens; longer inputs are truncated. The card states it."""
     truncation_side: Optional[str] = None
@@ -70,9 +72,8 @@ class TrainConfig:
     epochs: float = 3.0
     """Training epochs; evaluation runs after each."""
     learning_rate: Optional[float] = None
-    """Peak learning rate. Unset: 5e-5 (the Trainer and seed-card default), except 1.5e-4 for the
-    embedded minilm, a 6-layer 384-wide model that is under-trained at 5e-5 in 3 epochs; for
-    llm_classification (LoRA) 5e-4 with the embedded smollm2-135m, else 2e-4."""
+    """Peak learning rate. Unset: the task's default for the model (5e-5 unless a measured one exists;
+    docs: configuration, task defaults); config.yaml and the card record the value used."""
     batch_size: int = 32
     """Training batch size per device."""
     eval_batch_size: int = 64
@@ -136,7 +137,7 @@ class IndexConfig:
     """Index folder to create (built as <output>.partial and renamed when complete)."""
     kind: str = "dense"
     """dense (sentence embeddings in faiss), bm25 (sparse, bm25s) or hybrid (both, fused by reciprocal rank).
-    dense found a question's source more often than bm25 or hybrid (README: retrieval recall)."""
+    dense found a question's source more often than bm25 or hybrid (benchmarks/README.md: retrieval recall)."""
     model: str = "minilm"
     """Sentence-embedding model for dense and hybrid indexes: minilm (embedded), a local
     sentence-transformers folder or a hub id. Questions are embedded with the same model."""
@@ -233,8 +234,13 @@ def config_from_dict(values: dict[str, Any]) -> Config:
     return config
 
 
-def _build(cls, values: dict, prefix: str, problems: list) -> Any:
+def _build(cls, values, prefix: str, problems: list) -> Any:
+    if not isinstance(values, dict):
+        problems.append(TunecardError(f"config key '{prefix.rstrip('.') or 'config'}'", "a mapping of keys to values",
+                                      repr(values), "write it as nested keys (see tunecard train --print-config)"))
+        return cls()
     known = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in values.items():
         if key not in known:
@@ -242,11 +248,58 @@ def _build(cls, values: dict, prefix: str, problems: list) -> Any:
                 f"config key '{prefix}{key}'", f"one of {', '.join(known)}", f"'{key}'",
                 "remove it or correct its spelling"))
             continue
-        default = getattr(cls(), key)
-        if dataclasses.is_dataclass(default):
-            value = _build(type(default), value or {}, f"{prefix}{key}.", problems)
-        kwargs[key] = value
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = _build(hints[key], value if value is not None else {}, f"{prefix}{key}.", problems)
+            continue
+        try:
+            kwargs[key] = checked_value(value, hints[key])
+        except ValueError as exc:
+            problems.append(TunecardError(f"config key '{prefix}{key}'", str(exc), repr(value),
+                                          f"set {prefix}{key} to {exc}"))
     return cls(**kwargs)
+
+
+def checked_value(value, hint):
+    """`value` as the type `hint` asks for (an int stands for a float, and a string that reads as a number
+    becomes one, as YAML leaves `1e-4`); ValueError naming what was expected otherwise."""
+    options = typing.get_args(hint) if typing.get_origin(hint) is Union else (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ValueError(_expected(options))
+    for option in (o for o in options if o is not type(None)):
+        origin = typing.get_origin(option) or option
+        if origin is bool and isinstance(value, bool):
+            return value
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if origin is float and not isinstance(value, bool):
+            if isinstance(value, (int, float)):
+                return value  # an int is a valid float, and config.yaml keeps it as written
+            with contextlib.suppress(TypeError, ValueError):
+                return float(value)
+        if origin is str and isinstance(value, str):
+            return value
+        if origin is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        if origin is dict and isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+    raise ValueError(_expected(options))
+
+
+TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a text",
+              list: "a list of texts", dict: "a mapping of texts"}
+
+
+def _expected(options) -> str:
+    words = [TYPE_WORDS[typing.get_origin(o) or o] for o in options if o is not type(None)]
+    return " or ".join(words) + (" or null" if type(None) in options else "")
+
+
+def check_config(config: Config) -> Config:
+    """`config` (a Config built in Python) with every value of the type its field asks for; all problems
+    are reported at once."""
+    return config_from_dict(config_to_dict(config))
 
 
 def load_config(path: str | Path) -> Config:

@@ -222,6 +222,6 @@ def load_choice_ranker(path: str, batch_size: int = 64, backend: str = "torch", 
     from transformers import AutoModelForMultipleChoice
 
     if backend != "torch":
-        raise TunecardError("--backend", "torch for a multiple_choice model", f"'{backend}'", "leave out --backend")
+        raise TunecardError("--backend", "torch for a multiple-choice model", f"'{backend}'", "leave out --backend")
     runner, tokenizer = _torch_runner(path, AutoModelForMultipleChoice)
     return ChoiceRanker(runner, tokenizer, _scoring_length(runner.model.config, tokenizer), encode, batch_size)

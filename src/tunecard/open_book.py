@@ -3,7 +3,7 @@ retrieved passages to its context (a run's splits, or `predict`'s chunks), and s
 with retrieval is scored without it.
 
 Between `api` (the workflows) and `retrieval` (the index itself): tasks never call retrieval; a task that
-declares `USES_CONTEXT` gets its rows' `context` filled here.
+declares `uses_context` gets its rows' `context` filled here.
 """
 
 from __future__ import annotations
@@ -21,15 +21,18 @@ def as_retrieval(value) -> RetrievalConfig | None:
     return RetrievalConfig(**value)
 
 
-def open_index(task, task_name: str, retrieval: RetrievalConfig | None):
+def open_index(task, retrieval: RetrievalConfig | None):
     """The passage index `retrieval` names (None without one), checked against the task first."""
     if retrieval is None or not retrieval.index:
         return None
     from tunecard import retrieval as passages
 
-    if not getattr(task, "USES_CONTEXT", False):
-        raise TunecardError("--retrieval.index", "a task whose inputs take a context (multiple_choice)",
-                            f"the {task_name} task", "drop --retrieval.index")
+    if not task.uses_context:
+        from tunecard import tasks
+
+        takers = ", ".join(name for name in tasks.TASKS if tasks.task_class(name).uses_context)
+        raise TunecardError("--retrieval.index", f"a task whose inputs take a context ({takers})",
+                            f"the {task.name} task", "drop --retrieval.index")
     if retrieval.top_k < 1:
         raise TunecardError("--retrieval.top_k", "a positive number", str(retrieval.top_k), "set --retrieval.top_k")
     return passages.load_index(retrieval.index, retrieval.query_model)

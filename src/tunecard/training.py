@@ -40,6 +40,11 @@ def precision_flags(precision: str) -> dict:
     return {"bf16": True} if precision == "bf16" else {"fp16": True} if precision == "fp16" else {}
 
 
+def precision_of(args: TrainingArguments) -> str:
+    """The precision Trainer trains in: bf16, fp16 or fp32."""
+    return "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+
+
 def training_arguments(cfg: TrainConfig, output_dir: str, n_train: int, best_metric: str,
                        keep_columns: bool = False) -> TrainingArguments:
     steps_per_epoch = math.ceil(n_train / (cfg.batch_size * cfg.gradient_accumulation_steps))

@@ -28,3 +28,32 @@ def stratified_holdout(train, size: float, seed: int, split: str = "validation")
                             f"add rows, change --data.{split}_size or give --data.{split}")
     parts = train.train_test_split(test_size=n_holdout, stratify_by_column="label", seed=seed)
     return parts["train"], parts["test"]
+
+
+SPLITS = ("train", "validation", "test")
+
+
+def read_training_splits(data_config) -> dict:
+    """The train, validation and test splits the data gives (other splits are ignored); train is required."""
+    from tunecard.data.readers import read_splits
+
+    raw = read_splits(data_config)
+    if "train" not in raw:
+        raise TunecardError("training data", "a train split (a file, or train.* in a folder)",
+                            f"splits {', '.join(raw) or 'none'}", "pass --data or --data.train")
+    return {name: ds for name, ds in raw.items() if name in SPLITS}
+
+
+def hold_out_missing(splits: dict, data_config, seed: int, holdout=stratified_holdout) -> tuple[dict, bool, bool]:
+    """(splits, validation held out?, test held out?): a test split drawn from train when none exists and
+    data.test_size is set, then a validation split when none exists. `holdout(train, size, seed, split)`
+    draws one (stratified by label unless the task draws by pair)."""
+    splits = dict(splits)
+    test_held_out = "test" not in splits and bool(data_config.test_size)
+    if test_held_out:
+        splits["train"], splits["test"] = holdout(splits["train"], data_config.test_size, seed, "test")
+    validation_held_out = "validation" not in splits
+    if validation_held_out:
+        splits["train"], splits["validation"] = holdout(splits["train"], data_config.validation_size, seed,
+                                                        "validation")
+    return splits, validation_held_out, test_held_out

@@ -12,11 +12,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from tunecard.metrics import METRIC_INFO
-
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
-TASK_NAMES = {"text-classification": "Text Classification", "multiple-choice": "Multiple Choice"}
-"""model-index task names by pipeline tag."""
 EXAMPLE_COLUMNS = {"before": "Before (base model)", "after": "After (this model)",
                    "base_output": "Base model, free generation", "tuned_output": "This model, free generation"}
 """Columns of the example tables, in order, and their titles."""
@@ -52,13 +48,19 @@ class CardInputs:
     """A hub id or a local dataset's name."""
     dataset_description: str
     task: str
+    """The task's name (a card tag)."""
     pipeline_tag: str
+    model_index_task: tuple[str, str]
+    """The model-index task (type, name) the metrics are filed under."""
     label_names: list[str]
     max_length: int
-    input_description: str
     splits: list[SplitReport]
     """Every split, evaluated ones carrying metrics."""
     metric_keys: list[str]
+    metric_info: dict[str, tuple]
+    """Metric key -> (model-index type, display name, args), the task's own included."""
+    card_text: object
+    """The task's TaskCard: description, intended_use, usage (with {model_path}), metrics_note, notes."""
     best_metric: str
     best_epoch: float | None
     history: list[dict]
@@ -78,12 +80,12 @@ class CardInputs:
     test_share: float | None = None
     holdout: str = "stratified by label"
     """How held-out splits were drawn."""
-    task_notes: list[str] = field(default_factory=list)
-    """Paragraphs the task adds to the card (e.g. what a preference score means)."""
     score_plots: bool = False
     """Whether plots/scores_<split>.png (score histograms per gold label) exist."""
     library_name: str = "transformers"
     """The card's library_name: peft for a LoRA adapter saved on its own."""
+    extra_frameworks: tuple[str, ...] = ()
+    """Packages the task adds to the framework versions."""
 
 
 def framework_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
@@ -97,22 +99,17 @@ def framework_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 def eval_results(inputs: CardInputs) -> list[EvalResult]:
+    task_type, task_name = inputs.model_index_task
     results = []
     for split in (s for s in inputs.splits if s.metrics):
         for key in inputs.metric_keys:
-            metric_type, metric_name, args = METRIC_INFO[key]
+            metric_type, metric_name, args = inputs.metric_info[key]
             results.append(EvalResult(
-                task_type=_evaluated_task(inputs),
-                task_name=TASK_NAMES.get(_evaluated_task(inputs), _evaluated_task(inputs)),
+                task_type=task_type, task_name=task_name,
                 dataset_type=inputs.dataset_name, dataset_name=inputs.dataset_name,
                 dataset_split=split.name, metric_type=metric_type, metric_name=metric_name,
                 metric_value=round(split.metrics[key], 4), metric_args=args))
     return results
-
-
-def _evaluated_task(inputs: CardInputs) -> str:
-    """What the metrics measure: text classification, also when the model is a text generator."""
-    return "text-classification" if inputs.task == "llm_classification" else inputs.pipeline_tag
 
 
 def build_card(inputs: CardInputs) -> ModelCard:
@@ -120,46 +117,36 @@ def build_card(inputs: CardInputs) -> ModelCard:
         base_model=inputs.base_model, datasets=[inputs.dataset_name], library_name=inputs.library_name,
         pipeline_tag=inputs.pipeline_tag, license=None,
         tags=["tunecard", inputs.task, *inputs.tags],
-        metrics=sorted({METRIC_INFO[k][0] for k in inputs.metric_keys}),
+        metrics=sorted({inputs.metric_info[k][0] for k in inputs.metric_keys}),
         model_name=inputs.model_name, eval_results=eval_results(inputs))
     evaluated = [s for s in inputs.splits if s.metrics]
+    names = metric_names(inputs.metric_info)
+    text = inputs.card_text
     context = {**vars(inputs), **dict(
         results=evaluated,
-        base_model_url=_hub_url(inputs.base_model), task_description=_task_description(inputs),
-        headline_results=_headline_lines(inputs, evaluated), example_input=_example(inputs),
-        metric_names={k: METRIC_INFO[k][1] for k in METRIC_INFO},
-        best_metric_name=METRIC_INFO.get(inputs.best_metric, (0, inputs.best_metric))[1],
+        base_model_url=_hub_url(inputs.base_model), task_description=text.description,
+        intended_use=text.intended_use, metrics_note=text.metrics_note, task_notes=text.notes,
+        usage=text.usage.replace("{model_path}", f"path/to/{inputs.model_name}/model"),
+        headline_results=_headline_lines(inputs, evaluated, names),
+        metric_names=names, best_metric_name=names.get(inputs.best_metric, inputs.best_metric),
         train_time=_duration(inputs.train_seconds), samples_per_second=f"{inputs.samples_per_second:.1f}",
-        framework_versions=framework_versions(("peft",) if inputs.task == "llm_classification" else ()),
-        model_path_hint=f"path/to/{inputs.model_name}/model",
+        framework_versions=framework_versions(inputs.extra_frameworks),
         example_columns=EXAMPLE_COLUMNS,
         fmt=_fmt)}
     return ModelCard.from_template(data, template_path=str(TEMPLATE), **context)
 
 
-def _task_description(inputs: CardInputs) -> str:
-    if inputs.task == "preference":
-        return "preference scoring (chosen vs rejected responses)"
-    if inputs.task == "multiple_choice":
-        return "multiple-choice question answering"
-    if inputs.task == "llm_classification":
-        kind = "LoRA-tuned" if inputs.library_name == "peft" else "LoRA-tuned and merged"
-        return f"text classification by label likelihood ({kind} causal language model)"
-    return f"{'text-pair' if 'pair' in inputs.input_description else 'text'} classification"
+def metric_names(metric_info: dict[str, tuple]) -> dict[str, str]:
+    """Metric key -> display name."""
+    return {key: info[1] for key, info in metric_info.items()}
 
 
-def _headline_lines(inputs: CardInputs, evaluated: list[SplitReport]) -> list[str]:
+def _headline_lines(inputs: CardInputs, evaluated: list[SplitReport], names: dict[str, str]) -> list[str]:
     lines = []
     for split in evaluated:
-        shown = ", ".join(f"{METRIC_INFO[k][1]} {split.metrics[k]:.4f}" for k in inputs.metric_keys)
+        shown = ", ".join(f"{names[k]} {split.metrics[k]:.4f}" for k in inputs.metric_keys)
         lines.append(f"{split.name}: {shown}")
     return lines
-
-
-def _example(inputs: CardInputs) -> str:
-    if "pair" in inputs.input_description:
-        return '{"text": "first text", "text_pair": "second text"}'
-    return '"Your text here"'
 
 
 def _hub_url(model_id: str) -> str:
@@ -177,7 +164,8 @@ def _fmt(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def render_evaluation(report: dict, results: list[SplitReport], names: list[str], metric_keys: list[str]) -> str:
+def render_evaluation(report: dict, results: list[SplitReport], names: list[str], metric_keys: list[str],
+                      metric_info: dict[str, tuple]) -> str:
     """The markdown written by `tunecard evaluate --output`: the card's evaluation tables."""
     import jinja2
 
@@ -186,5 +174,5 @@ def render_evaluation(report: dict, results: list[SplitReport], names: list[str]
         model=report["model"], data=report["data"], baseline_source=report["baseline_source"],
         majority_label=report["majority_label"], results=results, label_names=names,
         diagnostics=report["diagnostics"],
-        metric_keys=metric_keys, metric_names={k: METRIC_INFO[k][1] for k in METRIC_INFO},
+        metric_keys=metric_keys, metric_names=metric_names(metric_info),
         fmt=_fmt)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from tunecard.metrics import METRIC_INFO
-
 SEVERITY_MARK = {"error": "ERROR", "warning": "warn ", "info": "info "}
 
 
 def format_summary(title: str, history: list[dict], results: list, metric_keys: list[str],
-                   best_epoch, findings: list[dict], footer: list[str]) -> str:
+                   best_epoch, findings: list[dict], footer: list[str], metric_names: dict[str, str]) -> str:
     lines = [title, ""]
     if history:
         lines.extend(_history_lines(history, metric_keys, best_epoch))
@@ -16,9 +14,9 @@ def format_summary(title: str, history: list[dict], results: list, metric_keys: 
         lines.append(f"{result.name} ({result.size} rows)      model    majority  stratified")
         for key in metric_keys:
             values = (result.metrics.get(key), result.baseline.get(key), result.stratified.get(key))
-            lines.append(f"  {METRIC_INFO[key][1]:<20} " + "   ".join(_number(v) for v in values))
+            lines.append(f"  {metric_names[key]:<20} " + "   ".join(_number(v) for v in values))
         for other in (result.comparisons or {}).values():
-            shown = ", ".join(f"{METRIC_INFO[k][1]} {other['metrics'][k]:.4f}" for k in metric_keys
+            shown = ", ".join(f"{metric_names[k]} {other['metrics'][k]:.4f}" for k in metric_keys
                               if k in other["metrics"])
             lines.append(f"  {other['label']}: {shown}")
         lines.append(_calibration_line(result.calibration))

@@ -6,47 +6,26 @@ Contract after `prepare`: every split has `id` (str), `text`, optional `text_pai
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from tunecard import diagnostics, metrics
 from tunecard.data import checks, labels
 from tunecard.data.columns import Columns, resolve_columns
-from tunecard.data.readers import read_splits
-from tunecard.data.splits import stratified_holdout
+from tunecard.data.splits import hold_out_missing, read_training_splits
+from tunecard.data.predictions import prediction_frame
 from tunecard.errors import TunecardError
+from tunecard.tasks.base import PIPELINE_USAGE, PreparedData, Task, TaskCard, classifier_metrics_note
 
-PIPELINE_TAG = "text-classification"
 ID_COLUMNS = ("id", "idx", "guid")
-DEFAULT_TRUNCATION_SIDE = "right"
-HOLDOUT = "stratified by label"
-SCORE_HISTOGRAM = False
-
-
-@dataclass
-class PreparedData:
-    splits: dict  # split name -> datasets.Dataset in the contract above
-    label_names: list[str]
-    columns: Columns
-    validation_held_out: bool = False
-    dropped_empty: dict[str, int] = field(default_factory=dict)
-    """Rows removed per split because their text was empty (data.empty_texts: drop)."""
-    findings: list = field(default_factory=list)
-    """Findings made while preparing the data (diagnostics.Finding)."""
-    test_held_out: bool = False
+MINILM_LEARNING_RATE = 1.5e-4
+"""The embedded minilm (6 layers, 384 wide) is under-trained at 5e-5 in 3 epochs (benchmarks/emotion_train.py)."""
 
 
 def prepare(data_config, seed: int) -> PreparedData:
-    """Read, check and standardise the training data; hold out validation when missing."""
-    raw = read_splits(data_config)
-    if "train" not in raw:
-        raise TunecardError("training data", "a train split (a file, or train.* in a folder)",
-                            f"splits {', '.join(raw) or 'none'}", "pass --data or --data.train")
-    train = raw["train"]
-    columns = resolve_columns(train.column_names, data_config.text_column,
+    """Read, check and standardise the training data; hold out validation (and test) when missing."""
+    raw = read_training_splits(data_config)
+    columns = resolve_columns(raw["train"].column_names, data_config.text_column,
                               data_config.text_pair_column, data_config.label_column)
-    raw = {name: ds for name, ds in raw.items() if name in ("train", "validation", "test")}
     dropped = {}
     if data_config.empty_texts == "drop":
         text_columns = [c for c in (columns.text, columns.text_pair) if c]
@@ -57,13 +36,7 @@ def prepare(data_config, seed: int) -> PreparedData:
     by_id = labels.labels_are_ids(raw["train"], columns, data_config.label_names)
     splits = {name: standardise(ds, columns, names, name, by_id) for name, ds in raw.items()}
     checks.check_classes(names, len(splits["train"]))
-    test_held_out = "test" not in splits and bool(data_config.test_size)
-    if test_held_out:
-        splits["train"], splits["test"] = stratified_holdout(splits["train"], data_config.test_size, seed, "test")
-    held_out = "validation" not in splits
-    if held_out:
-        splits["train"], splits["validation"] = stratified_holdout(
-            splits["train"], data_config.validation_size, seed)
+    splits, held_out, test_held_out = hold_out_missing(splits, data_config, seed)
     return PreparedData(splits, names, columns, held_out, dropped, test_held_out=test_held_out)
 
 
@@ -135,23 +108,6 @@ def _segment_lengths(sequence_ids) -> tuple[int, int]:
     return sum(1 for s in sequence_ids if s == 0), sum(1 for s in sequence_ids if s == 1)
 
 
-def headline_metric(label_names: list[str]) -> str:
-    return "f1" if len(label_names) == 2 else "f1_macro"
-
-
-def metric_keys(label_names: list[str]) -> list[str]:
-    return metrics.metric_keys(len(label_names))
-
-
-def split_metrics(dataset, probs: np.ndarray) -> dict[str, float]:
-    """Metrics beyond the per-row ones: none for plain classification."""
-    return {}
-
-
-def baseline_metrics(dataset, seed: int) -> dict[str, float]:
-    return {}
-
-
 def chance_loss(label_names: list[str], train_counts: dict[str, int], validation_labels, train_config) -> float:
     """Validation loss of the best input-blind model, with the class weights the training loss used."""
     counts = [train_counts[name] for name in label_names]
@@ -162,53 +118,8 @@ def chance_loss(label_names: list[str], train_counts: dict[str, int], validation
     return diagnostics.prior_cross_entropy(counts, seen, weights)
 
 
-def card_notes(prepared: PreparedData) -> list[str]:
-    return []
-
-
-# ---- model, collator, scoring ------------------------------------------------------------------
-
-def build_model(ref, label_names: list[str]):
-    from tunecard import models
-
-    return models.build_classifier(ref, label_names)
-
-
-def data_collator(tokenizer):
-    from transformers import DataCollatorWithPadding
-
-    return DataCollatorWithPadding(tokenizer)
-
-
-def trainer_datasets(tokenized: dict) -> tuple:
-    """The train and validation sets Trainer sees: the tokenized rows themselves."""
-    return tokenized["train"], tokenized["validation"]
-
-
-def loss_function(train_config):
-    """Trainer's own loss (cross-entropy; class weights come from train.class_weights)."""
-    return None
-
-
-def preprocess_logits(logits, labels):
-    """Trainer's `preprocess_logits_for_metrics`: the logits as they are."""
-    return logits
-
-
-def score(model, tokenizer, tokenized, batch_size: int, desc: str) -> np.ndarray:
-    from tunecard.inference import predict_logits
-
-    return predict_logits(model, tokenizer, tokenized, batch_size, desc=desc)
-
-
-def load_predictor(path: str, batch_size: int = 64, backend: str = "torch"):
-    from tunecard.inference import load_classifier
-
-    return load_classifier(path, batch_size, backend)
-
-
-def chunk_scorer(classifier, columns: list[str], options: dict):
-    """Rows of a predict file: id, prediction, prob_<label> per label, and the top-k labels."""
+def text_chunk_scorer(classifier, columns: list[str], options: dict):
+    """Rows of a predict file for a label classifier: id, prediction, prob_<label> per label, top-k labels."""
     from tunecard.data.columns import infer_text_columns
 
     text, pair = infer_text_columns(columns, options.get("text_column"), options.get("text_pair_column"))
@@ -219,23 +130,43 @@ def chunk_scorer(classifier, columns: list[str], options: dict):
     return score_chunk
 
 
-def prediction_frame(ids, probs: np.ndarray, labels: list[str], top_k: int):
-    import pandas as pd
-
-    frame = pd.DataFrame({"id": list(ids), "prediction": [labels[i] for i in probs.argmax(-1)]})
-    for i, label in enumerate(labels):
-        frame[f"prob_{label}"] = probs[:, i].round(6)
-    if top_k > 1:
-        ranked = np.argsort(-probs, axis=1)[:, :top_k]
-        frame["top_k"] = [" ".join(labels[i] for i in row) for row in ranked]
-    return frame
+def example_input(prepared: PreparedData) -> str:
+    if prepared.columns.text_pair:
+        return '{"text": "first text", "text_pair": "second text"}'
+    return '"Your text here"'
 
 
-def compute_metrics_fn(label_names: list[str], validation=None, row_order=None):
-    """The `compute_metrics` Trainer calls after each evaluation (row order does not matter here)."""
-    def compute(eval_prediction) -> dict:
-        logits = eval_prediction.predictions
-        logits = logits[0] if isinstance(logits, tuple) else logits
-        return metrics.classification_metrics(eval_prediction.label_ids, np.argmax(logits, -1),
-                                              len(label_names))
-    return compute
+def input_description(prepared: PreparedData) -> str:
+    return "a text pair" if prepared.columns.text_pair else "a text"
+
+
+class Classification(Task):
+    """One text (or a text pair) and a label: `AutoModelForSequenceClassification`."""
+
+    name = "classification"
+    exports_onnx = True
+    model_learning_rates = {"minilm": MINILM_LEARNING_RATE}
+
+    def prepare(self, data_config, seed: int) -> PreparedData:
+        return prepare(data_config, seed)
+
+    def evaluation_splits(self, raw: dict, names: list[str], options: dict) -> dict:
+        return evaluation_splits(raw, names, options)
+
+    def tokenize(self, dataset, tokenizer, max_length: int):
+        return tokenize(dataset, tokenizer, max_length)
+
+    def chance_loss(self, label_names, train_counts, validation_labels, train_config) -> float:
+        return chance_loss(label_names, train_counts, validation_labels, train_config)
+
+    def card(self, prepared: PreparedData, tokenizer) -> TaskCard:
+        names = prepared.label_names
+        kind = "text-pair" if prepared.columns.text_pair else "text"
+        return TaskCard(
+            description=f"{kind} classification",
+            intended_use=f"Classifies {input_description(prepared)} into one of {len(names)} labels: {', '.join(names)}.",
+            usage=PIPELINE_USAGE.replace("{example}", example_input(prepared)),
+            metrics_note=classifier_metrics_note(names))
+
+    def chunk_scorer(self, predictor, columns: list[str], options: dict):
+        return text_chunk_scorer(predictor, columns, options)

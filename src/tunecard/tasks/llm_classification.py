@@ -7,59 +7,33 @@ evaluation (baselines, per-class report, calibration, collapse checks) applies u
 tuned model, the card shows the untuned base model on the same prompt (zero-shot) and, on request,
 free generation with its invalid-output rate.
 
-The hooks need the run's prompt and LoRA settings: `bind(config)` returns them bound in an
-`LlmClassification`; a loaded model (`load_predictor`) carries its own, saved in its config.json.
+The hooks need the run's prompt and LoRA settings: `bind(config)` returns an `LlmClassification` holding
+them; a trained model's own (saved in its config.json) come back through `from_model`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tunecard import metrics, prompting
-from tunecard.config import LlmConfig, LoraConfig, ModelConfig
+from tunecard.config import LlmConfig, LoraConfig
 from tunecard.errors import TunecardError
 from tunecard.tasks import classification
-from tunecard.tasks.classification import (HOLDOUT, PreparedData, baseline_metrics, evaluation_splits,  # noqa: F401
-                                           headline_metric, prepare)
+from tunecard.tasks.base import PreparedData, Task, TaskCard, classifier_metrics_note
 
-PIPELINE_TAG = "text-generation"
-DEFAULT_TRUNCATION_SIDE = "right"
-SCORE_HISTOGRAM = False
-DEFAULT_MODEL = "smollm2-135m"
-LORA_LEARNING_RATE = 2e-4
-"""Default learning rate for LoRA on a model without its own default (the embedded LM has one)."""
 EXAMPLES = 8
 """Rows of each evaluated split shown in the card with gold, before and after labels."""
 ANSWER_STRIP = " \t\n\"'`*.,:;!?()[]"
 """Stripped from both ends of a generated answer before it is compared with the label words."""
+USAGE = """import tunecard
 
-
-def metric_keys(label_names: list[str]) -> list[str]:
-    return [*metrics.metric_keys(len(label_names)), "invalid_output_rate"]
-
-
-def split_metrics(dataset, probs: np.ndarray) -> dict[str, float]:
-    """Likelihood scoring always names a label: the invalid-output rate is 0 by construction."""
-    return {"invalid_output_rate": 0.0}
-
-
-def bind(config) -> "LlmClassification":
-    """The task's hooks bound to a run's config. Resolves the task's defaults into the config (so
-    config.yaml shows them): the embedded LM instead of the generic default model, and a LoRA
-    learning rate."""
-    from tunecard import models
-
-    if config.model.name == ModelConfig().name:
-        config.model.name = DEFAULT_MODEL  # the generic default (a BERT encoder) has no LM head
-    if config.train.learning_rate is None:
-        embedded = config.model.name in models.EMBEDDED_MODELS
-        config.train.learning_rate = models.default_learning_rate(config.model.name) if embedded else LORA_LEARNING_RATE
-    check_options(config.llm, config.lora)
-    return LlmClassification(config.llm, config.lora, config.train.seed)
+classifier = tunecard.load("{model_path}")
+classifier.predict([{example}])  # label names; predict_proba gives probabilities"""
 
 
 def check_options(llm: LlmConfig, lora: LoraConfig) -> None:
@@ -82,36 +56,54 @@ def check_options(llm: LlmConfig, lora: LoraConfig) -> None:
                             "drop --lora.merge (the adapter is saved on its own) or --lora.quantize")
 
 
-class LlmClassification:
-    """The task hooks (see tasks/__init__.py) with the prompt and LoRA settings of one run or model."""
+@dataclass(frozen=True)
+class LlmClassification(Task):
+    """A causal LM tuned with LoRA; each label scored by the log-likelihood of its words after a prompt."""
 
-    PIPELINE_TAG, DEFAULT_TRUNCATION_SIDE, HOLDOUT, SCORE_HISTOGRAM = (PIPELINE_TAG, DEFAULT_TRUNCATION_SIDE,
-                                                                       HOLDOUT, SCORE_HISTOGRAM)
-    prepare = staticmethod(prepare)
-    evaluation_splits = staticmethod(evaluation_splits)
-    metric_keys = staticmethod(metric_keys)
-    headline_metric = staticmethod(headline_metric)
-    split_metrics = staticmethod(split_metrics)
-    baseline_metrics = staticmethod(baseline_metrics)
-    trainer_datasets = staticmethod(classification.trainer_datasets)
-    loss_function = staticmethod(classification.loss_function)  # the LM's own loss on the unmasked answer tokens
+    name = "llm_classification"
+    pipeline_tag = "text-generation"
+    extra_frameworks = ("peft",)
+    config_sections = ("lora", "llm")
+    metric_info = {"invalid_output_rate": ("invalid_output_rate", "Invalid-output rate", None)}
+    default_model = "smollm2-135m"
+    """The generic default model (a BERT encoder) has no LM head."""
+    learning_rate = 2e-4
+    """LoRA on a model without a measured default."""
+    model_learning_rates = {"smollm2-135m": 5e-4}
 
-    def __init__(self, llm: LlmConfig, lora: LoraConfig | None = None, seed: int = 42):
-        self.llm, self.lora, self.seed = llm, lora or LoraConfig(), seed
-        self.format: prompting.PromptFormat | None = None
-        """Built from the tokenizer and label names by the first `tokenize` (or `prompt_format`)."""
+    llm: LlmConfig = field(default_factory=LlmConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    seed: int = 42
+    """Draws the card's example rows."""
+
+    @classmethod
+    def bind(cls, config) -> "LlmClassification":
+        check_options(config.llm, config.lora)
+        return cls(config.llm, config.lora, config.train.seed)
+
+    @classmethod
+    def from_model(cls, saved: dict, **options) -> "LlmClassification":
+        super().from_model(saved, **options)  # refuses any option
+        return cls(LlmConfig(**saved["tunecard_llm"]), LoraConfig(**(saved.get("tunecard_lora") or {})))
 
     @property
-    def LIBRARY_NAME(self) -> str:  # noqa: N802 (a task constant, computed)
+    def library_name(self) -> str:
         return "transformers" if self.lora.merge else "peft"
+
+    # ---- data --------------------------------------------------------------------------------
+
+    def prepare(self, data_config, seed: int) -> PreparedData:
+        return classification.prepare(data_config, seed)
+
+    def evaluation_splits(self, raw: dict, names: list[str], options: dict) -> dict:
+        return classification.evaluation_splits(raw, names, options)
 
     # ---- prompt and tokens -------------------------------------------------------------------
 
     def prompt_format(self, tokenizer, label_names: list[str]) -> prompting.PromptFormat:
         words = prompting.label_words(label_names, self.llm.verbalizers)
-        self.format = prompting.build_format(tokenizer, words, self.llm.system_prompt, self.llm.template,
-                                             self.llm.chat_template)
-        return self.format
+        return prompting.build_format(tokenizer, words, self.llm.system_prompt, self.llm.template,
+                                      self.llm.chat_template)
 
     def tokenize(self, dataset, tokenizer, max_length: int):
         """input_ids: the prompt (prefix + text cut to max_length tokens + suffix); labels: the gold
@@ -167,20 +159,20 @@ class LlmClassification:
 
         from tunecard import causal_lm
 
-        fmt = self.format
+        fmt = self.prompt_format(tokenizer, tokenized.features["label"].names)
         prompts = [ids[len(fmt.prefix):] for ids in tokenized["input_ids"]]
         with tqdm(total=len(prompts), desc=desc, unit="text") as bar:
             return causal_lm.score_candidates(model, prompts, fmt.answers, fmt.prefix, pad_id=pad_id(tokenizer),
                                               batch_size=batch_size, length_normalized=self.llm.length_normalized,
                                               bar=bar)
 
-    def generate(self, model, tokenizer, prompts: list[list[int]], batch_size: int, desc: str) -> list[str]:
+    def generate(self, model, tokenizer, fmt: prompting.PromptFormat, prompts: list[list[int]], batch_size: int,
+                 desc: str) -> list[str]:
         """Free (greedy) generation after each prompt, decoded; it stops at the end of the answer."""
         from tqdm.auto import tqdm
 
         from tunecard import causal_lm
 
-        fmt = self.format
         longest = max(len(a) for a in fmt.answers)
         stop = sorted({*fmt.end, *([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])})
         with tqdm(total=len(prompts), desc=desc, unit="text") as bar:
@@ -188,18 +180,21 @@ class LlmClassification:
                                          stop_ids=stop, pad_id=pad_id(tokenizer), batch_size=batch_size, bar=bar)
         return [tokenizer.decode(ids, skip_special_tokens=True) for ids in outputs]
 
-    def preprocess_logits(self, logits, labels):
+    def preprocess_logits(self, tokenizer, label_names: list[str]):
         """Per-epoch validation inside Trainer: from each row's forward on its gold answer, the scores
         of every label's first token at the answer's first position, [B, n_labels]. Equal to the full
         scores when labels are single tokens; an approximation (used only to pick the kept epoch) otherwise."""
-        import torch
+        first_tokens = [a[0] for a in self.prompt_format(tokenizer, label_names).answers]
 
-        logits = logits[0] if isinstance(logits, tuple) else logits
-        first = (labels != -100).int().argmax(-1)  # the first answer token in the kept window
-        rows = torch.arange(len(labels), device=logits.device)
-        logp = torch.log_softmax(logits[rows, first - 1].float(), dim=-1)
-        firsts = torch.tensor([a[0] for a in self.format.answers], device=logits.device)
-        return logp[:, firsts]
+        def first_token_scores(logits, labels):
+            import torch
+
+            logits = logits[0] if isinstance(logits, tuple) else logits
+            first = (labels != -100).int().argmax(-1)  # the first answer token in the kept window
+            rows = torch.arange(len(labels), device=logits.device)
+            logp = torch.log_softmax(logits[rows, first - 1].float(), dim=-1)
+            return logp[:, torch.tensor(first_tokens, device=logits.device)]
+        return first_token_scores
 
     def compute_metrics_fn(self, label_names: list[str], validation, row_order: np.ndarray):
         gold = np.asarray(validation["label"])[row_order]
@@ -210,6 +205,13 @@ class LlmClassification:
             return {**metrics.classification_metrics(gold, np.argmax(scores, -1), len(label_names)),
                     "invalid_output_rate": 0.0}
         return compute
+
+    def metric_keys(self, label_names: list[str]) -> list[str]:
+        return [*metrics.metric_keys(len(label_names)), "invalid_output_rate"]
+
+    def split_metrics(self, dataset, probs: np.ndarray) -> dict[str, float]:
+        """Likelihood scoring always names a label: the invalid-output rate is 0 by construction."""
+        return {"invalid_output_rate": 0.0}
 
     # ---- before / after ----------------------------------------------------------------------
 
@@ -229,11 +231,12 @@ class LlmClassification:
             columns["base_zero_shot"] = {"label": "Base model (zero-shot)", "metrics": {
                 **metrics.classification_metrics(gold, predictions["before"], len(names)), "invalid_output_rate": 0.0}}
         if self.llm.free_generation:
+            fmt = self.prompt_format(tokenizer, names)
             for who, context in (("tuned", contextlib.nullcontext()), ("base", model.disable_adapter())):
                 with context:
-                    outputs[who] = self.generate(model, tokenizer, tokenized["input_ids"], batch_size,
+                    outputs[who] = self.generate(model, tokenizer, fmt, tokenized["input_ids"], batch_size,
                                                  f"Generating {name} ({who} model)")
-                parsed = np.array([parse_answer(o, self.format.words) for o in outputs[who]])
+                parsed = np.array([parse_answer(o, fmt.words) for o in outputs[who]])
                 columns[f"free_generation_{who}"] = {"label": f"Free generation ({who} model)",
                                                      "metrics": metrics.metrics_with_invalid(gold, parsed, len(names))}
         return columns, self._examples(dataset, names, predictions, outputs)
@@ -251,9 +254,30 @@ class LlmClassification:
             examples.append(example)
         return examples
 
-    def card_notes(self, prepared: PreparedData) -> list[str]:
-        fmt, llm, lora = self.format, self.llm, self.lora
-        words = ", ".join(f"`{n}` → \"{w}\"" for n, w in zip(prepared.label_names, fmt.words))
+    # ---- trained models ------------------------------------------------------------------------
+
+    def load_predictor(self, path: str, batch_size: int = 32, backend: str = "torch") -> "LlmClassifier":
+        return load_predictor(path, self, batch_size, backend)
+
+    def chunk_scorer(self, predictor, columns: list[str], options: dict):
+        return classification.text_chunk_scorer(predictor, columns, options)
+
+    # ---- the card ----------------------------------------------------------------------------
+
+    def card(self, prepared: PreparedData, tokenizer) -> TaskCard:
+        names = prepared.label_names
+        kind = "LoRA-tuned" if self.library_name == "peft" else "LoRA-tuned and merged"
+        return TaskCard(
+            description=f"text classification by label likelihood ({kind} causal language model)",
+            intended_use=(f"Classifies {classification.input_description(prepared)} into one of {len(names)} "
+                          f"labels: {', '.join(names)}."),
+            usage=USAGE.replace("{example}", classification.example_input(prepared)),
+            metrics_note=classifier_metrics_note(names),
+            notes=self._card_notes(self.prompt_format(tokenizer, names), names))
+
+    def _card_notes(self, fmt: prompting.PromptFormat, label_names: list[str]) -> list[str]:
+        llm, lora = self.llm, self.lora
+        words = ", ".join(f"`{n}` → \"{w}\"" for n, w in zip(label_names, fmt.words))
         how = "mean" if llm.length_normalized else "sum"
         chat = "the model's chat template" if not fmt.answer_space else "a plain format (no chat template)"
         return [
@@ -304,14 +328,14 @@ class AnswerCollator:
 class LlmClassifier:
     """A trained llm_classification model for new text, as `tunecard.load(path)` returns it."""
 
-    def __init__(self, model, tokenizer, config, batch_size: int = 32):
+    def __init__(self, model, tokenizer, config, task: LlmClassification, batch_size: int = 32):
         self.model, self.tokenizer, self.config, self.batch_size = model, tokenizer, config, batch_size
         self.labels = list(config.tunecard_labels)
         self.max_length = config.tunecard_max_length
         self.temperature = getattr(config, "tunecard_temperature", None)
         tokenizer.truncation_side = getattr(config, "tunecard_truncation_side", None) or "right"
-        self.task = LlmClassification(LlmConfig(**config.tunecard_llm))
-        self.format = self.task.prompt_format(tokenizer, self.labels)
+        self.task = task
+        self.format = task.prompt_format(tokenizer, self.labels)
 
     def prompts(self, texts: list[str], text_pairs: list[str] | None = None) -> list[list[int]]:
         texts = _input_texts({"text": list(texts), **({"text_pair": list(text_pairs)} if text_pairs else {})})
@@ -336,11 +360,11 @@ class LlmClassifier:
 
     def generate(self, texts, text_pairs=None) -> list[str]:
         """Free generation (greedy): the raw answers; `parse_answer` tells which are labels."""
-        return self.task.generate(self.model, self.tokenizer, self.prompts(texts, text_pairs), self.batch_size,
-                                  "Generating")
+        return self.task.generate(self.model, self.tokenizer, self.format, self.prompts(texts, text_pairs),
+                                  self.batch_size, "Generating")
 
 
-def load_predictor(path: str, batch_size: int = 32, backend: str = "torch") -> LlmClassifier:
+def load_predictor(path: str, task: LlmClassification, batch_size: int = 32, backend: str = "torch") -> LlmClassifier:
     import torch
 
     from tunecard import models
@@ -350,19 +374,7 @@ def load_predictor(path: str, batch_size: int = 32, backend: str = "torch") -> L
     model, tokenizer, config = models.load_tuned_causal_lm(path)
     if torch.cuda.is_available():
         model = model.to("cuda")
-    return LlmClassifier(model, tokenizer, config, batch_size)
-
-
-def chunk_scorer(classifier: LlmClassifier, columns: list[str], options: dict):
-    """Rows of a predict file: id, prediction, prob_<label> per label, and the top-k labels."""
-    from tunecard.data.columns import infer_text_columns
-
-    text, pair = infer_text_columns(columns, options.get("text_column"), options.get("text_pair_column"))
-
-    def score_chunk(chunk, ids, bar):
-        probs = classifier.predict_proba(chunk[text], chunk[pair] if pair else None, bar)
-        return classification.prediction_frame(ids, probs, classifier.labels, options.get("top_k", 1))
-    return score_chunk
+    return LlmClassifier(model, tokenizer, config, task, batch_size)
 
 
 # ---- multiple choice --------------------------------------------------------------------------

@@ -9,51 +9,33 @@ Retrieval (`retrieval.attach_context`) fills `context` and adds `retrieved` (the
 
 from __future__ import annotations
 
-import functools
-import sys
-import types
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from tunecard import metrics
 from tunecard.data import choices
 from tunecard.data.columns import Columns
-from tunecard.data.readers import read_splits
-from tunecard.data.splits import stratified_holdout
+from tunecard.data.predictions import prediction_frame
+from tunecard.data.splits import hold_out_missing, read_training_splits
 from tunecard.errors import TunecardError
-from tunecard.tasks.classification import (PreparedData, loss_function, prediction_frame,  # noqa: F401
-                                           preprocess_logits, trainer_datasets)
+from tunecard.tasks.base import PreparedData, Task, TaskCard
 
-PIPELINE_TAG = "multiple-choice"
-DEFAULT_TRUNCATION_SIDE = "right"
-HOLDOUT = "stratified by answer letter"
-SCORE_HISTOGRAM = False
-USES_CONTEXT = True
-"""Rows carry a `context`, which `--retrieval.index` fills with retrieved passages."""
-COLLATOR_DROPS_COLUMNS = True
-"""Trainer keeps the `length` column for length-grouped batches (a row's input_ids hold one sequence
-per option, so their count says nothing of its length); the collator keeps only the model inputs."""
-DEFAULT_TOP_K = 3
-"""Ranked letters written by `predict` (MAP@3 reads three)."""
-SUBMISSION_COLUMN = "ranked"
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 CONTEXT_SEPARATOR = " #### "
 """Between the context and the question (the public LLM Science Exam notebooks' `context #### prompt`)."""
 HEADLINE_K = 3
-SPLITS = ("train", "validation", "test")
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def prepare(data_config, seed: int) -> PreparedData:
     """Read and check the question splits; hold out validation (and test) when missing."""
-    raw = read_splits(data_config)
-    if "train" not in raw:
-        raise TunecardError("training data", "a train split (a file, or train.* in a folder)",
-                            f"splits {', '.join(raw) or 'none'}", "pass --data or --data.train")
+    raw = read_training_splits(data_config)
     columns = choices.find_choice_columns(raw["train"].features, data_config.text_column, data_config.label_column)
     n_options = option_count(raw["train"], columns)
     names = choices.option_letters(n_options)
     splits, dropped = {}, {}
-    for name, dataset in ((n, d) for n, d in raw.items() if n in SPLITS):
+    for name, dataset in raw.items():
         split_columns = choices.find_choice_columns(dataset.features, data_config.text_column,
                                                     data_config.label_column, where=f"{name} data")
         if data_config.empty_texts == "drop":
@@ -61,12 +43,7 @@ def prepare(data_config, seed: int) -> PreparedData:
             dropped.update({name: len(dataset) - len(kept)} if len(kept) < len(dataset) else {})
             dataset = kept
         splits[name] = standardise(dataset, split_columns, names, name)
-    test_held_out = "test" not in splits and bool(data_config.test_size)
-    if test_held_out:
-        splits["train"], splits["test"] = stratified_holdout(splits["train"], data_config.test_size, seed, "test")
-    held_out = "validation" not in splits
-    if held_out:
-        splits["train"], splits["validation"] = stratified_holdout(splits["train"], data_config.validation_size, seed)
+    splits, held_out, test_held_out = hold_out_missing(splits, data_config, seed)
     return PreparedData(splits, names, Columns(text=columns.question, label=columns.answer), held_out,
                         dropped_empty=dropped, test_held_out=test_held_out)
 
@@ -191,17 +168,6 @@ def compute_metrics_fn(label_names: list[str], validation=None, row_order=None, 
     return compute
 
 
-def with_options(k: int | None = None):
-    """This task with MAP@k reported beside MAP@3: the module's names, metric hooks bound to k."""
-    if k is not None and not 1 <= k <= metrics.MAX_MAP_K:
-        raise TunecardError("--k", f"a cut-off between 1 and {metrics.MAX_MAP_K}", str(k), "set --k")
-    module = sys.modules[__name__]
-    bound = types.SimpleNamespace(**{name: getattr(module, name) for name in dir(module) if not name.startswith("_")})
-    for hook in (metric_keys, split_metrics, baseline_metrics, majority_metrics, compute_metrics_fn):
-        setattr(bound, hook.__name__, functools.partial(hook, k=k))
-    return bound
-
-
 # ---- tokens -----------------------------------------------------------------------------------
 
 def tokenize(dataset, tokenizer, max_length: int):
@@ -319,7 +285,7 @@ def load_predictor(path: str, batch_size: int = 64, backend: str = "torch"):
 def prediction_extras(dataset, probs: np.ndarray) -> dict[str, list]:
     """Columns added to predictions/<split>.csv: the ranked letters, and what retrieval gave as context."""
     names = dataset.features["label"].names
-    extras = {"ranked": ranked_letters(probs, names, DEFAULT_TOP_K)}
+    extras = {"ranked": ranked_letters(probs, names, HEADLINE_K)}
     if "retrieved" in dataset.column_names:
         extras["retrieved"] = dataset["retrieved"]
     return extras
@@ -334,7 +300,7 @@ def chunk_scorer(ranker, columns: list[str], options: dict):
     prob_<letter> per option, and with retrieval the passages and their scores."""
     import datasets
 
-    top_k = options.get("top_k") or DEFAULT_TOP_K
+    top_k = options.get("top_k") or HEADLINE_K
     retrieve = options.get("retrieve")
     names = ranker.labels
     rows_seen = [0]
@@ -364,3 +330,99 @@ def _predict_columns(chunk: dict, options: dict) -> choices.ChoiceColumns:
     columns = choices.find_choice_columns(features, options.get("text_column"), None, require_answer=False,
                                           where="data to score")
     return dataclasses.replace(columns, answer=None)
+
+
+@dataclass(frozen=True)
+class MultipleChoice(Task):
+    """A question, its options (+ context) and an answer: `AutoModelForMultipleChoice`; MAP@3 headline."""
+
+    name = "multiple_choice"
+    pipeline_tag = "multiple-choice"
+    model_index_task = ("multiple-choice", "Multiple Choice")
+    holdout = "stratified by answer letter"
+    uses_context = True
+    collator_drops_columns = True
+    """A row's input_ids hold one sequence per option, so their count says nothing of its length: Trainer
+    keeps the `length` column for length-grouped batches and the collator keeps only the model inputs."""
+    predict_top_k = HEADLINE_K
+    submission_column = "ranked"
+    config_sections = ("retrieval", "k")
+    metric_info = {f"map_at_{k}": (f"map_at_{k}", f"MAP@{k}", {"k": k}) for k in range(1, metrics.MAX_MAP_K + 1)}
+    model_learning_rates = {"minilm": 1.5e-4}
+
+    k: Optional[int] = None
+    """Also report MAP@k for this cut-off (MAP@3 is always reported)."""
+
+    def __post_init__(self):
+        if self.k is not None and not 1 <= self.k <= metrics.MAX_MAP_K:
+            raise TunecardError("--k", f"a cut-off between 1 and {metrics.MAX_MAP_K}", str(self.k), "set --k")
+
+    @classmethod
+    def bind(cls, config) -> "MultipleChoice":
+        return cls(k=config.k)
+
+    @classmethod
+    def from_model(cls, saved: dict, k: Optional[int] = None, **options) -> "MultipleChoice":
+        super().from_model(saved, **options)  # refuses any other option
+        return cls(k=k)
+
+    def prepare(self, data_config, seed: int) -> PreparedData:
+        return prepare(data_config, seed)
+
+    def evaluation_splits(self, raw: dict, names: list[str], options: dict) -> dict:
+        return evaluation_splits(raw, names, options)
+
+    def tokenize(self, dataset, tokenizer, max_length: int):
+        return tokenize(dataset, tokenizer, max_length)
+
+    def build_model(self, ref, label_names: list[str]):
+        return build_model(ref, label_names)
+
+    def data_collator(self, tokenizer):
+        return data_collator(tokenizer)
+
+    def compute_metrics_fn(self, label_names: list[str], validation, row_order):
+        return compute_metrics_fn(label_names, validation, row_order, self.k)
+
+    def score(self, model, tokenizer, tokenized, batch_size: int, desc: str) -> np.ndarray:
+        return score(model, tokenizer, tokenized, batch_size, desc)
+
+    def metric_keys(self, label_names: list[str]) -> list[str]:
+        return metric_keys(label_names, self.k)
+
+    def headline_metric(self, label_names: list[str]) -> str:
+        return headline_metric(label_names)
+
+    def split_metrics(self, dataset, probs: np.ndarray) -> dict[str, float]:
+        return split_metrics(dataset, probs, self.k)
+
+    def baseline_metrics(self, dataset, seed: int) -> dict[str, float]:
+        return baseline_metrics(dataset, seed, self.k)
+
+    def majority_metrics(self, dataset, train_counts: dict[str, int]) -> dict[str, float]:
+        return majority_metrics(dataset, train_counts, self.k)
+
+    def chance_loss(self, label_names, train_counts, validation_labels, train_config) -> float:
+        return chance_loss(label_names, train_counts, validation_labels, train_config)
+
+    def prediction_extras(self, dataset, probs: np.ndarray) -> dict[str, list]:
+        return prediction_extras(dataset, probs)
+
+    def card(self, prepared: PreparedData, tokenizer) -> TaskCard:
+        names = prepared.label_names
+        return TaskCard(
+            description="multiple-choice question answering",
+            intended_use=f"Ranks the {len(names)} options ({', '.join(names)}) of a question, best first.",
+            usage=USAGE, notes=card_notes(prepared))
+
+    def load_predictor(self, path: str, batch_size: int = 64, backend: str = "torch"):
+        return load_predictor(path, batch_size, backend)
+
+    def chunk_scorer(self, predictor, columns: list[str], options: dict):
+        return chunk_scorer(predictor, columns, options)
+
+
+USAGE = """import tunecard
+
+ranker = tunecard.load("{model_path}")
+ranker.predict_proba(["Your question?"], [["option A", "option B"]], contexts=[""])  # [questions, options]"""

@@ -18,26 +18,19 @@ import numpy as np
 
 from tunecard import metrics
 from tunecard.data import checks
-from tunecard.data.readers import read_splits
+from tunecard.data.columns import Columns
+from tunecard.data.splits import hold_out_missing, read_training_splits
 from tunecard.diagnostics import Finding
 from tunecard.errors import TunecardError
-from tunecard.tasks import classification
-from tunecard.tasks.classification import ID_COLUMNS, PIPELINE_TAG, PreparedData, score  # noqa: F401
-from tunecard.data.columns import Columns
+from tunecard.tasks.base import PIPELINE_USAGE, PreparedData, Task, TaskCard, classifier_metrics_note
+from tunecard.tasks.classification import ID_COLUMNS, example_input, input_description
 
 LABEL_NAMES = ["rejected", "chosen"]
-DEFAULT_TRUNCATION_SIDE = "left"  # without a prompt, keeps the end of a long dialogue
 PROMPT_SHARE = 0.25
 """A long prompt keeps at least this share of max_length (its last tokens: the turns the response
 answers); the response gets the rest (its first tokens)."""
-HOLDOUT = "by pair (the two texts of a pair always share a split)"
-SCORE_HISTOGRAM = True
-# Measured on HH-RLHF with minilm (benchmarks/preference_hh_rlhf.py): the pairwise loss collapses the
-# score margin at the classifier rate 1.5e-4, learns at 3e-5 to 5e-5.
-DEFAULT_LEARNING_RATE = 3e-5
 PROMPT_COLUMNS = ("prompt", "context", "question", "instruction", "history")
 ASSISTANT_MARKER = "Assistant:"
-SPLITS = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -93,20 +86,11 @@ def single_text_inputs(texts: list[str], prompts: list[str] | None, pair_input: 
 
 def prepare(data_config, seed: int) -> PreparedData:
     """Read pairs, hold out validation (and test) pairs when missing, expand to labelled texts."""
-    raw = read_splits(data_config)
-    if "train" not in raw:
-        raise TunecardError("training data", "a train split (a file, or train.* in a folder)",
-                            f"splits {', '.join(raw) or 'none'}", "pass --data or --data.train")
+    raw = read_training_splits(data_config)
     columns = find_pair_columns(raw["train"].column_names, data_config.chosen_column,
                                 data_config.rejected_column, data_config.prompt_column)
-    pairs = {name: _check_pairs(ds, columns, name) for name, ds in raw.items() if name in SPLITS}
-    test_held_out = "test" not in pairs and bool(data_config.test_size)
-    if test_held_out:
-        pairs["train"], pairs["test"] = pair_holdout(pairs["train"], data_config.test_size, seed, "test")
-    held_out = "validation" not in pairs
-    if held_out:
-        pairs["train"], pairs["validation"] = pair_holdout(pairs["train"], data_config.validation_size, seed,
-                                                           "validation")
+    pairs = {name: _check_pairs(ds, columns, name) for name, ds in raw.items()}
+    pairs, held_out, test_held_out = hold_out_missing(pairs, data_config, seed, pair_holdout)
     identical = {}
     splits = {}
     for name, ds in pairs.items():
@@ -218,7 +202,9 @@ def build_model(ref, label_names: list[str]):
     from (reward-model recipes such as trl's disable it for the same reason)."""
     import torch
 
-    model = classification.build_model(ref, label_names)
+    from tunecard import models
+
+    model = models.build_classifier(ref, label_names)
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
@@ -333,7 +319,7 @@ def data_collator(tokenizer):
     return PairCollator(tokenizer)
 
 
-def preprocess_logits(logits, labels):
+def pair_logits(logits, labels):
     """Evaluation logits per pair, [pairs, 2 texts, 2 labels], so they line up with the pair rows."""
     return logits.reshape(-1, 2, logits.shape[-1])
 
@@ -435,7 +421,9 @@ def load_predictor(path: str, batch_size: int = 64, backend: str = "torch"):
     """A Classifier that encodes (prompt, response) inputs as training did."""
     from functools import partial
 
-    classifier = classification.load_predictor(path, batch_size, backend)
+    from tunecard.inference import load_classifier
+
+    classifier = load_classifier(path, batch_size, backend)
     classifier.encode = partial(_encode_inputs, classifier.tokenizer, max_length=classifier.max_length)
     return classifier
 
@@ -445,3 +433,78 @@ def _encode_inputs(tokenizer, texts: list[str], text_pairs: list[str] | None, ma
     if text_pairs is None:
         return encode(tokenizer, None, texts, max_length)
     return encode(tokenizer, texts, text_pairs, max_length)
+
+
+class Preference(Task):
+    """Chosen vs rejected texts (optional prompt) as a binary classifier; the score is P(chosen)."""
+
+    name = "preference"
+    truncation_side = "left"
+    """Without a prompt, keeps the end of a long dialogue."""
+    holdout = "by pair (the two texts of a pair always share a split)"
+    score_histogram = True
+    exports_onnx = True
+    metric_info = {"pairwise_accuracy": ("pairwise_accuracy", "Pairwise accuracy", None)}
+    learning_rate = 3e-5
+    """Measured on HH-RLHF with minilm (benchmarks/preference_hh_rlhf.py): the pairwise loss collapses the
+    score margin at the classifier rate 1.5e-4, and learns at 3e-5 to 5e-5."""
+
+    def prepare(self, data_config, seed: int) -> PreparedData:
+        return prepare(data_config, seed)
+
+    def evaluation_splits(self, raw: dict, names: list[str], options: dict) -> dict:
+        return evaluation_splits(raw, names, options)
+
+    def tokenize(self, dataset, tokenizer, max_length: int):
+        return tokenize(dataset, tokenizer, max_length)
+
+    def build_model(self, ref, label_names: list[str]):
+        return build_model(ref, label_names)
+
+    def trainer_datasets(self, tokenized: dict) -> tuple:
+        return trainer_datasets(tokenized)
+
+    def model_settings(self, prepared: PreparedData) -> dict:
+        """Whether the model reads (prompt, response) pairs: predict builds its inputs the same way."""
+        return {"tunecard_text_pair": bool(prepared.columns.text_pair)}
+
+    def data_collator(self, tokenizer):
+        return PairCollator(tokenizer)
+
+    def loss_function(self, train_config):
+        return loss_function(train_config)
+
+    def preprocess_logits(self, tokenizer, label_names: list[str]):
+        return pair_logits
+
+    def compute_metrics_fn(self, label_names: list[str], validation, row_order):
+        return compute_metrics_fn(label_names, validation, row_order)
+
+    def metric_keys(self, label_names: list[str]) -> list[str]:
+        return metric_keys(label_names)
+
+    def headline_metric(self, label_names: list[str]) -> str:
+        return headline_metric(label_names)
+
+    def split_metrics(self, dataset, probs: np.ndarray) -> dict[str, float]:
+        return split_metrics(dataset, probs)
+
+    def baseline_metrics(self, dataset, seed: int) -> dict[str, float]:
+        return baseline_metrics(dataset, seed)
+
+    def chance_loss(self, label_names, train_counts, validation_labels, train_config) -> float:
+        return chance_loss(label_names, train_counts, validation_labels, train_config)
+
+    def card(self, prepared: PreparedData, tokenizer) -> TaskCard:
+        names = prepared.label_names
+        return TaskCard(
+            description="preference scoring (chosen vs rejected responses)",
+            intended_use=f"Classifies {input_description(prepared)} into one of {len(names)} labels: {', '.join(names)}.",
+            usage=PIPELINE_USAGE.replace("{example}", example_input(prepared)),
+            metrics_note=classifier_metrics_note(names), notes=card_notes(prepared))
+
+    def load_predictor(self, path: str, batch_size: int = 64, backend: str = "torch"):
+        return load_predictor(path, batch_size, backend)
+
+    def chunk_scorer(self, predictor, columns: list[str], options: dict):
+        return chunk_scorer(predictor, columns, options)

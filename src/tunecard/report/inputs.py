@@ -1,0 +1,122 @@
+"""Assemble what the card and metrics.json show from a finished run's plain values: the card inputs, the
+hyperparameter list, the dataset's name, and the metrics.json dictionaries. Computes no metric; writes no file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunecard.config import Config
+from tunecard.metrics import METRIC_INFO
+from tunecard.report.card import CardInputs, SplitReport
+
+def card_inputs(config: Config, task, card_text, base_model: str, prepared, evaluations, result, best_metric: str,
+                device: str, precision: str, findings, train_counts: dict[str, int], temperature: float | None,
+                retrieval_manifest: dict | None = None) -> CardInputs:
+    """`task`: the run's Task (its facts are read, nothing is called that computes); `card_text`: its TaskCard."""
+    names = prepared.label_names
+    dataset_name = dataset_name_of(config)
+    return CardInputs(
+        model_name=Path(config.output).name, base_model=base_model, dataset_name=dataset_name,
+        dataset_description=dataset_description(config, dataset_name), task=config.task,
+        pipeline_tag=task.pipeline_tag, library_name=task.library_name, model_index_task=task.model_index_task,
+        label_names=names, max_length=config.model.max_length,
+        splits=[SplitReport("train", len(prepared.splits["train"]), train_counts), *(e.report for e in evaluations)],
+        metric_keys=task.metric_keys(names), metric_info={**METRIC_INFO, **task.metric_info},
+        best_metric=best_metric, best_epoch=result.best_epoch,
+        history=result.history, hyperparameters=hyperparameters(config, precision, retrieval_manifest),
+        majority_label=max(names, key=lambda n: train_counts[n]),
+        validation_held_out=prepared.validation_held_out, validation_share=config.data.validation_size,
+        test_held_out=prepared.test_held_out, test_share=config.data.test_size, holdout=task.holdout,
+        card_text=card_text, score_plots=task.score_histogram, extra_frameworks=task.extra_frameworks,
+        seed=config.train.seed, train_seconds=result.train_seconds,
+        samples_per_second=result.samples_per_second, device=device,
+        findings=[f.as_dict() for f in findings], temperature=temperature)
+
+
+# ---- metrics.json ---------------------------------------------------------------------------------
+
+def run_metrics(inputs: CardInputs, result) -> dict:
+    return {
+        "task": inputs.task, "label_names": inputs.label_names, "best_metric": inputs.best_metric,
+        "best_epoch": inputs.best_epoch, "temperature": inputs.temperature,
+        "training": {"seconds": round(result.train_seconds, 2),
+                     "samples_per_second": round(result.samples_per_second, 2)},
+        "splits": {s.name: split_metrics(s) if s.metrics else {"size": s.size, "label_distribution": s.distribution}
+                   for s in inputs.splits},
+        "diagnostics": inputs.findings,
+    }
+
+
+def split_metrics(report: SplitReport) -> dict:
+    return {"size": report.size, "label_distribution": report.distribution, "metrics": report.metrics,
+            "baselines": {"majority": report.baseline, "stratified": report.stratified},
+            "calibration": report.calibration, "per_class": report.per_class,
+            "confusion_matrix": report.confusion,
+            **({"comparisons": report.comparisons, "examples": report.examples} if report.comparisons else {})}
+
+
+def evaluation_report(model: str, data: str, names: list[str], train_counts, results, findings) -> dict:
+    counts = train_counts or results[0].report.distribution
+    return {"model": str(model), "data": str(data), "label_names": names,
+            "majority_label": max(names, key=lambda n: counts[n]),
+            "baseline_source": "the training data" if train_counts else "the evaluated data",
+            "splits": {r.report.name: split_metrics(r.report) for r in results},
+            "diagnostics": [f.as_dict() for f in findings]}
+
+
+# ---- card text --------------------------------------------------------------------------------------
+
+def dataset_name_of(config: Config) -> str:
+    """The data's name: a hub id as given, a local file by its name (by its folder's when the file is named
+    for a split, like train.jsonl), a folder by its name."""
+    from tunecard.data.readers import SPLIT_NAMES
+
+    names = []
+    for ref in _data_refs(config):
+        path = Path(ref)
+        if not path.exists():
+            names.append(ref)
+            continue
+        generic = path.is_file() and (path.stem.lower() in SPLIT_NAMES or path.stem == "data")
+        names.append((path.parent if generic else path).stem)
+    return "+".join(names)
+
+
+def _data_refs(config: Config) -> list[str]:
+    ref = config.data.path or config.data.train
+    return [ref] if isinstance(ref, str) else list(ref)
+
+
+def dataset_description(config: Config, name: str) -> str:
+    refs = _data_refs(config)
+    if all(Path(ref).exists() for ref in refs):
+        return f"the local dataset `{name}` ({', '.join(f'`{ref}`' for ref in refs)})"
+    if "/" in refs[0]:
+        return f"the [{name}](https://huggingface.co/datasets/{name}) dataset"
+    return f"the `{name}` dataset"
+
+
+def hyperparameters(config: Config, precision: str, retrieval_manifest: dict | None = None) -> dict:
+    t = config.train
+    return {
+        "learning_rate": t.learning_rate, "train_batch_size": t.batch_size, "eval_batch_size": t.eval_batch_size,
+        "seed": t.seed, "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "optimizer": f"AdamW (torch) with betas=({t.adam_beta1},{t.adam_beta2}) and epsilon={t.adam_epsilon}",
+        "weight_decay": t.weight_decay, "lr_scheduler_type": t.lr_scheduler, "warmup_ratio": t.warmup_ratio,
+        "num_epochs": int(t.epochs) if float(t.epochs).is_integer() else t.epochs,
+        **({"max_steps": t.max_steps} if t.max_steps > 0 else {}),
+        **({"class_weights": t.class_weights} if t.class_weights else {}),
+        **({"early_stopping_patience": t.early_stopping_patience} if t.early_stopping_patience else {}),
+        "max_length": config.model.max_length, "truncation_side": config.model.truncation_side,
+        **({"retrieval": retrieval_description(config, retrieval_manifest)} if retrieval_manifest else {}),
+        "batching": "length-grouped, dynamic padding" if t.group_by_length else "random, dynamic padding",
+        "precision": precision,
+    }
+
+
+def retrieval_description(config: Config, manifest: dict) -> str:
+    """What the card says about retrieved context: the index, its kind and size, passages per question."""
+    model = manifest.get("embedding_model", {}).get("base_model")
+    return (f"top {config.retrieval.top_k} passages per question (query: the question and its options) from a "
+            f"{manifest['kind']} index of {manifest['passages']} passages of at most {manifest['passage_words']} words"
+            f"{f' (embeddings: {model})' if model else ''}, built from {', '.join(Path(c).name for c in manifest['corpus'])}")

@@ -1,0 +1,259 @@
+"""The Task protocol: one frozen dataclass base with default hooks, which every task shape subclasses once.
+
+A task never subclasses another task: what two tasks share is a function in `data/` (or a plain helper in
+one task's module that the other calls). Everything task-specific lives on the task, so the workflows
+(`api`), the writers (`outputs`), the card (`report`) and `models` never name a task and never probe one
+with `hasattr`.
+
+- Facts (class variables): what the card, the CLI and the workflows need to know about the shape.
+- Construction: `bind(config)` for a run (the task's options become dataclass fields) and
+  `from_model(saved, **options)` for a trained model (`saved`: its config.json as a dict). Nothing is set
+  later as a side effect: a task is immutable.
+- Hooks: the defaults below are those of single-text classification with
+  `AutoModelForSequenceClassification`; a task overrides what its shape changes.
+
+This module is torch-free: hooks import what they need when they run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Optional
+
+import numpy as np
+
+from tunecard.errors import TunecardError
+
+DEFAULT_LEARNING_RATE = 5e-5
+"""The Trainer and seed-card default: used for any model a task has no measured default for."""
+
+
+@dataclass
+class PreparedData:
+    """A task's `prepare` result: standardised splits in the task's contract."""
+    splits: dict
+    """Split name -> datasets.Dataset."""
+    label_names: list[str]
+    columns: Any
+    """The source columns read (data.columns.Columns)."""
+    validation_held_out: bool = False
+    dropped_empty: dict[str, int] = field(default_factory=dict)
+    """Rows removed per split because their text was empty (data.empty_texts: drop)."""
+    findings: list = field(default_factory=list)
+    """Findings made while preparing the data (diagnostics.Finding)."""
+    test_held_out: bool = False
+
+
+@dataclass(frozen=True)
+class TaskCard:
+    """What a task says about itself in the model card, as plain text."""
+    description: str
+    """Completes "a fine-tuned version of <base> for ...", e.g. "text classification"."""
+    intended_use: str
+    """The first sentence of "Intended uses & limitations"."""
+    usage: str
+    """A Python snippet that loads and runs the model; `{model_path}` is replaced by the model folder."""
+    metrics_note: str = ""
+    """How the metrics are computed (e.g. how precision, recall and F1 are averaged)."""
+    notes: list[str] = field(default_factory=list)
+    """Further paragraphs (e.g. what a preference score means)."""
+
+
+PIPELINE_USAGE = """from transformers import pipeline
+
+classifier = pipeline("text-classification", model="{model_path}")
+classifier({example})"""
+
+
+@dataclass(frozen=True)
+class Task:
+    """Base of every task shape: the facts, the two constructors and the hooks, with defaults."""
+
+    name: ClassVar[str]
+    pipeline_tag: ClassVar[str] = "text-classification"
+    model_index_task: ClassVar[tuple[str, str]] = ("text-classification", "Text Classification")
+    """The model-index `task` (type, name) the metrics are filed under."""
+    truncation_side: ClassVar[str] = "right"
+    """Which end of a too-long input is cut when model.truncation_side is unset."""
+    holdout: ClassVar[str] = "stratified by label"
+    """How held-out splits are drawn, in the card's words."""
+    score_histogram: ClassVar[bool] = False
+    """Plot a histogram of the positive-class score per gold label for each evaluated split."""
+    uses_context: ClassVar[bool] = False
+    """Rows carry `question`, `options` and `context`, which `--retrieval.index` fills with passages."""
+    collator_drops_columns: ClassVar[bool] = False
+    """Trainer keeps every column (its length-grouped sampler reads `length`); the collator drops the rest."""
+    predict_top_k: ClassVar[int] = 1
+    """How many ranked labels `predict` writes when --top_k is unset."""
+    submission_column: ClassVar[str] = "prediction"
+    """The predictions column `predict --submission` writes as Kaggle's `prediction`."""
+    exports_onnx: ClassVar[bool] = False
+    """`tunecard export --format onnx` supports this task's models."""
+    extra_frameworks: ClassVar[tuple[str, ...]] = ()
+    """Packages whose versions the card lists beside the usual ones."""
+    config_sections: ClassVar[tuple[str, ...]] = ()
+    """Task-specific config sections this task reads (kept in config.yaml; others are left out)."""
+    metric_info: ClassVar[dict[str, tuple]] = {}
+    """Task-specific metric key -> (model-index type, display name, args), beside metrics.METRIC_INFO."""
+    default_model: ClassVar[Optional[str]] = None
+    """The model when model.name is left at its generic default; None keeps that default."""
+    learning_rate: ClassVar[float] = DEFAULT_LEARNING_RATE
+    """The default peak learning rate."""
+    model_learning_rates: ClassVar[dict[str, float]] = {}
+    """Measured defaults for particular (embedded) models, overriding `learning_rate`."""
+
+    # ---- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def bind(cls, config) -> "Task":
+        """The task configured for a run (`config` is a resolved tunecard.Config)."""
+        return cls()
+
+    @classmethod
+    def from_model(cls, saved: dict, **options) -> "Task":
+        """The task a trained model was trained with (`saved`: its config.json), with evaluate/predict
+        options (those given; None means not given). A task that takes none refuses any."""
+        given = {k: v for k, v in options.items() if v is not None}
+        if given:
+            shown = ", ".join(f"--{k}" for k in given)
+            values = ", ".join(f"--{k} {v}" for k, v in given.items())
+            raise TunecardError(shown, "an option of this task", f"{values}, which the {cls.name} task does not take",
+                                f"drop {shown}")
+        return cls()
+
+    @classmethod
+    def default_learning_rate(cls, model_name: str) -> float:
+        return cls.model_learning_rates.get(model_name, cls.learning_rate)
+
+    @property
+    def library_name(self) -> str:
+        """The card's library_name."""
+        return "transformers"
+
+    # ---- data ----------------------------------------------------------------------------------
+
+    def prepare(self, data_config, seed: int) -> PreparedData:
+        raise NotImplementedError(f"{type(self).__name__}.prepare")
+
+    def evaluation_splits(self, raw: dict, names: list[str], options: dict) -> dict:
+        """Labelled splits to evaluate a trained model on, in the task's contract."""
+        raise NotImplementedError(f"{type(self).__name__}.evaluation_splits")
+
+    def tokenize(self, dataset, tokenizer, max_length: int):
+        """Model inputs plus `length` (for length-grouped batches) and `full_length` (before truncation)."""
+        raise NotImplementedError(f"{type(self).__name__}.tokenize")
+
+    # ---- model and training --------------------------------------------------------------------
+
+    def build_model(self, ref, label_names: list[str]):
+        """The model to train, its head named with the labels."""
+        from tunecard import models
+
+        return models.build_classifier(ref, label_names)
+
+    def trainer_datasets(self, tokenized: dict) -> tuple:
+        """The (train, validation) sets Trainer sees: by default the tokenized rows themselves."""
+        return tokenized["train"], tokenized["validation"]
+
+    def data_collator(self, tokenizer):
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(tokenizer)
+
+    def loss_function(self, train_config):
+        """A Trainer `compute_loss_func`, or None for the model's own loss (class weights come from
+        train.class_weights)."""
+        return None
+
+    def preprocess_logits(self, tokenizer, label_names: list[str]):
+        """Trainer's `preprocess_logits_for_metrics` for per-epoch validation; None keeps the logits."""
+        return None
+
+    def compute_metrics_fn(self, label_names: list[str], validation, row_order: np.ndarray):
+        """The `compute_metrics` Trainer calls after each evaluation (`row_order`: the order in which
+        Trainer visited the validation rows)."""
+        from tunecard import metrics
+
+        def compute(eval_prediction) -> dict:
+            logits = eval_prediction.predictions
+            logits = logits[0] if isinstance(logits, tuple) else logits
+            return metrics.classification_metrics(eval_prediction.label_ids, np.argmax(logits, -1),
+                                                  len(label_names))
+        return compute
+
+    def model_settings(self, prepared: PreparedData) -> dict[str, Any]:
+        """Task-specific entries (named tunecard_*) saved in the model's config.json for its predictor."""
+        return {}
+
+    def save_model(self, trainer, tokenizer, folder) -> None:
+        """Write the trained model folder."""
+        trainer.save_model(str(folder))
+        tokenizer.save_pretrained(str(folder))
+
+    # ---- scoring and metrics -------------------------------------------------------------------
+
+    def score(self, model, tokenizer, tokenized, batch_size: int, desc: str) -> np.ndarray:
+        """Logits [n_rows, n_labels] in row order."""
+        from tunecard.inference import predict_logits
+
+        return predict_logits(model, tokenizer, tokenized, batch_size, desc=desc)
+
+    def metric_keys(self, label_names: list[str]) -> list[str]:
+        from tunecard import metrics
+
+        return metrics.metric_keys(len(label_names))
+
+    def headline_metric(self, label_names: list[str]) -> str:
+        return "f1" if len(label_names) == 2 else "f1_macro"
+
+    def split_metrics(self, dataset, probs: np.ndarray) -> dict[str, float]:
+        """Metrics beyond the per-row ones (e.g. pairwise accuracy)."""
+        return {}
+
+    def baseline_metrics(self, dataset, seed: int) -> dict[str, float]:
+        """The task's own metrics for the stratified-random baseline."""
+        return {}
+
+    def majority_metrics(self, dataset, train_counts: dict[str, int]) -> dict[str, float]:
+        """The task's own metrics for the majority-class baseline."""
+        return {}
+
+    def chance_loss(self, label_names: list[str], train_counts: dict[str, int], validation_labels,
+                    train_config) -> Optional[float]:
+        """The validation loss of the best model that ignores its inputs (collapse.loss_at_chance);
+        None when the loss has no such level."""
+        return None
+
+    def comparisons(self, name: str, model, tokenizer, dataset, tokenized, probs: np.ndarray,
+                    batch_size: int) -> tuple[dict, list[dict]]:
+        """Other scorers of the held-out split shown beside the model ({key: {"label", "metrics"}}) and
+        example rows; none by default."""
+        return {}, []
+
+    def prediction_extras(self, dataset, probs: np.ndarray) -> dict[str, list]:
+        """Columns added to predictions/<split>.csv."""
+        return {}
+
+    # ---- the card ------------------------------------------------------------------------------
+
+    def card(self, prepared: PreparedData, tokenizer) -> TaskCard:
+        raise NotImplementedError(f"{type(self).__name__}.card")
+
+    # ---- trained models ------------------------------------------------------------------------
+
+    def load_predictor(self, path: str, batch_size: int = 64, backend: str = "torch"):
+        """The object `tunecard.load` returns."""
+        from tunecard.inference import load_classifier
+
+        return load_classifier(path, batch_size, backend)
+
+    def chunk_scorer(self, predictor, columns: list[str], options: dict):
+        """fn(chunk, ids, bar) -> DataFrame: the rows `predict` writes for a chunk of its input."""
+        raise NotImplementedError(f"{type(self).__name__}.chunk_scorer")
+
+
+def classifier_metrics_note(label_names: list[str]) -> str:
+    """How precision, recall and F1 are computed for a label classifier."""
+    if len(label_names) == 2:
+        return f"Precision, recall and F1 are binary, with `{label_names[1]}` (label id 1) as the positive class."
+    return "Precision, recall and F1 are averaged over classes: macro (each class counts the same) and weighted (by support)."
