@@ -120,7 +120,7 @@ def test_a_task_defined_in_one_file_trains_evaluates_and_predicts(tiny_model, to
     assert test["accuracy"] >= 0.9 and test["error_rate"] == pytest.approx(1 - test["accuracy"])
     card = ModelCard.load(run.card_path)
     assert "for toy direction tagging" in card.text and "Tells whether a word list goes up or down." in card.text
-    assert f'tunecard.load("path/to/run/model")' in card.text
+    assert 'tunecard.load("path/to/run/model")' in card.text
     error_rates = [r for r in card.data.eval_results if r.metric_type == "error_rate"]
     assert {r.dataset_split for r in error_rates} == {"validation", "test"}
     assert (run.output / "config.yaml").read_text().count("learning_rate: 0.01") == 1

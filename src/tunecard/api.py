@@ -1,8 +1,5 @@
-"""The workflows users call: `train`, `evaluate`, `predict` and `index`. Also owns the run directory.
-
-A run is built in `<output>.partial` and renamed to `<output>` only when every file is
-written, so a failed run never leaves a half-written run directory.
-"""
+"""The workflows users call: `train`, `evaluate`, `predict`, `export` and `index`. Their outputs are built
+in `<output>.partial` and renamed when complete (`run_directory`)."""
 
 from __future__ import annotations
 
@@ -11,12 +8,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunecard import open_book, outputs
+from tunecard import open_book, outputs, run_directory
 from tunecard.report import inputs as report_inputs
 from tunecard.config import (Config, IndexConfig, RetrievalConfig, TrainConfig, check_config, config_from_dict,
                              load_config)
 from tunecard.diagnostics import Finding, history_findings, sort_findings
-from tunecard.errors import TunecardError, TunecardErrors
+from tunecard.errors import Stopped, TunecardError, TunecardErrors
 
 SPLIT_ORDER = ("train", "validation", "test")
 
@@ -52,39 +49,56 @@ class _Setup:
     data_findings: list[Finding]
 
 
-def train(config: Config | dict | str | Path) -> RunResult:
-    """Fine-tune, evaluate every split, and write the run directory (see README: run directory).
-    `config` is not changed: the run works on a resolved copy, which config.yaml records."""
-    from tunecard import tasks, training
+def train(config: Config | dict | str | Path) -> RunResult | None:
+    """Fine-tune, evaluate every split, and write the run directory (docs: the run directory).
+    `config` is not changed: the run works on a resolved copy, which config.yaml records. Under several
+    processes every one trains and scores its share; the main one writes and returns the run (others None)."""
+    from tunecard import distributed, tasks, training
 
     config = tasks.resolve_config(_as_config(config))
     output = _check_train_config(config)
+    resume_from = run_directory.resume_point(config) if config.resume else None
     task = tasks.bind(config)
     index = open_book.open_index(task, config.retrieval)  # before any work: a bad index stops the run here
     setup = _setup(config, task, index)
-    with run_directory(output, config.overwrite) as workdir:
+    with run_directory.training_directory(config, resume_from) as workdir:
         names = setup.prepared.label_names
         train_set, validation = task.trainer_datasets(setup.tokenized)
         trainer, epoch_log = training.build_trainer(
-            setup.model, setup.tokenizer, train_set, validation, config.train, str(workdir / "checkpoints"),
-            None, setup.best_metric, task.data_collator(setup.tokenizer), task.loss_function(config.train),
-            task.preprocess_logits(setup.tokenizer, names), collator_drops_columns=task.collator_drops_columns)
+            setup.model, setup.tokenizer, train_set, validation, config.train,
+            str(workdir / run_directory.CHECKPOINTS), None, setup.best_metric, task.data_collator(setup.tokenizer),
+            task.loss_function(config.train), task.preprocess_logits(setup.tokenizer, names),
+            collator_drops_columns=task.collator_drops_columns)
         trainer.compute_metrics = task.compute_metrics_fn(names, validation, training.eval_row_order(trainer))
-        result = training.train(trainer, epoch_log)
-        shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
-        if not trainer.is_world_process_zero():
-            return None  # only the main process scores, writes files and prints
-        evaluations, findings = _judge_run(trainer.model, setup, config, result, workdir, task)
+        result = training.train(trainer, epoch_log, resume_from)
+        if result.interrupted_at is not None:
+            raise Stopped("training", "to run to the end", f"a stop by Ctrl-C at step {result.interrupted_at}",
+                                f"continue it with: tunecard train --config {workdir / 'config.yaml'} --resume")
+        logits = _score_splits(trainer.model, setup, config, task)  # every process scores its share
+        if not distributed.is_main():
+            return None  # only the main process judges, writes files and prints
+        shutil.rmtree(workdir / run_directory.CHECKPOINTS, ignore_errors=True)
+        evaluations, findings = _judge_run(trainer.model, setup, config, result, workdir, task, logits)
         inputs = report_inputs.card_inputs(
             config, task, task.card(setup.prepared, setup.tokenizer), setup.ref.base_model, setup.prepared,
             evaluations, result, setup.best_metric, str(trainer.args.device), training.precision_of(trainer.args),
             findings, setup.train_counts, getattr(trainer.model.config, "tunecard_temperature", None),
-            index.manifest if index else None)
+            index.manifest if index else None, trainer.args.world_size)
         run_metrics = report_inputs.run_metrics(inputs, result)
         outputs.write_run(workdir, trainer, setup.tokenizer, task, config, inputs, result, run_metrics)
     run = RunResult(output, run_metrics, result.history, output / "model", output / "README.md", findings)
     _print_train_summary(run, inputs, result)
     return run
+
+
+def _score_splits(model, setup: _Setup, config: Config, task) -> dict:
+    """Every split's logits in row order, each process scoring its share of the rows."""
+    from tunecard import distributed
+
+    def scorer(name):
+        return lambda rows: task.score(model, setup.tokenizer, rows, config.train.eval_batch_size, f"Scoring {name}")
+    return {name: distributed.score_in_shares(scorer(name), setup.tokenized[name])
+            for name in SPLIT_ORDER if name in setup.prepared.splits}
 
 
 def _setup(config: Config, task, index=None) -> _Setup:
@@ -116,13 +130,11 @@ def _setup(config: Config, task, index=None) -> _Setup:
                                                                prepared.dropped_empty))
 
 
-def _judge_run(model, setup: _Setup, config: Config, result, workdir: Path, task):
-    """Score every split with the kept model; fit the temperature; collect all findings."""
+def _judge_run(model, setup: _Setup, config: Config, result, workdir: Path, task, logits: dict):
+    """Judge every split's logits (scored with the kept model); fit the temperature; collect all findings."""
     from tunecard import evaluation
 
     names, splits = setup.prepared.label_names, setup.prepared.splits
-    logits = {name: task.score(model, setup.tokenizer, setup.tokenized[name], config.train.eval_batch_size,
-                               f"Scoring {name}") for name in SPLIT_ORDER if name in splits}
     temperature = None
     if config.train.temperature_scaling:
         temperature = evaluation.fit_temperature(logits["validation"], splits["validation"]["label"])
@@ -186,7 +198,7 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
     from tunecard.report.summary import format_summary
 
     if output:
-        _check_output(Path(output), overwrite)
+        run_directory.check_output(Path(output), overwrite)
     task = tasks.for_model(model, k=k)  # bound to the options the model was trained with
     retrieval = open_book.as_retrieval(retrieval)
     index = open_book.open_index(task, retrieval)
@@ -241,7 +253,7 @@ def predict(model: str, data: str, output: str, top_k: int | None = None, text_c
     if out.suffix.lower() not in PREDICTION_FORMATS:
         raise TunecardError("--output", f"a {', '.join(PREDICTION_FORMATS)} file", f"'{out.suffix or out.name}'",
                             "name the output file with one of those extensions")
-    _check_output(out, overwrite)
+    run_directory.check_output(out, overwrite)
     targets = [out] + ([_submission_path(submission, overwrite)] if submission else [])
     dataset = read_file(Path(data))
     task = tasks.for_model(model)
@@ -298,7 +310,7 @@ def export(model: str, format: str = "onnx", quantize: str | None = None, output
         raise TunecardError(f"model {model}", f"a model of task {' or '.join(exportable)}", f"task '{task.name}'",
                             "score it with the torch back end (leave out --backend)")
     target = Path(output) if output else models.model_folder(model) / ONNX_FOLDER
-    with run_directory(target, overwrite) as workdir:
+    with run_directory.run_directory(target, overwrite) as workdir:
         classifier, tokenizer, _ = models.load_classifier(model)
         written = export_onnx(classifier, tokenizer, workdir, quantize)
     print(f"exported {', '.join(p.name for p in written)} with config and tokenizer to {target}")
@@ -310,7 +322,7 @@ def _submission_path(submission: str, overwrite: bool) -> Path:
     if path.suffix.lower() != ".csv":
         raise TunecardError("--submission", "a .csv file (Kaggle's id,prediction format)",
                             f"'{path.suffix or path.name}'", "name the submission file with .csv")
-    _check_output(path, overwrite)
+    run_directory.check_output(path, overwrite)
     return path
 
 
@@ -322,7 +334,7 @@ def index(config: IndexConfig | dict) -> dict:
 
     config = config if isinstance(config, IndexConfig) else IndexConfig(**config)
     _check_index_config(config)
-    with run_directory(Path(config.output), config.overwrite) as workdir:
+    with run_directory.run_directory(Path(config.output), config.overwrite) as workdir:
         manifest = retrieval.build_index(config, workdir)
     print(f"tunecard index: {manifest['passages']} passages ({manifest['kind']}"
           f"{', ' + manifest['faiss_index'] if 'faiss_index' in manifest else ''}) in {manifest['build_seconds']} s, "
@@ -346,37 +358,12 @@ def _check_index_config(config: IndexConfig) -> None:
         raise problems[0] if len(problems) == 1 else TunecardErrors(problems)
 
 
-# ---- run directory -------------------------------------------------------------------------
-
-def _check_output(output: Path, overwrite: bool) -> None:
-    if output.exists() and not overwrite:
-        raise TunecardError(f"output {output}", "a path that does not exist yet",
-                            "an existing file or folder", "choose another --output or pass --overwrite")
-
-
-@contextlib.contextmanager
-def run_directory(output: Path, overwrite: bool):
-    """Yield `<output>.partial`; on success replace `<output>` with it, on failure remove it."""
-    _check_output(output, overwrite)
-    partial = output.with_name(output.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)  # a previous crashed run's leftovers, never user data
-    partial.mkdir(parents=True)
-    try:
-        yield partial
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if output.exists():
-        shutil.rmtree(output) if output.is_dir() else output.unlink()
-    partial.rename(output)
-
-
 @contextlib.contextmanager
 def _maybe_run_directory(output: str | None, overwrite: bool):
     if output is None:
         yield None
         return
-    with run_directory(Path(output), overwrite) as workdir:
+    with run_directory.run_directory(Path(output), overwrite) as workdir:
         yield workdir
 
 
@@ -419,10 +406,7 @@ def _check_train_config(config: Config) -> Path:
             problems.append(TunecardError(f"--{name}", f"one of {', '.join(map(str, allowed))}", repr(value),
                                           f"set --{name} to one of those"))
     if config.output:
-        try:
-            _check_output(Path(config.output), config.overwrite)
-        except TunecardError as exc:
-            problems.append(exc)
+        problems.extend(run_directory.check_training_output(config))
     if problems:
         raise problems[0] if len(problems) == 1 else TunecardErrors(problems)
     return Path(config.output)

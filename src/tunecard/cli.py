@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(_parse(argv))
     except TunecardError as exc:
         print(f"tunecard: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
 
 
 def _parse(argv: list[str]):

@@ -111,6 +111,12 @@ class TrainConfig:
     reuse_freed_memory: bool = True
     """On a CPU under Linux (glibc): keep freed tensor memory in the process for the next step instead of
     returning it to the OS (1.55x faster 256-token steps here; the process then holds its peak memory)."""
+    save_steps: Optional[int] = None
+    """Also write a checkpoint (model, optimizer, scheduler, RNG states, data position) every this many
+    optimizer steps; unset: at each epoch end only. Checkpoints live in <output>.partial/checkpoints, so
+    `--resume` can continue a crashed or stopped run."""
+    save_total_limit: int = 2
+    """Checkpoints kept: the newest ones (the kept epoch's is never removed)."""
     temperature_scaling: bool = True
     """Fit a softmax temperature on validation; saved with the model and applied to reported probabilities."""
 
@@ -221,6 +227,10 @@ class Config:
     """Run directory to create (built as <output>.partial and renamed when complete)."""
     overwrite: bool = False
     """Replace an existing run directory at `output` (otherwise that is an error)."""
+    resume: bool = False
+    """Continue the stopped run in <output>.partial from its newest complete checkpoint. The config must be
+    the run's own (<output>.partial/config.yaml); only train.learning_rate may differ (e.g. lower, after a
+    non-finite loss)."""
     strict: bool = False
     """Exit with status 1 after writing the run when a diagnostic finding has severity error."""
 

@@ -4,8 +4,10 @@
 class TunecardError(Exception):
     """Bad input: says what was expected, what was found, and how to fix it.
 
-    The CLI prints it on one line and exits with status 2, without a traceback.
+    The CLI prints it on one line and exits with status `exit_code` (2), without a traceback.
     """
+
+    exit_code = 2
 
     def __init__(self, what: str, expected: str, found: str, fix: str):
         self.what, self.expected, self.found, self.fix = what, expected, found, fix
@@ -18,3 +20,9 @@ class TunecardErrors(TunecardError):
     def __init__(self, errors: list[TunecardError]):
         self.errors = errors
         Exception.__init__(self, " | ".join(str(e) for e in errors))
+
+
+class Stopped(TunecardError):
+    """The user stopped the run (Ctrl-C): exit status 130, as a shell reports a SIGINT."""
+
+    exit_code = 130

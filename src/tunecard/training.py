@@ -4,8 +4,10 @@ history read back from the Trainer's own log."""
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from transformers import (DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments)
 from transformers.trainer_callback import ProgressCallback
@@ -13,6 +15,7 @@ from transformers.trainer_callback import ProgressCallback
 from tunecard import metrics
 from tunecard.config import TrainConfig
 from tunecard.cpu_memory import reuse_freed_memory
+from tunecard.errors import TunecardError
 
 # Keys of a Trainer eval log that are bookkeeping, not metrics.
 EVAL_BOOKKEEPING = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch", "step")
@@ -27,6 +30,10 @@ class TrainingResult:
     """Time spent in training steps only (evaluation and checkpoint saving excluded)."""
     samples_per_second: float
     log_history: list[dict]
+    interrupted_at: int | None = None
+    """The step at which Ctrl-C stopped the run (its checkpoint was written); None when it ran to the end."""
+    resumed_from: int | None = None
+    """The checkpoint step this run was resumed from."""
 
 
 def precision_flags(precision: str) -> dict:
@@ -57,8 +64,9 @@ def training_arguments(cfg: TrainConfig, output_dir: str, n_train: int, best_met
         weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio,  # a float < 1 is a ratio in 5.x
         adam_beta1=cfg.adam_beta1, adam_beta2=cfg.adam_beta2, adam_epsilon=cfg.adam_epsilon,
         lr_scheduler_type=cfg.lr_scheduler, seed=cfg.seed, data_seed=cfg.seed,
-        eval_strategy="epoch", save_strategy="epoch", save_only_model=True, save_total_limit=1,
+        eval_strategy="epoch", save_strategy="epoch", save_total_limit=cfg.save_total_limit,
         load_best_model_at_end=True, metric_for_best_model=best_metric, greater_is_better=True,
+        logging_nan_inf_filter=False,  # a non-finite loss must reach the Checkpoints callback, not be averaged away
         logging_strategy="steps", logging_steps=cfg.logging_steps or max(1, steps_per_epoch // 20),
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         report_to="none", disable_tqdm=False, dataloader_pin_memory=_has_cuda(), **precision_flags(cfg.precision),
@@ -104,6 +112,142 @@ class QuietProgress(ProgressCallback):
             self.training_bar.write(f"epoch {logs.get('epoch', 0):.2f}: {shown}")
 
 
+COMPLETE = "tunecard_complete"
+"""Written into a checkpoint folder once every file of it is on disk: a checkpoint without it is torn."""
+EPOCH_RNG = "tunecard_epoch_rng_state"
+"""Each process's torch generator state at the start of the checkpoint's epoch (see Checkpoints)."""
+
+
+class NonFiniteLoss(TunecardError):
+    """Training produced a NaN or infinite loss."""
+
+
+class Checkpoints(TrainerCallback):
+    """Checkpoints for `--resume`, and the two ways a run stops early keeping them.
+
+    - every `save_steps` steps a checkpoint (the epoch-end ones come from save_strategy "epoch"), logged at
+      the same step so a resumed run's loss windows tile the epoch as the uninterrupted run's do;
+    - each finished checkpoint gets the COMPLETE marker (after every process has written its files);
+    - Ctrl-C (SIGINT) finishes the current step, checkpoints it and stops (`interrupted_at` is its step);
+    - a non-finite training loss stops the run at once with NonFiniteLoss (nothing more is saved).
+    Under several processes the stop decisions are agreed on by all, so every process stops at the same step.
+    """
+
+    def __init__(self, trainer: Trainer, save_steps: int | None):
+        self.trainer, self.save_steps = trainer, save_steps
+        self.interrupted_at: int | None = None
+        self.resume_from: Path | None = None
+        self._epoch_rng = None
+        self._sigint = False
+        self._previous_handler = None
+
+    def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        _rescale_peak(optimizer, lr_scheduler, args.learning_rate)
+
+    def _on_sigint(self, signum, frame):
+        import signal
+
+        self._sigint = True
+        signal.signal(signal.SIGINT, self._previous_handler)  # a second Ctrl-C stops at once
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.restore_sigint()
+
+    def restore_sigint(self) -> None:
+        import signal
+
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        """The generator state each epoch's data order is drawn from (Trainer's length-grouped sampler draws
+        its permutation from the global torch generator when the epoch's iterator starts). Trainer restores
+        the checkpoint's generator only after that draw when it resumes mid-epoch, so the resumed epoch would
+        see another order: the state recorded at the epoch's start is saved with each checkpoint and put back
+        here, before the draw (Trainer then restores the checkpoint's own state as usual)."""
+        import torch
+
+        if self.resume_from is not None:
+            saved = self.resume_from / f"{EPOCH_RNG}_{args.process_index}.safetensors"
+            if saved.is_file():
+                from safetensors.torch import load_file
+
+                torch.set_rng_state(load_file(saved)["cpu"])
+            self.resume_from = None
+        self._epoch_rng = torch.get_rng_state()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        import torch
+
+        from tunecard import distributed
+
+        loss = self.trainer._tr_loss  # the loss summed since the last log (no .item(): stays on the device)
+        if distributed.any_process(not bool(torch.isfinite(loss))):
+            raise _non_finite_loss(state, Path(args.output_dir))
+        if self.save_steps and state.global_step % self.save_steps == 0:
+            control.should_save = control.should_log = True
+        if distributed.any_process(self._sigint):
+            self.interrupted_at = state.global_step
+            control.should_save = control.should_log = control.should_training_stop = True
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.interrupted_at is not None:  # stopped mid-epoch: no evaluation of a partial epoch
+            control.should_evaluate = control.should_log = control.should_save = False
+
+    def on_save(self, args, state, control, model=None, **kwargs):
+        """Mark the checkpoint complete once every process has written its part, unless its weights are
+        not finite (an update after the last finite loss can break them): such a checkpoint is never resumed."""
+        import torch
+        from safetensors.torch import save_file
+
+        from tunecard import distributed
+
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        save_file({"cpu": self._epoch_rng}, folder / f"{EPOCH_RNG}_{args.process_index}.safetensors")
+        broken = distributed.any_process(not all(bool(torch.isfinite(p).all()) for p in model.parameters()))
+        distributed.barrier()  # every process has written its RNG states
+        if broken:
+            if state.is_world_process_zero:
+                shutil.rmtree(folder)
+            raise _non_finite_loss(state, Path(args.output_dir), "weights")
+        if state.is_world_process_zero:
+            marker = folder / (COMPLETE + ".partial")
+            marker.write_text(str(state.global_step), encoding="utf-8")
+            marker.replace(folder / COMPLETE)
+
+
+def _non_finite_loss(state, checkpoints: Path, what: str = "loss") -> NonFiniteLoss:
+    found = f"a NaN or infinite {what} at step {state.global_step} (epoch {state.epoch:.2f})"
+    if not complete_checkpoints(checkpoints):
+        return NonFiniteLoss("training", f"a finite {what}", found, "train again with a lower --train.learning_rate")
+    return NonFiniteLoss("training", f"a finite {what}", found, "resume from the last good checkpoint with a lower "
+                         f"learning rate: tunecard train --config {checkpoints.parent / 'config.yaml'} --resume "
+                         "--train.learning_rate <lower>")
+
+
+def _rescale_peak(optimizer, scheduler, learning_rate: float) -> None:
+    """A run resumed with another peak learning rate: the restored optimizer and schedule go on from where
+    they were, scaled to the new peak (a fresh run's peak is already the configured one)."""
+    for i, group in enumerate(optimizer.param_groups):
+        ratio = learning_rate / group.get("initial_lr", learning_rate)
+        if ratio != 1.0:
+            group["lr"] *= ratio
+            group["initial_lr"] = learning_rate
+            scheduler.base_lrs[i] = learning_rate
+
+
+def complete_checkpoints(folder: Path) -> list[Path]:
+    """The checkpoints in `folder` whose every file was written, oldest first."""
+    found = [p for p in folder.glob("checkpoint-*") if (p / COMPLETE).is_file()]
+    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]))
+
+
 def weighted_loss(weights):
     """A `compute_loss_func` for Trainer: cross-entropy with per-class weights."""
     import torch
@@ -144,6 +288,7 @@ def build_trainer(model, tokenizer, train, validation, cfg: TrainConfig, workdir
         compute_loss_func=loss_func, preprocess_logits_for_metrics=preprocess_logits, callbacks=callbacks)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(QuietProgress())
+    trainer.add_callback(Checkpoints(trainer, cfg.save_steps))  # last: its epoch-end decisions win
     if cfg.reuse_freed_memory and trainer.args.device.type == "cpu":
         reuse_freed_memory()
     return trainer, epoch_log
@@ -158,15 +303,38 @@ def eval_row_order(trainer: Trainer):
     return np.array(list(sampler)) if sampler is not None else np.arange(len(trainer.eval_dataset))
 
 
-def train(trainer: Trainer, epoch_log: EpochLogCallback) -> TrainingResult:
-    trainer.train()
+def train(trainer: Trainer, epoch_log: EpochLogCallback, resume_from: Path | None = None) -> TrainingResult:
+    """Run Trainer (from the checkpoint `resume_from`, if given) and read back the per-epoch history.
+    Samples/s counts the samples of this call's steps only."""
+    checkpoints = next(c for c in trainer.callback_handler.callbacks if isinstance(c, Checkpoints))
+    checkpoints.resume_from = resume_from
+    start_step = 0
+    if resume_from is not None:
+        start_step = int(resume_from.name.rsplit("-", 1)[-1])
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except BaseException:
+        _close_bars(trainer)  # the error is printed on a line of its own
+        raise
+    finally:
+        checkpoints.restore_sigint()
     state = trainer.state
-    samples = state.epoch * len(trainer.train_dataset)
+    samples = (state.global_step - start_step) * trainer.args.train_batch_size * trainer.args.world_size \
+        * trainer.args.gradient_accumulation_steps if resume_from else state.epoch * len(trainer.train_dataset)
     return TrainingResult(
         history=epoch_history(state.log_history), best_epoch=_best_epoch(state),
         train_seconds=epoch_log.train_seconds,
         samples_per_second=samples / epoch_log.train_seconds if epoch_log.train_seconds else 0.0,
-        log_history=list(state.log_history))
+        log_history=list(state.log_history), interrupted_at=checkpoints.interrupted_at,
+        resumed_from=start_step if resume_from else None)
+
+
+def _close_bars(trainer: Trainer) -> None:
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, ProgressCallback):
+            for bar in (callback.training_bar, callback.prediction_bar):
+                if bar is not None:
+                    bar.close()
 
 
 def epoch_history(log_history: list[dict]) -> list[dict]:
@@ -186,7 +354,9 @@ def epoch_history(log_history: list[dict]) -> list[dict]:
                         if k.startswith("eval_") and k not in EVAL_BOOKKEEPING and k != "eval_loss"})
             rows.append(row)
             window_losses = []
-    return rows
+    # A resumed run's earlier entries come back from trainer_state.json with sorted keys: every row takes the
+    # column order of the last one, which compute_metrics produced in this process.
+    return [{k: row.get(k) for k in rows[-1]} for row in rows]
 
 
 def _best_epoch(state) -> float | None:

@@ -11,7 +11,7 @@ from tunecard.report.card import CardInputs, SplitReport
 
 def card_inputs(config: Config, task, card_text, base_model: str, prepared, evaluations, result, best_metric: str,
                 device: str, precision: str, findings, train_counts: dict[str, int], temperature: float | None,
-                retrieval_manifest: dict | None = None) -> CardInputs:
+                retrieval_manifest: dict | None = None, world_size: int = 1) -> CardInputs:
     """`task`: the run's Task (its facts are read, nothing is called that computes); `card_text`: its TaskCard."""
     names = prepared.label_names
     dataset_name = dataset_name_of(config)
@@ -23,7 +23,7 @@ def card_inputs(config: Config, task, card_text, base_model: str, prepared, eval
         splits=[SplitReport("train", len(prepared.splits["train"]), train_counts), *(e.report for e in evaluations)],
         metric_keys=task.metric_keys(names), metric_info={**METRIC_INFO, **task.metric_info},
         best_metric=best_metric, best_epoch=result.best_epoch,
-        history=result.history, hyperparameters=hyperparameters(config, precision, retrieval_manifest),
+        history=result.history, hyperparameters=hyperparameters(config, precision, retrieval_manifest, world_size),
         majority_label=max(names, key=lambda n: train_counts[n]),
         validation_held_out=prepared.validation_held_out, validation_share=config.data.validation_size,
         test_held_out=prepared.test_held_out, test_share=config.data.test_size, holdout=task.holdout,
@@ -40,7 +40,8 @@ def run_metrics(inputs: CardInputs, result) -> dict:
         "task": inputs.task, "label_names": inputs.label_names, "best_metric": inputs.best_metric,
         "best_epoch": inputs.best_epoch, "temperature": inputs.temperature,
         "training": {"seconds": round(result.train_seconds, 2),
-                     "samples_per_second": round(result.samples_per_second, 2)},
+                     "samples_per_second": round(result.samples_per_second, 2),
+                     **({"resumed_from_step": result.resumed_from} if result.resumed_from is not None else {})},
         "splits": {s.name: split_metrics(s) if s.metrics else {"size": s.size, "label_distribution": s.distribution}
                    for s in inputs.splits},
         "diagnostics": inputs.findings,
@@ -96,11 +97,18 @@ def dataset_description(config: Config, name: str) -> str:
     return f"the `{name}` dataset"
 
 
-def hyperparameters(config: Config, precision: str, retrieval_manifest: dict | None = None) -> dict:
+def hyperparameters(config: Config, precision: str, retrieval_manifest: dict | None = None,
+                    world_size: int = 1) -> dict:
+    """The card's list, in the Trainer cards' terms (the batch size is per device; with several devices or
+    accumulation the total, as Trainer's cards give it)."""
     t = config.train
+    total = t.batch_size * t.gradient_accumulation_steps * world_size
     return {
         "learning_rate": t.learning_rate, "train_batch_size": t.batch_size, "eval_batch_size": t.eval_batch_size,
-        "seed": t.seed, "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "seed": t.seed,
+        **({"distributed_type": "multi-process", "num_devices": world_size} if world_size > 1 else {}),
+        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        **({"total_train_batch_size": total} if total != t.batch_size else {}),
         "optimizer": f"AdamW (torch) with betas=({t.adam_beta1},{t.adam_beta2}) and epsilon={t.adam_epsilon}",
         "weight_decay": t.weight_decay, "lr_scheduler_type": t.lr_scheduler, "warmup_ratio": t.warmup_ratio,
         "num_epochs": int(t.epochs) if float(t.epochs).is_integer() else t.epochs,

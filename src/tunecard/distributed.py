@@ -1,0 +1,67 @@
+"""Several processes (torchrun / accelerate launch): who writes, waiting for each other, and scoring rows in
+shares gathered back in row order. In a single process every function here is a no-op or the identity.
+
+The process group is accelerate's (`PartialState`), the one Trainer uses: gloo on CPUs, NCCL on GPUs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def state():
+    """accelerate's process state (it starts the process group under torchrun / accelerate launch)."""
+    from accelerate import PartialState
+
+    return PartialState()
+
+
+def is_main() -> bool:
+    return state().is_main_process
+
+
+def world_size() -> int:
+    return state().num_processes
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        state().wait_for_everyone()
+
+
+def share(n_rows: int) -> range:
+    """This process's contiguous share of n rows (the first processes take one row more when n does not
+    divide); the shares, in process order, are the rows in order."""
+    s = state()
+    per, extra = divmod(n_rows, s.num_processes)
+    start = s.process_index * per + min(s.process_index, extra)
+    return range(start, start + per + (1 if s.process_index < extra else 0))
+
+
+def gather(value) -> list:
+    """Every process's `value`, in process order (a list of one in a single process)."""
+    if world_size() == 1:
+        return [value]
+    from accelerate.utils import gather_object
+
+    return gather_object([value])
+
+
+def any_process(flag: bool) -> bool:
+    """True on every process when `flag` is true on any (so all of them stop at the same step)."""
+    if world_size() == 1:
+        return flag
+    import torch
+    import torch.distributed as dist
+
+    value = torch.tensor([1.0 if flag else 0.0], device=state().device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def score_in_shares(score, dataset) -> np.ndarray:
+    """`score(rows)` (an array with one row per dataset row, in row order) run on this process's share of
+    `dataset`'s rows, gathered from every process back into row order: every row exactly once."""
+    if world_size() == 1:
+        return score(dataset)
+    return np.concatenate(gather(score(dataset.select(share(len(dataset))))), axis=0)

@@ -1,0 +1,194 @@
+"""Crash and resume with real processes: a run killed with SIGKILL at a random step and resumed ends with the
+same weights and metrics as the run that was never stopped; Ctrl-C and a non-finite loss stop keeping the
+checkpoint; resuming what cannot be resumed is refused with the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import tiny_config
+
+STEPS = 60  # 240 rows / batch 16 = 15 steps per epoch, 4 epochs
+TIMINGS = {"seconds", "samples_per_second", "resumed_from_step", "train_runtime", "train_samples_per_second",
+           "train_steps_per_second", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second"}
+
+
+def write_config(tmp_path, tiny_model, sentiment_dir, output, **train) -> Path:
+    config = tiny_config(sentiment_dir, tiny_model, output, save_steps=7, **train)
+    path = tmp_path / f"{Path(output).name}.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def tunecard(*args) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1"}  # every step shown
+    return subprocess.Popen([sys.executable, "-m", "tunecard", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def run_until_step(process: subprocess.Popen, step: int, action) -> str:
+    """Watch the training bar on stderr; call `action(process)` once it shows `step` of STEPS. Returns stderr."""
+    seen, fired = [], threading.Event()
+
+    def watch():
+        buffer = ""
+        while chunk := process.stderr.read(64):
+            seen.append(chunk)
+            buffer = (buffer + chunk)[-200:]
+            shown = [int(m) for m in re.findall(rf"(\d+)/{STEPS} \[", buffer)]
+            if not fired.is_set() and shown and max(shown) >= step:
+                fired.set()
+                action(process)
+
+    reader = threading.Thread(target=watch)
+    reader.start()
+    process.wait(timeout=600)
+    reader.join()
+    return "".join(seen)
+
+
+def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    out, err = process.communicate(timeout=600)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def without_timings(value):
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in TIMINGS}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+def run_metrics(output: Path) -> dict:
+    metrics = json.loads((output / "metrics.json").read_text())
+    metrics.pop("output", None)
+    return without_timings(metrics)
+
+
+@pytest.fixture
+def uninterrupted(tmp_path, tiny_model, sentiment_dir) -> Path:
+    output = tmp_path / "uninterrupted"
+    result = finish(tunecard("train", "--config", str(write_config(tmp_path, tiny_model, sentiment_dir, output))))
+    assert result.returncode == 0, result.stderr[-2000:]
+    return output
+
+
+def test_sigkill_at_random_steps_then_resume_gives_the_same_run(tmp_path, tiny_model, sentiment_dir,
+                                                                uninterrupted):
+    """Killed twice (the second time while resumed) at random steps; most resume points are mid-epoch, where
+    Trainer alone restores the data order wrongly (transformers #39755)."""
+    output = tmp_path / "killed"
+    config = write_config(tmp_path, tiny_model, sentiment_dir, output)
+    first = random.Random().randint(9, 30)  # after the first checkpoint (step 7)
+    second = random.Random().randint(first + 9, STEPS - 3)
+    kill = lambda p: p.send_signal(signal.SIGKILL)  # noqa: E731
+    run_until_step(tunecard("train", "--config", str(config)), first, kill)
+    partial = output.with_name("killed.partial")
+    assert not output.exists() and (partial / "checkpoints").is_dir(), f"killed at step {first}"
+    run_until_step(tunecard("train", "--config", str(config), "--resume", "true"), second, kill)
+
+    resumed = finish(tunecard("train", "--config", str(config), "--resume", "true"))
+
+    killed_at = f"killed at steps {first} and {second}"
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not partial.exists()
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert first < metrics["training"]["resumed_from_step"] < STEPS, killed_at
+    assert (output / "history.csv").read_text() == (uninterrupted / "history.csv").read_text(), killed_at
+    assert run_metrics(output) == run_metrics(uninterrupted), killed_at
+    weights = (output / "model" / "model.safetensors").read_bytes()
+    assert weights == (uninterrupted / "model" / "model.safetensors").read_bytes(), killed_at
+
+
+def test_ctrl_c_stops_at_a_checkpoint_and_says_how_to_resume(tmp_path, tiny_model, sentiment_dir,
+                                                             uninterrupted):
+    output = tmp_path / "stopped"
+    config = write_config(tmp_path, tiny_model, sentiment_dir, output)
+    process = tunecard("train", "--config", str(config))
+    stderr = run_until_step(process, 20, lambda p: p.send_signal(signal.SIGINT))
+
+    assert process.returncode == 130, stderr[-2000:]
+    partial = output.with_name("stopped.partial")
+    assert f"continue it with: tunecard train --config {partial / 'config.yaml'} --resume" in stderr
+    assert "Traceback" not in stderr and not output.exists()
+    assert list((partial / "checkpoints").glob("checkpoint-*/tunecard_complete"))
+
+    resumed = finish(tunecard("train", "--config", str(partial / "config.yaml"), "--resume", "true"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (output / "model" / "model.safetensors").read_bytes() == \
+        (uninterrupted / "model" / "model.safetensors").read_bytes()
+
+
+def test_a_nan_loss_before_any_checkpoint_stops_naming_the_step_and_leaves_nothing(tmp_path, tiny_model,
+                                                                                   sentiment_dir):
+    output = tmp_path / "diverged"
+    config = write_config(tmp_path, tiny_model, sentiment_dir, output, learning_rate=1e30)
+    result = finish(tunecard("train", "--config", str(config)))
+
+    assert result.returncode == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(r"tunecard: error: training: expected a finite loss; found a NaN or infinite loss at step "
+                        r"[1-6] \(epoch 0\.\d\d\)\. Fix: train again with a lower --train\.learning_rate", line), line
+    assert "Traceback" not in result.stderr
+    assert not output.exists() and not output.with_name("diverged.partial").exists()
+
+
+def test_a_nan_after_the_first_checkpoint_keeps_it_and_resumes_with_a_lower_rate(tmp_path, tiny_model,
+                                                                                 sentiment_dir):
+    """A stopped run resumed with a learning rate of 1e38: the first update breaks the weights, the next
+    loss is NaN and stops it; the checkpoint before stays, and --resume with a lower rate finishes it."""
+    output = tmp_path / "raised"
+    config = write_config(tmp_path, tiny_model, sentiment_dir, output)
+    run_until_step(tunecard("train", "--config", str(config)), 9, lambda p: p.send_signal(signal.SIGKILL))
+    raised = finish(tunecard("train", "--config", str(config), "--resume", "true", "--train.learning_rate", "1e38"))
+    partial = output.with_name("raised.partial")
+    assert raised.returncode == 2
+    line = raised.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(r"tunecard: error: training: expected a finite loss; found a NaN or infinite loss at step "
+                        r"\d+ \(epoch [\d.]+\)\. Fix: resume from the last good checkpoint with a lower learning "
+                        rf"rate: tunecard train --config {re.escape(str(partial / 'config.yaml'))} --resume "
+                        r"--train\.learning_rate <lower>", line), line
+    assert list((partial / "checkpoints").glob("checkpoint-*/tunecard_complete"))
+
+    lowered = finish(tunecard("train", "--config", str(config), "--resume", "true", "--train.learning_rate", "5e-3"))
+    assert lowered.returncode == 0, lowered.stderr[-2000:]
+    assert json.loads((output / "metrics.json").read_text())["splits"]["test"]["metrics"]["accuracy"] > 0.5
+
+
+def test_resume_refusals(tmp_path, tiny_model, sentiment_dir, uninterrupted):
+    config = write_config(tmp_path, tiny_model, sentiment_dir, uninterrupted)
+    finished = finish(tunecard("train", "--config", str(config), "--resume", "true"))
+    assert finished.returncode == 2
+    assert finished.stderr.strip() == (
+        f"tunecard: error: --resume: expected a stopped run in {uninterrupted}.partial; found the finished run directory "
+        f"{uninterrupted}. Fix: drop --resume (a finished run is not resumed), or train again with --overwrite")
+
+    output = tmp_path / "killed"
+    config = write_config(tmp_path, tiny_model, sentiment_dir, output)
+    run_until_step(tunecard("train", "--config", str(config)), 9, lambda p: p.send_signal(signal.SIGKILL))
+    partial = tmp_path / "killed.partial"
+    differing = finish(tunecard("train", "--config", str(config), "--resume", "true", "--train.seed", "7",
+                                "--train.batch_size", "8"))
+    assert differing.returncode == 2
+    assert differing.stderr.strip() == (
+        f"tunecard: error: --resume: expected the stopped run's config ({partial / 'config.yaml'}); found other values "
+        f"for train.batch_size (16 -> 8), train.seed (42 -> 7). Fix: resume with --config {partial / 'config.yaml'}")
+
+    fresh = finish(tunecard("train", "--config", str(config)))
+    assert fresh.returncode == 2
+    assert fresh.stderr.strip() == (
+        f"tunecard: error: output {output}: expected no stopped run in the way; found a stopped run with checkpoints in "
+        f"{partial}. Fix: pass --resume to continue it, or --overwrite to start again")
+    assert list((partial / "checkpoints").glob("checkpoint-*/tunecard_complete")), "the stopped run is untouched"
