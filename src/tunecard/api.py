@@ -68,7 +68,7 @@ def train(config: Config | dict | str | Path) -> RunResult | None:
             setup.model, setup.tokenizer, train_set, validation, config.train,
             str(workdir / run_directory.CHECKPOINTS), None, setup.best_metric, task.data_collator(setup.tokenizer),
             task.loss_function(config.train), task.preprocess_logits(setup.tokenizer, names),
-            collator_drops_columns=task.collator_drops_columns)
+            collator_drops_columns=task.collator_drops_columns, model_loss_sums_items=task.model_loss_sums_items)
         trainer.compute_metrics = task.compute_metrics_fn(names, validation, training.eval_row_order(trainer))
         result = training.train(trainer, epoch_log, resume_from)
         if result.interrupted_at is not None:
@@ -83,7 +83,7 @@ def train(config: Config | dict | str | Path) -> RunResult | None:
             config, task, task.card(setup.prepared, setup.tokenizer), setup.ref.base_model, setup.prepared,
             evaluations, result, setup.best_metric, str(trainer.args.device), training.precision_of(trainer.args),
             findings, setup.train_counts, getattr(trainer.model.config, "tunecard_temperature", None),
-            index.manifest if index else None, trainer.args.world_size)
+            index.manifest if index else None, trainer.args.world_size, distributed.kind())
         run_metrics = report_inputs.run_metrics(inputs, result)
         outputs.write_run(workdir, trainer, setup.tokenizer, task, config, inputs, result, run_metrics)
     run = RunResult(output, run_metrics, result.history, output / "model", output / "README.md", findings)
@@ -188,10 +188,11 @@ def _print_train_summary(run: RunResult, inputs, result) -> None:
 def evaluate(model: str, data: str, output: str | None = None, text_column: str | None = None,
              text_pair_column: str | None = None, label_column: str | None = None,
              batch_size: int = 64, max_length: int | None = None, overwrite: bool = False,
-             k: int | None = None, retrieval: RetrievalConfig | dict | None = None) -> dict:
+             k: int | None = None, retrieval: RetrievalConfig | dict | None = None) -> dict | None:
     """Score every labelled split in `data` with a trained model; write tables to `output` if given.
+    Under several processes each scores its share of the rows; the main one judges, writes and returns.
     multiple_choice: `k` adds MAP@k; `retrieval` (index, top_k) adds retrieved passages as context."""
-    from tunecard import evaluation, metrics, tasks
+    from tunecard import distributed, evaluation, metrics, tasks
     from tunecard.config import DataConfig
     from tunecard.data.readers import read_splits
     from tunecard.report.card import metric_names
@@ -211,14 +212,19 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
     counts = getattr(config, "tunecard_train_label_counts", None)
     limit = max_length or predictor.max_length
     info = {**metrics.METRIC_INFO, **task.metric_info}
+    tokenized = {name: task.tokenize(ds, predictor.tokenizer, limit) for name, ds in splits.items()}
+    scored = {name: distributed.score_in_shares(
+        lambda rows, name=name: task.score(predictor.model, predictor.tokenizer, rows, batch_size, f"Scoring {name}"),
+        tokenized[name]) for name in splits}
+    if not distributed.is_main():
+        return None  # another process of several: the main one judges, writes and prints
     with _maybe_run_directory(output, overwrite) as workdir:
         results, findings = [], []
         for name, ds in splits.items():
-            tokenized = task.tokenize(ds, predictor.tokenizer, limit)
-            logits = task.score(predictor.model, predictor.tokenizer, tokenized, batch_size, f"Scoring {name}")
+            logits = scored[name]
             judged = _judge_split(task, name, ds, logits, names, counts or metrics.label_counts(ds["label"], names),
                                   predictor.temperature, TrainConfig().seed)
-            findings.extend(judged.findings + [evaluation.truncation_finding(name, tokenized, limit)])
+            findings.extend(judged.findings + [evaluation.truncation_finding(name, tokenized[name], limit)])
             results.append(judged)
             if workdir:
                 outputs.write_split(workdir, judged, ds["id"], names, task.score_histogram,
@@ -239,14 +245,15 @@ PREDICTION_FORMATS = (".csv", ".jsonl", ".parquet")
 def predict(model: str, data: str, output: str, top_k: int | None = None, text_column: str | None = None,
             text_pair_column: str | None = None, batch_size: int = 64, chunk_size: int = 8192,
             backend: str = "torch", overwrite: bool = False, retrieval: RetrievalConfig | dict | None = None,
-            submission: str | None = None) -> Path:
+            submission: str | None = None) -> Path | None:
     """Score every row of a file in chunks (memory stays bounded) and write, in input order, the rows
     the model's task defines (for classifiers: id, prediction, prob_<label> per label, top-k labels; for
     multiple choice: id, prediction, ranked letters, prob_<letter>, retrieved passages). `submission`:
-    also write a Kaggle-style `id,prediction` CSV (multiple choice: the ranked letters, "D B E")."""
+    also write a Kaggle-style `id,prediction` CSV (multiple choice: the ranked letters, "D B E").
+    Under several processes each scores its share of every chunk; the main one writes and returns the path."""
     from tqdm.auto import tqdm
 
-    from tunecard import tasks
+    from tunecard import distributed, tasks
     from tunecard.data.readers import read_file
 
     out = Path(output)
@@ -267,16 +274,17 @@ def predict(model: str, data: str, output: str, top_k: int | None = None, text_c
     options = {"top_k": top_k, "text_column": text_column, "text_pair_column": text_pair_column,
                "retrieve": open_book.chunk_retriever(index, retrieval)}
     score_chunk = task.chunk_scorer(predictor, dataset.column_names, options)
+    if not distributed.is_main():  # another process of several: it scores its shares for the main one
+        for _ in _scored_chunks(dataset, chunk_size, score_chunk, bar=None):
+            pass
+        return None
     partials = [t.with_name(t.name + ".partial") for t in targets]
     column = task.submission_column
     try:
         with contextlib.ExitStack() as stack:
             writers = [stack.enter_context(outputs.PredictionWriter(p)) for p in partials]
             bar = stack.enter_context(tqdm(total=len(dataset), desc="Predicting", unit="row"))
-            for start, chunk in zip(range(0, len(dataset), chunk_size), dataset.iter(batch_size=chunk_size)):
-                n = len(next(iter(chunk.values())))
-                ids = chunk["id"] if "id" in chunk else range(start, start + n)
-                frame = score_chunk(chunk, ids, bar)
+            for frame in _scored_chunks(dataset, chunk_size, score_chunk, bar):
                 writers[0].write(frame)
                 if submission:
                     writers[1].write(outputs.submission_rows(frame, column))
@@ -287,6 +295,25 @@ def predict(model: str, data: str, output: str, top_k: int | None = None, text_c
     for partial, target in zip(partials, targets):
         partial.replace(target)
     return out
+
+
+def _scored_chunks(dataset, chunk_size: int, score_chunk, bar):
+    """The prediction frame of each chunk of rows, in input order. Under several processes each scores its
+    share of every chunk and the main one receives all shares in row order (others get None)."""
+    import pandas as pd
+
+    from tunecard import distributed
+
+    for start, chunk in zip(range(0, len(dataset), chunk_size), dataset.iter(batch_size=chunk_size)):
+        n = len(next(iter(chunk.values())))
+        ids = chunk["id"] if "id" in chunk else range(start, start + n)
+        mine = distributed.share(n)
+        frame = score_chunk({k: v[mine.start:mine.stop] for k, v in chunk.items()}, ids[mine.start:mine.stop],
+                            bar)
+        shares = distributed.gather(frame)
+        if bar is not None:
+            bar.update(n - len(mine))  # the other processes' rows
+        yield pd.concat(shares, ignore_index=True) if distributed.is_main() else None
 
 
 EXPORT_FORMATS = ("onnx",)

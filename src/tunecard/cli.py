@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from typing import Optional
@@ -86,10 +87,14 @@ def expand_shortcuts(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = expand_shortcuts(list(sys.argv[1:] if argv is None else argv))
+    main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun / accelerate launch set RANK
+    if not main_process:
+        os.environ.setdefault("TQDM_DISABLE", "1")  # one set of progress bars, the main process's
     try:
         return _run(_parse(argv))
     except TunecardError as exc:
-        print(f"tunecard: error: {exc}", file=sys.stderr)
+        if main_process:  # every process meets the same bad input: say it once
+            print(f"tunecard: error: {exc}", file=sys.stderr)
         return exc.exit_code
 
 
@@ -138,7 +143,9 @@ def _run(args) -> int:
     elif args.command == "evaluate":
         api.evaluate(**args.evaluate.as_dict())
     elif args.command == "predict":
-        print(f"predictions written to {api.predict(**args.predict.as_dict())}")
+        written = api.predict(**args.predict.as_dict())
+        if written is not None:  # None: another process of several, which wrote nothing
+            print(f"predictions written to {written}")
     elif args.command == "export":
         api.export(**args.export.as_dict())
     elif args.command == "index":

@@ -9,11 +9,25 @@ from __future__ import annotations
 import numpy as np
 
 
+def cpu_only() -> bool:
+    """No accelerator (GPU, MPS...): processes then train on CPUs with gloo, which accelerate and Trainer only
+    do when told `cpu=True` (otherwise each of N processes runs alone, as if N separate runs)."""
+    import torch
+
+    return torch.accelerator.current_accelerator() is None
+
+
 def state():
-    """accelerate's process state (it starts the process group under torchrun / accelerate launch)."""
+    """accelerate's process state (it starts the process group under torchrun / accelerate launch). It is
+    one shared state: Trainer's TrainingArguments get the same one (`use_cpu=cpu_only()`)."""
     from accelerate import PartialState
 
-    return PartialState()
+    return PartialState(cpu=cpu_only())
+
+
+def device():
+    """This process's device (under several processes on GPUs, its own GPU)."""
+    return state().device
 
 
 def is_main() -> bool:
@@ -22,6 +36,12 @@ def is_main() -> bool:
 
 def world_size() -> int:
     return state().num_processes
+
+
+def kind() -> str:
+    """How the processes run, in the Trainer cards' words: "multi-GPU", "multi-CPU"... ("single" alone)."""
+    value = state().distributed_type.value  # e.g. "MULTI_CPU"
+    return "single" if value == "NO" else value.replace("MULTI_", "multi-")
 
 
 def barrier() -> None:

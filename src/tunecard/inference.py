@@ -165,8 +165,10 @@ def load_classifier(path: str, batch_size: int = 64, backend: str = "torch") -> 
 def _torch_runner(path: str, loader=None) -> tuple[TorchRunner, object]:
     from tunecard import models
 
+    from tunecard import distributed
+
     model, tokenizer, _ = models.load_classifier(path, loader)
-    return TorchRunner(model.to("cuda") if torch.cuda.is_available() else model), tokenizer
+    return TorchRunner(model.to(distributed.device()) if torch.cuda.is_available() else model), tokenizer
 
 
 def _scoring_length(config, tokenizer) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from transformers import (DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments)
 from transformers.trainer_callback import ProgressCallback
 
-from tunecard import metrics
+from tunecard import distributed, metrics
 from tunecard.config import TrainConfig
 from tunecard.cpu_memory import reuse_freed_memory
 from tunecard.errors import TunecardError
@@ -69,7 +69,7 @@ def training_arguments(cfg: TrainConfig, output_dir: str, n_train: int, best_met
         logging_nan_inf_filter=False,  # a non-finite loss must reach the Checkpoints callback, not be averaged away
         logging_strategy="steps", logging_steps=cfg.logging_steps or max(1, steps_per_epoch // 20),
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        report_to="none", disable_tqdm=False, dataloader_pin_memory=_has_cuda(), **precision_flags(cfg.precision),
+        report_to="none", disable_tqdm=False, use_cpu=distributed.cpu_only(), dataloader_pin_memory=_has_cuda(), **precision_flags(cfg.precision),
         remove_unused_columns=not keep_columns,
     )
 
@@ -185,8 +185,6 @@ class Checkpoints(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         import torch
 
-        from tunecard import distributed
-
         loss = self.trainer._tr_loss  # the loss summed since the last log (no .item(): stays on the device)
         if distributed.any_process(not bool(torch.isfinite(loss))):
             raise _non_finite_loss(state, Path(args.output_dir))
@@ -205,8 +203,6 @@ class Checkpoints(TrainerCallback):
         not finite (an update after the last finite loss can break them): such a checkpoint is never resumed."""
         import torch
         from safetensors.torch import save_file
-
-        from tunecard import distributed
 
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         save_file({"cpu": self._epoch_rng}, folder / f"{EPOCH_RNG}_{args.process_index}.safetensors")
@@ -267,12 +263,15 @@ def weighted_loss(weights):
 def build_trainer(model, tokenizer, train, validation, cfg: TrainConfig, workdir: str,
                   compute_metrics, best_metric: str, data_collator=None,
                   loss_func=None, preprocess_logits=None,
-                  collator_drops_columns: bool = False) -> tuple[Trainer, EpochLogCallback]:
+                  collator_drops_columns: bool = False,
+                  model_loss_sums_items: bool = False) -> tuple[Trainer, EpochLogCallback]:
     """A Trainer for the task's model and collator (default: dynamic padding). `loss_func` is a
     Trainer `compute_loss_func`; without one, `train.class_weights` may supply a weighted loss.
     `collator_drops_columns`: Trainer keeps every dataset column, so its length-grouped sampler reads
     the `length` column (Trainer would otherwise drop it first and measure len(input_ids), which for a
-    multiple-choice row is its option count), and the collator drops what the model does not take."""
+    multiple-choice row is its option count), and the collator drops what the model does not take.
+    `model_loss_sums_items`: see Task.model_loss_sums_items; when false, Trainer normalises the model's mean
+    loss itself, which makes N processes x batch b (or accumulation) train as one process x batch N*b."""
     from transformers import EarlyStoppingCallback
 
     epoch_log = EpochLogCallback()
@@ -281,6 +280,8 @@ def build_trainer(model, tokenizer, train, validation, cfg: TrainConfig, workdir
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     if loss_func is None and cfg.class_weights == "balanced":
         loss_func = weighted_loss(metrics.balanced_class_weights(train["label"], model.config.num_labels))
+    if loss_func is None and not model_loss_sums_items:
+        model.accepts_loss_kwargs = False  # read by Trainer (the attribute transformers' models set for this)
     trainer = Trainer(
         model=model, args=training_arguments(cfg, workdir, len(train), best_metric, collator_drops_columns),
         data_collator=data_collator or DataCollatorWithPadding(tokenizer), train_dataset=train,

@@ -11,7 +11,8 @@ from tunecard.report.card import CardInputs, SplitReport
 
 def card_inputs(config: Config, task, card_text, base_model: str, prepared, evaluations, result, best_metric: str,
                 device: str, precision: str, findings, train_counts: dict[str, int], temperature: float | None,
-                retrieval_manifest: dict | None = None, world_size: int = 1) -> CardInputs:
+                retrieval_manifest: dict | None = None, world_size: int = 1,
+                distributed_type: str = "single") -> CardInputs:
     """`task`: the run's Task (its facts are read, nothing is called that computes); `card_text`: its TaskCard."""
     names = prepared.label_names
     dataset_name = dataset_name_of(config)
@@ -23,7 +24,8 @@ def card_inputs(config: Config, task, card_text, base_model: str, prepared, eval
         splits=[SplitReport("train", len(prepared.splits["train"]), train_counts), *(e.report for e in evaluations)],
         metric_keys=task.metric_keys(names), metric_info={**METRIC_INFO, **task.metric_info},
         best_metric=best_metric, best_epoch=result.best_epoch,
-        history=result.history, hyperparameters=hyperparameters(config, precision, retrieval_manifest, world_size),
+        history=result.history, hyperparameters=hyperparameters(config, precision, retrieval_manifest, world_size,
+                                                                        distributed_type),
         majority_label=max(names, key=lambda n: train_counts[n]),
         validation_held_out=prepared.validation_held_out, validation_share=config.data.validation_size,
         test_held_out=prepared.test_held_out, test_share=config.data.test_size, holdout=task.holdout,
@@ -98,7 +100,7 @@ def dataset_description(config: Config, name: str) -> str:
 
 
 def hyperparameters(config: Config, precision: str, retrieval_manifest: dict | None = None,
-                    world_size: int = 1) -> dict:
+                    world_size: int = 1, distributed_type: str = "single") -> dict:
     """The card's list, in the Trainer cards' terms (the batch size is per device; with several devices or
     accumulation the total, as Trainer's cards give it)."""
     t = config.train
@@ -106,7 +108,7 @@ def hyperparameters(config: Config, precision: str, retrieval_manifest: dict | N
     return {
         "learning_rate": t.learning_rate, "train_batch_size": t.batch_size, "eval_batch_size": t.eval_batch_size,
         "seed": t.seed,
-        **({"distributed_type": "multi-process", "num_devices": world_size} if world_size > 1 else {}),
+        **({"distributed_type": distributed_type, "num_devices": world_size} if world_size > 1 else {}),
         "gradient_accumulation_steps": t.gradient_accumulation_steps,
         **({"total_train_batch_size": total} if total != t.batch_size else {}),
         "optimizer": f"AdamW (torch) with betas=({t.adam_beta1},{t.adam_beta2}) and epsilon={t.adam_epsilon}",

@@ -83,6 +83,11 @@ class Task:
     """Rows carry `question`, `options` and `context`, which `--retrieval.index` fills with passages."""
     collator_drops_columns: ClassVar[bool] = False
     """Trainer keeps every column (its length-grouped sampler reads `length`); the collator drops the rest."""
+    model_loss_sums_items: ClassVar[bool] = False
+    """The model's own loss (when `loss_function` gives none) is a sum over Trainer's `num_items_in_batch`,
+    as a causal LM's is. Sequence-classification and multiple-choice heads take that argument but return a
+    mean over their micro-batch; Trainer would then skip dividing by the accumulation steps and multiply by
+    the process count, so for them it is told they do not (see training.build_trainer)."""
     predict_top_k: ClassVar[int] = 1
     """How many ranked labels `predict` writes when --top_k is unset."""
     submission_column: ClassVar[str] = "prediction"

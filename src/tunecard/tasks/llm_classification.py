@@ -63,6 +63,7 @@ class LlmClassification(Task):
     name = "llm_classification"
     pipeline_tag = "text-generation"
     extra_frameworks = ("peft",)
+    model_loss_sums_items = True
     config_sections = ("lora", "llm")
     metric_info = {"invalid_output_rate": ("invalid_output_rate", "Invalid-output rate", None)}
     default_model = "smollm2-135m"
@@ -367,13 +368,13 @@ class LlmClassifier:
 def load_predictor(path: str, task: LlmClassification, batch_size: int = 32, backend: str = "torch") -> LlmClassifier:
     import torch
 
-    from tunecard import models
+    from tunecard import distributed, models
 
     if backend != "torch":
         raise TunecardError("--backend", "torch for an llm_classification model", repr(backend), "drop --backend")
     model, tokenizer, config = models.load_tuned_causal_lm(path)
     if torch.cuda.is_available():
-        model = model.to("cuda")
+        model = model.to(distributed.device())  # under several processes, this process's GPU
     return LlmClassifier(model, tokenizer, config, task, batch_size)
 
 

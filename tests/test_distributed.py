@@ -1,0 +1,155 @@
+"""Several processes on CPU with gloo, launched as users launch them (torchrun): 2 processes on one machine and
+2 nodes on loopback train, predict and evaluate; the run directory is the one a single process writes for
+the same effective batch.
+
+The model is the tiny BERT without dropout: with dropout, 2 processes draw other masks than 1 process does
+and the runs differ by chance; without it they differ only in the order floats are summed (gradients
+averaged over 2 processes vs one batch of 16), so they agree to TOLERANCE."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import tiny_config
+
+TOLERANCE = 1e-4
+"""Largest difference allowed between a 2-process and a 1-process run (metrics, probabilities, losses)."""
+EPOCH_LOSS_TOLERANCE = 1e-3
+"""For the per-epoch validation loss of history.csv, as Trainer's distributed evaluation computes it (each
+process its rows' mean loss, gathered): measured up to 2.6e-4 from the single process's (the per-epoch
+metrics and the final scoring, which tunecard gathers itself, agree to TOLERANCE)."""
+TIMINGS = {"seconds", "samples_per_second"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun(*args, launcher=("--standalone", "--nproc_per_node", "2")) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "tunecard", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+@pytest.fixture
+def dropout_free_model(tiny_model) -> str:
+    path = Path(tiny_model) / "config.json"
+    config = json.loads(path.read_text())
+    path.write_text(json.dumps({**config, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}))
+    return tiny_model
+
+
+def write_config(tmp_path, model, data, name: str, batch_size: int) -> Path:
+    config = tiny_config(data, model, tmp_path / name, learning_rate=3e-3, batch_size=batch_size,
+                         group_by_length=False)  # random order: one shuffled index list, split across processes
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def single(tmp_path, dropout_free_model, sentiment_dir) -> Path:
+    config = write_config(tmp_path, dropout_free_model, sentiment_dir, "single", batch_size=16)
+    finish(subprocess.Popen([sys.executable, "-m", "tunecard", "train", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return tmp_path / "single"
+
+
+def files(run: Path) -> list[str]:
+    return sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
+
+
+def assert_close(a, b, where: str = "") -> None:
+    """Same structure; numbers within TOLERANCE; everything else equal."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a.keys() - TIMINGS:
+            assert_close(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_close(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert abs(a - b) <= TOLERANCE, f"{where}: {a} vs {b}"
+    else:
+        assert a == b, f"{where}: {a!r} vs {b!r}"
+
+
+def assert_same_run(run: Path, single: Path) -> None:
+    assert files(run) == files(single)
+    assert not run.with_name(run.name + ".partial").exists()
+    assert_close(json.loads((run / "metrics.json").read_text()), json.loads((single / "metrics.json").read_text()))
+    for table in ["history.csv", "predictions/validation.csv", "predictions/test.csv"]:
+        ours, theirs = pd.read_csv(run / table), pd.read_csv(single / table)
+        assert list(ours.columns) == list(theirs.columns)
+        numeric = ours.select_dtypes("number").columns
+        assert ours.drop(columns=numeric).equals(theirs.drop(columns=numeric)), table  # ids, labels, in order
+        np.testing.assert_allclose(ours[numeric], theirs[numeric], err_msg=table,
+                                   atol=EPOCH_LOSS_TOLERANCE if table == "history.csv" else TOLERANCE)
+
+
+def test_two_processes_write_the_run_one_process_writes_for_the_same_effective_batch(
+        tmp_path, dropout_free_model, sentiment_dir, single):
+    config = write_config(tmp_path, dropout_free_model, sentiment_dir, "two", batch_size=8)
+    result = finish(torchrun("train", "--config", str(config)))
+
+    run = tmp_path / "two"
+    assert_same_run(run, single)
+    assert json.loads((single / "metrics.json").read_text())["splits"]["test"]["metrics"]["accuracy"] >= 0.9
+    card = (run / "README.md").read_text()
+    for line in ["- train_batch_size: 8", "- distributed_type: multi-CPU", "- num_devices: 2",
+                 "- total_train_batch_size: 16"]:
+        assert line in card.splitlines()
+    assert result.stdout.count("tunecard train:") == 1  # one summary: the main process's
+
+
+def test_two_nodes_on_loopback_train_to_the_same_run(tmp_path, dropout_free_model, sentiment_dir, single):
+    config = write_config(tmp_path, dropout_free_model, sentiment_dir, "nodes", batch_size=8)
+    port = str(free_port())
+    nodes = [torchrun("train", "--config", str(config),
+                      launcher=("--nnodes", "2", "--node_rank", str(rank), "--nproc_per_node", "1",
+                                "--master_addr", "127.0.0.1", "--master_port", port))
+             for rank in (0, 1)]
+    for node in nodes:
+        finish(node)
+    assert_same_run(tmp_path / "nodes", single)
+
+
+def test_predict_and_evaluate_under_two_processes_match_one(tmp_path, sentiment_dir, single):
+    model, data = str(single), str(sentiment_dir / "test.jsonl")
+    one = tmp_path / "one.csv"
+    finish(subprocess.Popen([sys.executable, "-m", "tunecard", "predict", "--model", model, "--data", data,
+                             "--output", str(one), "--chunk_size", "25"],  # chunks of 25 rows: shares 13 + 12
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    two = tmp_path / "two.csv"
+    predicted = finish(torchrun("predict", "--model", model, "--data", data, "--output", str(two),
+                                "--chunk_size", "25"))
+    assert predicted.stdout.count("predictions written to") == 1
+    ours, theirs = pd.read_csv(two), pd.read_csv(one)
+    assert list(ours["id"]) == list(theirs["id"]) == list(range(60))  # every row once, in input order
+    pd.testing.assert_frame_equal(ours, theirs, atol=TOLERANCE, check_exact=False)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".csv" or ".partial" in p.name) == \
+        ["one.csv", "two.csv"]
+
+    evaluated = tmp_path / "evaluated"
+    finish(torchrun("evaluate", "--model", model, "--data", str(sentiment_dir), "--output", str(evaluated)))
+    report = json.loads((evaluated / "metrics.json").read_text())
+    for split in ("validation", "test"):
+        assert_close(report["splits"][split]["metrics"],
+                     json.loads((single / "metrics.json").read_text())["splits"][split]["metrics"], split)
