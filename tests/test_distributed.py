@@ -153,3 +153,33 @@ def test_predict_and_evaluate_under_two_processes_match_one(tmp_path, sentiment_
     for split in ("validation", "test"):
         assert_close(report["splits"][split]["metrics"],
                      json.loads((single / "metrics.json").read_text())["splits"][split]["metrics"], split)
+
+
+def test_preference_and_multiple_choice_train_under_two_processes(tmp_path, tiny_model):
+    """The other task shapes (their own datasets, collators and losses) under 2 processes: complete runs,
+    every held-out row scored once, in row order."""
+    from test_multiple_choice import make_questions
+    from test_preference import make_pairs
+
+    from conftest import write_jsonl
+
+    questions = make_questions(40, seed=2)
+    write_jsonl(tmp_path / "mc" / "train.jsonl", make_questions(96, seed=1))
+    write_jsonl(tmp_path / "mc" / "test.jsonl", questions)
+    write_jsonl(tmp_path / "pairs" / "train.jsonl", make_pairs(120, seed=1))
+    runs = {"multiple_choice": {"task": "multiple_choice", "k": 2},
+            "preference": {"task": "preference", "data": {"test_size": 0.2}}}
+    for name, extra in runs.items():
+        data = tmp_path / ("mc" if name == "multiple_choice" else "pairs")
+        config = tiny_config(data, tiny_model, tmp_path / name, epochs=2, batch_size=8)
+        config["data"].update(extra.pop("data", {}))
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({**config, **extra}), encoding="utf-8")
+        finish(torchrun("train", "--config", str(path)))
+        run = tmp_path / name
+        assert {"README.md", "metrics.json", "history.csv", "model/config.json"} <= set(files(run))
+        assert "- num_devices: 2" in (run / "README.md").read_text().splitlines()
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert len(pd.read_csv(run / "predictions" / "test.csv")) == metrics["splits"]["test"]["size"]
+    mc_ids = pd.read_csv(tmp_path / "multiple_choice" / "predictions" / "test.csv")["id"]
+    assert list(mc_ids) == [q["id"] for q in questions]

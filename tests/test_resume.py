@@ -8,6 +8,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,8 +113,8 @@ def test_sigkill_at_random_steps_then_resume_gives_the_same_run(tmp_path, tiny_m
     assert weights == (uninterrupted / "model" / "model.safetensors").read_bytes(), killed_at
 
 
-def test_ctrl_c_stops_at_a_checkpoint_and_says_how_to_resume(tmp_path, tiny_model, sentiment_dir,
-                                                             uninterrupted):
+def test_ctrl_c_stops_at_a_checkpoint_and_a_torn_checkpoint_is_skipped(tmp_path, tiny_model, sentiment_dir,
+                                                                      uninterrupted):
     output = tmp_path / "stopped"
     config = write_config(tmp_path, tiny_model, sentiment_dir, output)
     process = tunecard("train", "--config", str(config))
@@ -123,10 +124,15 @@ def test_ctrl_c_stops_at_a_checkpoint_and_says_how_to_resume(tmp_path, tiny_mode
     partial = output.with_name("stopped.partial")
     assert f"continue it with: tunecard train --config {partial / 'config.yaml'} --resume" in stderr
     assert "Traceback" not in stderr and not output.exists()
-    assert list((partial / "checkpoints").glob("checkpoint-*/tunecard_complete"))
+    complete = sorted((partial / "checkpoints").glob("checkpoint-*/tunecard_complete"))
+    assert complete
+    torn = partial / "checkpoints" / "checkpoint-59"  # what a kill during a save leaves: no marker
+    shutil.copytree(complete[-1].parent, torn)
+    (torn / "tunecard_complete").unlink()
 
     resumed = finish(tunecard("train", "--config", str(partial / "config.yaml"), "--resume", "true"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((output / "metrics.json").read_text())["training"]["resumed_from_step"] < 59
     assert (output / "model" / "model.safetensors").read_bytes() == \
         (uninterrupted / "model" / "model.safetensors").read_bytes()
 
