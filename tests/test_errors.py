@@ -220,3 +220,16 @@ def test_python_config_values_are_type_checked(tmp_path):
         tunecard.train({"train": 3, "output": str(tmp_path / "run")})
     assert str(info.value).startswith("config key 'train': expected a mapping of keys to values; found 3.")
     assert not (tmp_path / "run").exists()
+
+
+def test_errors_pickle_as_themselves():
+    """They cross process boundaries (Ray actors, multiprocessing) with their parts and exit codes."""
+    import pickle
+
+    from tunecard.errors import Stopped, TunecardError, TunecardErrors
+
+    one = TunecardError("--top_k", "between 1 and 2", "5", "set --top_k")
+    for error in (one, TunecardErrors([one, TunecardError("a", "b", "c", "d")]), Stopped("run", "a", "b", "c")):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error) and copy.exit_code == error.exit_code
+    assert pickle.loads(pickle.dumps(one)).fix == "set --top_k"

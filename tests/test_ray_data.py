@@ -32,9 +32,11 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, _tiny_model_master):
+    """Three epochs, not four: the probabilities are spread out, not all 0 and 1 (which would make their
+    comparison say nothing)."""
     folder = tmp_path_factory.mktemp("ray")
     write_jsonl(folder / "data" / "train.jsonl", make_rows(240, seed=1))
-    return tunecard.train(tiny_config(folder / "data", _tiny_model_master, folder / "run"))
+    return tunecard.train(tiny_config(folder / "data", _tiny_model_master, folder / "run", epochs=3))
 
 
 @pytest.fixture
@@ -56,16 +58,21 @@ def test_ray_data_scores_the_rows_predict_writes(cluster, run, texts_file, tmp_p
     expected = expected.sort_values("id", ignore_index=True)
     assert list(scored.columns) == list(expected.columns) == ["id", "prediction", "prob_negative",
                                                               "prob_positive", "top_k"]
+    assert expected["prob_positive"].nunique() >= 10 and expected["prediction"].nunique() == 2
     for column in ("id", "prediction", "top_k"):
         assert scored[column].tolist() == expected[column].tolist()
-    # predict's probabilities are float32 rounded to 6 decimals; the CSV holds their text, which reads
-    # back to the same float32: equal exactly.
+    # Probabilities are float32 rounded to 6 decimals; the CSV holds their text, which reads back to the
+    # same float32. Ray's batches of 8 rows are padded otherwise than predict's one chunk of 50: still equal
+    # exactly.
     for column in ("prob_negative", "prob_positive"):
         assert np.array_equal(scored[column].to_numpy(np.float32), expected[column].to_numpy(np.float32))
 
 
-def test_both_actors_score_rows(cluster, run, texts_file, tmp_path):
-    """Each actor process notes, beside the output (never in it), how many rows it scored."""
+def test_both_actors_score_rows(cluster, run, texts_file, tmp_path, monkeypatch):
+    """Each actor process notes, beside the output (never in it), how many rows it scored. Ray Data waits
+    for the whole pool before handing out blocks (wait_for_min_actors_s): by default the first actor up
+    may score these few rows alone while the second is still loading the model."""
+    monkeypatch.setattr(ray.data.DataContext.get_current(), "wait_for_min_actors_s", 120)
     notes = tmp_path / "notes"
     notes.mkdir()
 
@@ -80,7 +87,7 @@ def test_both_actors_score_rows(cluster, run, texts_file, tmp_path):
         compute=ray.data.ActorPoolStrategy(size=ACTORS))
     assert ds.count() == ROWS
     rows = {path.stem: sum(int(n) for n in path.read_text().split()) for path in notes.glob("*.txt")}
-    assert len(rows) == ACTORS and all(rows.values()) and sum(rows.values()) == ROWS
+    assert len(rows) == ACTORS and all(rows.values()) and sum(rows.values()) == ROWS, rows
     assert str(os.getpid()) not in rows
 
 
@@ -94,7 +101,41 @@ def test_a_batch_without_ids_is_refused(run):
         "or rename the key column: ds.rename_columns({'your_key': 'id'})")
 
 
-def test_the_missing_id_error_reaches_the_driver(cluster, run):
+def test_a_dataset_without_ids_is_refused_before_any_actor_starts(cluster, run):
+    """Ray knows a pandas (or Parquet) dataset's columns without reading it: refused on the driver."""
     ds = ray.data.from_pandas(pd.DataFrame({"text": ["a wonderful film", "an awful film"]}))
-    with pytest.raises(Exception, match="expected an 'id' column"):
-        predict_dataset(ds, str(run.output), concurrency=1).materialize()
+    with pytest.raises(TunecardError, match="expected an 'id' column"):
+        predict_dataset(ds, str(run.output))
+
+
+def test_an_actor_refusing_a_batch_without_ids_raises_the_tunecard_error(cluster, run, tmp_path, monkeypatch):
+    """A JSON read's columns are known only once read: the actor refuses, and with Ray Data's
+    raise_original_map_exception the driver gets the TunecardError itself (else in a UserCodeException)."""
+    monkeypatch.setattr(ray.data.DataContext.get_current(), "raise_original_map_exception", True)
+    path = write_jsonl(tmp_path / "no_ids.jsonl", [{"text": "a wonderful film"}, {"text": "an awful film"}])
+    with pytest.raises(TunecardError, match="expected an 'id' column"):
+        predict_dataset(ray.data.read_json(path), str(run.output), concurrency=1).materialize()
+
+
+def test_a_list_column_as_ray_hands_it_over_scores_as_predict_does(tmp_path, _tiny_model_master):
+    """Ray's pandas batches hold Arrow list cells as numpy arrays; a multiple-choice model's `options`
+    column scores from them exactly as predict scores the same file (no cluster needed)."""
+    import pyarrow as pa
+
+    from test_multiple_choice import LETTERS, make_questions
+
+    write_jsonl(tmp_path / "data" / "train.jsonl", make_questions(32, seed=1))
+    config = tiny_config(tmp_path / "data", _tiny_model_master, tmp_path / "run", epochs=1)
+    mc_run = tunecard.train({**config, "task": "multiple_choice"})
+    rows = [{"id": r["id"], "question": r["prompt"], "options": [r[x] for x in LETTERS]}
+            for r in make_questions(12, seed=7)]
+    expected = pd.read_csv(tunecard.predict(str(mc_run.output), write_jsonl(tmp_path / "new.jsonl", rows),
+                                            str(tmp_path / "pred.csv")))
+    batch = pa.Table.from_pylist(rows).to_pandas()
+    assert isinstance(batch["options"][0], np.ndarray)
+    scored = Predictor(str(mc_run.output))(batch)
+    assert list(scored.columns) == list(expected.columns)
+    for column in ("id", "prediction", "ranked"):
+        assert scored[column].tolist() == expected[column].tolist()
+    probs = [f"prob_{x}" for x in LETTERS]
+    assert np.array_equal(scored[probs].to_numpy(np.float32), expected[probs].to_numpy(np.float32))

@@ -275,7 +275,7 @@ def predict(model: str, data: str, output: str, top_k: int | None = None, text_c
                "retrieve": open_book.chunk_retriever(index, retrieval)}
     score_chunk = task.chunk_scorer(predictor, dataset.column_names, options)
     if not distributed.is_main():  # another process of several: it scores its shares for the main one
-        for _ in _scored_chunks(dataset, chunk_size, score_chunk, bar=None):
+        for _ in _scored_chunks(dataset, chunk_size, score_chunk, tqdm(disable=True)):
             pass
         return None
     partials = [t.with_name(t.name + ".partial") for t in targets]
@@ -311,8 +311,7 @@ def _scored_chunks(dataset, chunk_size: int, score_chunk, bar):
         frame = score_chunk({k: v[mine.start:mine.stop] for k, v in chunk.items()}, ids[mine.start:mine.stop],
                             bar)
         shares = distributed.gather(frame)
-        if bar is not None:
-            bar.update(n - len(mine))  # the other processes' rows
+        bar.update(n - len(mine))  # the other processes' rows
         yield pd.concat(shares, ignore_index=True) if distributed.is_main() else None
 
 

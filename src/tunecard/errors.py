@@ -13,6 +13,11 @@ class TunecardError(Exception):
         self.what, self.expected, self.found, self.fix = what, expected, found, fix
         super().__init__(f"{what}: expected {expected}; found {found}. Fix: {fix}")
 
+    def __reduce__(self):
+        # Pickled with its four parts, so it crosses process boundaries (Ray actors, multiprocessing) as
+        # itself: Exception's default would call the class with the one formatted message and fail.
+        return type(self), (self.what, self.expected, self.found, self.fix)
+
 
 class TunecardErrors(TunecardError):
     """Several problems found together (config validation reports all at once)."""
@@ -20,6 +25,9 @@ class TunecardErrors(TunecardError):
     def __init__(self, errors: list[TunecardError]):
         self.errors = errors
         Exception.__init__(self, " | ".join(str(e) for e in errors))
+
+    def __reduce__(self):
+        return type(self), (self.errors,)
 
 
 class Stopped(TunecardError):

@@ -73,12 +73,21 @@ def predict_dataset(ds, model: str, concurrency: int = 2, chunk_size: int = 1024
     """
     import ray.data
 
+    _check_known_columns(ds)
     constructor = {"model": model, "top_k": top_k, "text_column": text_column,
                    "text_pair_column": text_pair_column, "batch_size": batch_size, "backend": backend,
                    "retrieval": retrieval}
     return ds.map_batches(Predictor, fn_constructor_kwargs=constructor, batch_size=chunk_size,
                           batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=concurrency),
                           **map_batches_options)
+
+
+def _check_known_columns(ds) -> None:
+    """Refuse a dataset without an id column on the driver, before any actor starts, when Ray knows its
+    columns without reading (pandas, Parquet); otherwise the first batch an actor scores refuses it."""
+    schema = ds.schema(fetch_if_missing=False)
+    if schema is not None and ID_COLUMN not in schema.names:
+        raise _missing_id_error(list(schema.names))
 
 
 class _NoProgress:
