@@ -50,18 +50,17 @@ def tunecard(args: list[str], launcher: list[str] | None = None, kill_at: int | 
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "TQDM_MININTERVAL": "0.5"})
-    killed = {}
+    killed, seen = {}, []
 
     def watch():
         tail = ""
         while chunk := process.stderr.read(256):
+            seen.append(chunk)
             tail = (tail + chunk)[-400:]
             steps = [int(s) for s in re.findall(rf"(\d+)/{STEPS} \[", tail)]
             if kill_at is not None and not killed and steps and max(steps) >= kill_at:
                 process.send_signal(signal.SIGKILL)
                 killed["step"] = max(steps)
-            if "Traceback" in chunk or "error:" in chunk:
-                sys.stderr.write(chunk)
 
     reader = threading.Thread(target=watch)
     reader.start()
@@ -69,7 +68,7 @@ def tunecard(args: list[str], launcher: list[str] | None = None, kill_at: int | 
     reader.join()
     wall = time.perf_counter() - start
     if kill_at is None and process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed with status {process.returncode}")
+        raise SystemExit(f"{''.join(seen)[-4000:]}\n{' '.join(command)} failed with status {process.returncode}")
     return {"wall_seconds": round(wall, 1), "returncode": process.returncode, **killed}
 
 
@@ -140,10 +139,12 @@ def main() -> None:
     data = Path(args.datasets) / "emotion"
     RUNS.mkdir(parents=True, exist_ok=True)
     results = {"date": time.strftime("%Y-%m-%d"),
-               "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-               "resume": resume_experiment(data, args.save_steps, args.seed),
-               "throughput": throughput_experiment(data, args.throughput_rows)}
-    (HERE / "results" / "resume_emotion.json").write_text(json.dumps(results, indent=2) + "\n")
+               "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"}
+    target = HERE / "results" / "resume_emotion.json"
+    for name, experiment in (("resume", lambda: resume_experiment(data, args.save_steps, args.seed)),
+                             ("throughput", lambda: throughput_experiment(data, args.throughput_rows))):
+        results[name] = experiment()
+        target.write_text(json.dumps(results, indent=2) + "\n")  # each part kept as soon as it is measured
     print(json.dumps(results, indent=2))
 
 

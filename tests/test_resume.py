@@ -165,7 +165,7 @@ def test_a_nan_after_the_first_checkpoint_keeps_it_and_resumes_with_a_lower_rate
     assert re.fullmatch(r"tunecard: error: training: expected a finite loss; found a NaN or infinite loss at step "
                         r"\d+ \(epoch [\d.]+\)\. Fix: resume from the last good checkpoint with a lower learning "
                         rf"rate: tunecard train --config {re.escape(str(partial / 'config.yaml'))} --resume "
-                        r"--train\.learning_rate <lower>", line), line
+                        r"true --train\.learning_rate <lower>", line), line
     assert list((partial / "checkpoints").glob("checkpoint-*/tunecard_complete"))
 
     lowered = finish(tunecard("train", "--config", str(config), "--resume", "true", "--train.learning_rate", "5e-3"))
@@ -196,5 +196,5 @@ def test_resume_refusals(tmp_path, tiny_model, sentiment_dir, uninterrupted):
     assert fresh.returncode == 2
     assert fresh.stderr.strip() == (
         f"tunecard: error: output {output}: expected no stopped run in the way; found a stopped run with checkpoints in "
-        f"{partial}. Fix: pass --resume to continue it, or --overwrite to start again")
+        f"{partial}. Fix: pass --resume true to continue it, or --overwrite to start again")
     assert list((partial / "checkpoints").glob("checkpoint-*/tunecard_complete")), "the stopped run is untouched"

@@ -73,22 +73,34 @@ def train(config: Config | dict | str | Path) -> RunResult | None:
         result = training.train(trainer, epoch_log, resume_from)
         if result.interrupted_at is not None:
             raise Stopped("training", "to run to the end", f"a stop by Ctrl-C at step {result.interrupted_at}",
-                                f"continue it with: tunecard train --config {workdir / 'config.yaml'} --resume")
+                          f"continue it with: tunecard train --config {workdir / 'config.yaml'} --resume true")
         logits = _score_splits(trainer.model, setup, config, task)  # every process scores its share
-        if not distributed.is_main():
-            return None  # only the main process judges, writes files and prints
-        shutil.rmtree(workdir / run_directory.CHECKPOINTS, ignore_errors=True)
-        evaluations, findings = _judge_run(trainer.model, setup, config, result, workdir, task, logits)
-        inputs = report_inputs.card_inputs(
-            config, task, task.card(setup.prepared, setup.tokenizer), setup.ref.base_model, setup.prepared,
-            evaluations, result, setup.best_metric, str(trainer.args.device), training.precision_of(trainer.args),
-            findings, setup.train_counts, getattr(trainer.model.config, "tunecard_temperature", None),
-            index.manifest if index else None, trainer.args.world_size, distributed.kind())
-        run_metrics = report_inputs.run_metrics(inputs, result)
-        outputs.write_run(workdir, trainer, setup.tokenizer, task, config, inputs, result, run_metrics)
+        main = distributed.is_main()
+        if main:  # only the main process judges, writes files and prints
+            shutil.rmtree(workdir / run_directory.CHECKPOINTS, ignore_errors=True)
+            inputs, run_metrics, findings = _write_run(trainer, setup, config, task, index, result, workdir,
+                                                       logits)
+    distributed.finish()
+    if not main:
+        return None
     run = RunResult(output, run_metrics, result.history, output / "model", output / "README.md", findings)
     _print_train_summary(run, inputs, result)
     return run
+
+
+def _write_run(trainer, setup: _Setup, config: Config, task, index, result, workdir: Path, logits: dict):
+    """Judge every split and write the run directory: (card inputs, metrics.json content, findings)."""
+    from tunecard import distributed, training
+
+    evaluations, findings = _judge_run(trainer.model, setup, config, result, workdir, task, logits)
+    inputs = report_inputs.card_inputs(
+        config, task, task.card(setup.prepared, setup.tokenizer), setup.ref.base_model, setup.prepared,
+        evaluations, result, setup.best_metric, str(trainer.args.device), training.precision_of(trainer.args),
+        findings, setup.train_counts, getattr(trainer.model.config, "tunecard_temperature", None),
+        index.manifest if index else None, trainer.args.world_size, distributed.kind())
+    run_metrics = report_inputs.run_metrics(inputs, result)
+    outputs.write_run(workdir, trainer, setup.tokenizer, task, config, inputs, result, run_metrics)
+    return inputs, run_metrics, findings
 
 
 def _score_splits(model, setup: _Setup, config: Config, task) -> dict:
@@ -217,6 +229,7 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
         lambda rows, name=name: task.score(predictor.model, predictor.tokenizer, rows, batch_size, f"Scoring {name}"),
         tokenized[name]) for name in splits}
     if not distributed.is_main():
+        distributed.finish()
         return None  # another process of several: the main one judges, writes and prints
     with _maybe_run_directory(output, overwrite) as workdir:
         results, findings = [], []
@@ -233,6 +246,7 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
         if workdir:
             outputs.write_evaluation(workdir, report, [r.report for r in results], names, task.metric_keys(names),
                                      info)
+    distributed.finish()
     print(format_summary(f"tunecard evaluate: {model} on {data}", [], [r.report for r in results],
                          task.metric_keys(names), None, report["diagnostics"],
                          [f"written to {output}"] if output else [], metric_names(info)))
@@ -277,6 +291,7 @@ def predict(model: str, data: str, output: str, top_k: int | None = None, text_c
     if not distributed.is_main():  # another process of several: it scores its shares for the main one
         for _ in _scored_chunks(dataset, chunk_size, score_chunk, tqdm(disable=True)):
             pass
+        distributed.finish()
         return None
     partials = [t.with_name(t.name + ".partial") for t in targets]
     column = task.submission_column
@@ -294,6 +309,7 @@ def predict(model: str, data: str, output: str, top_k: int | None = None, text_c
         raise
     for partial, target in zip(partials, targets):
         partial.replace(target)
+    distributed.finish()
     return out
 
 
@@ -313,6 +329,25 @@ def _scored_chunks(dataset, chunk_size: int, score_chunk, bar):
         shares = distributed.gather(frame)
         bar.update(n - len(mine))  # the other processes' rows
         yield pd.concat(shares, ignore_index=True) if distributed.is_main() else None
+
+
+def push(model: str, repo: str, private: bool = False, dry_run: bool = False) -> list[Path]:
+    """Upload a run's model folder (or a model folder) to the Hub as model repo `repo`, its card and images
+    included, after checking every link of the card resolves inside the folder and nothing is a pickle.
+    `dry_run`: check and list what would be uploaded, upload nothing. Returns the files (relative)."""
+    from tunecard import hub, models
+
+    folder = models.model_folder(model)
+    files = hub.check_folder(folder)
+    size = sum((folder / f).stat().st_size for f in files)
+    listing = "\n".join(f"  {f}  ({(folder / f).stat().st_size:,} bytes)" for f in files)
+    print(f"{folder}: {len(files)} files, {size / 1e6:.1f} MB; the card's links all resolve inside it\n{listing}")
+    if dry_run:
+        print(f"dry run: nothing uploaded (would push to https://huggingface.co/{repo}"
+              f"{', private' if private else ''})")
+        return files
+    print(f"pushed: {hub.upload(folder, repo, private)}")
+    return files
 
 
 EXPORT_FORMATS = ("onnx",)

@@ -7,7 +7,7 @@ import re
 import sys
 from typing import Optional
 
-from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
+from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, set_parsing_settings
 
 from tunecard.config import Config, IndexConfig, RetrievalConfig, config_from_dict
 from tunecard.errors import TunecardError
@@ -66,6 +66,13 @@ def build_parser() -> ArgumentParser:
     export.add_argument("--output", default=None, help="folder to write (default: <model folder>/onnx)")
     export.add_argument("--overwrite", type=bool, default=False)
     commands.add_subcommand("export", export, help="export a trained classifier to ONNX")
+    push = ArgumentParser(description="Upload a run's model folder (card and images included) to the Hub.")
+    push.add_argument("model", help="a run directory or model folder")
+    push.add_argument("--repo", required=True, help="the Hub model repo: user/name or org/name")
+    push.add_argument("--private", action=ActionYesNo, default=False, help="create the repo private")
+    push.add_argument("--dry_run", "--dry-run", action=ActionYesNo, default=False,
+                      help="check the folder (links, no pickle) and list what would be uploaded; upload nothing")
+    commands.add_subcommand("push", push, help="upload a trained model to the Hugging Face Hub")
     index = ArgumentParser(description="Build a passage index (dense, bm25 or hybrid) for --retrieval.index.")
     index.add_class_arguments(IndexConfig, as_group=False)
     commands.add_subcommand("index", index, help="build a passage index for open-book multiple choice")
@@ -146,6 +153,8 @@ def _run(args) -> int:
         written = api.predict(**args.predict.as_dict())
         if written is not None:  # None: another process of several, which wrote nothing
             print(f"predictions written to {written}")
+    elif args.command == "push":
+        api.push(**args.push.as_dict())
     elif args.command == "export":
         api.export(**args.export.as_dict())
     elif args.command == "index":

@@ -38,6 +38,17 @@ def world_size() -> int:
     return state().num_processes
 
 
+def finish() -> None:
+    """The end of a command under several processes: wait until the main one has written everything, then
+    close the process group (a process that leaves with it open can abort at exit, and lose nothing only
+    by luck)."""
+    if world_size() > 1:
+        import torch.distributed as dist
+
+        barrier()
+        dist.destroy_process_group()
+
+
 def kind() -> str:
     """How the processes run, in the Trainer cards' words: "multi-GPU", "multi-CPU"... ("single" alone)."""
     value = state().distributed_type.value  # e.g. "MULTI_CPU"

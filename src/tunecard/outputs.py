@@ -97,8 +97,23 @@ def write_run(workdir: Path, trainer, tokenizer, task, config: Config, inputs: C
                          workdir / "plots" / "learning_curves.png")
     card = build_card(inputs)
     card.save(workdir / "README.md")
-    # model/ is what users upload or load: it carries the card too (its images live in the run's plots/).
+    _self_contained_model_folder(workdir / "model", workdir / "plots")
     card.save(workdir / "model" / "README.md")
+
+
+def _self_contained_model_folder(model: Path, plots: Path) -> None:
+    """model/ is what users upload (`tunecard push`) or load, so it holds the card with its images (a copy of
+    plots/, which the card links as plots/...), no pickle (Trainer's training_args.bin: the arguments are in
+    config.yaml and the card), and files readable like any other the user writes (safetensors writes 0600)."""
+    import os
+    import shutil
+
+    (model / "training_args.bin").unlink(missing_ok=True)
+    shutil.copytree(plots, model / "plots", dirs_exist_ok=True)
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in model.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 # ---- evaluate ------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def check_training_output(config: Config) -> list[TunecardError]:
     if resumable_checkpoint(partial) is not None and not config.overwrite:
         problems.append(TunecardError(f"output {output}", "no stopped run in the way",
                                       f"a stopped run with checkpoints in {partial}",
-                                      "pass --resume to continue it, or --overwrite to start again"))
+                                      "pass --resume true to continue it, or --overwrite to start again"))
     return problems
 
 
@@ -154,5 +154,5 @@ def _keep_if_resumable(partial: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
         return
     print(f"tunecard: the run stopped; its checkpoint at step {checkpoint.name.rsplit('-', 1)[-1]} is kept in "
-          f"{partial}. Continue it with: tunecard train --config {partial / 'config.yaml'} --resume",
+          f"{partial}. Continue it with: tunecard train --config {partial / 'config.yaml'} --resume true",
           file=sys.stderr)

@@ -66,6 +66,7 @@ def training_arguments(cfg: TrainConfig, output_dir: str, n_train: int, best_met
         lr_scheduler_type=cfg.lr_scheduler, seed=cfg.seed, data_seed=cfg.seed,
         eval_strategy="epoch", save_strategy="epoch", save_total_limit=cfg.save_total_limit,
         load_best_model_at_end=True, metric_for_best_model=best_metric, greater_is_better=True,
+        ddp_find_unused_parameters=False,  # every parameter of a tunecard model gets a gradient (or none: frozen)
         logging_nan_inf_filter=False,  # a non-finite loss must reach the Checkpoints callback, not be averaged away
         logging_strategy="steps", logging_steps=cfg.logging_steps or max(1, steps_per_epoch // 20),
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
@@ -223,7 +224,7 @@ def _non_finite_loss(state, checkpoints: Path, what: str = "loss") -> NonFiniteL
     if not complete_checkpoints(checkpoints):
         return NonFiniteLoss("training", f"a finite {what}", found, "train again with a lower --train.learning_rate")
     return NonFiniteLoss("training", f"a finite {what}", found, "resume from the last good checkpoint with a lower "
-                         f"learning rate: tunecard train --config {checkpoints.parent / 'config.yaml'} --resume "
+                         f"learning rate: tunecard train --config {checkpoints.parent / 'config.yaml'} --resume true "
                          "--train.learning_rate <lower>")
 
 

@@ -149,8 +149,9 @@ def _headline_lines(inputs: CardInputs, evaluated: list[SplitReport], names: dic
     return lines
 
 
-def _hub_url(model_id: str) -> str:
-    return f"https://huggingface.co/{model_id}" if "/" in model_id else model_id
+def _hub_url(model_id: str) -> str | None:
+    """The Hub page of a hub id; None for a local model (named by its folder), which has no page to link."""
+    return f"https://huggingface.co/{model_id}" if "/" in model_id else None
 
 
 def _duration(seconds: float) -> str:
