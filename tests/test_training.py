@@ -117,3 +117,16 @@ def test_progress_bar_shows_the_latest_training_loss(tmp_path, tiny_model, senti
     # first one, as the epoch losses in the history are
     assert len(shown) >= 2 and shown[-1] < shown[0]
     assert run.history[-1]["train_loss"] < run.history[0]["train_loss"]
+
+
+def test_epoch_history_keeps_the_last_rows_column_order_and_allows_no_epoch():
+    from tunecard.training import epoch_history
+
+    log = [{"loss": 0.9, "step": 5, "epoch": 0.5}, {"loss": 0.7, "step": 10, "epoch": 1.0},
+           {"eval_accuracy": 0.6, "eval_f1": 0.5, "eval_loss": 0.8, "step": 10, "epoch": 1.0},  # as restored: sorted
+           {"loss": 0.5, "step": 20, "epoch": 2.0},
+           {"eval_loss": 0.6, "eval_f1": 0.7, "eval_accuracy": 0.8, "step": 20, "epoch": 2.0}]
+    rows = epoch_history(log)
+    assert [list(r) for r in rows] == [["epoch", "step", "train_loss", "eval_loss", "f1", "accuracy"]] * 2
+    assert rows[0]["train_loss"] == 0.8 and rows[1]["f1"] == 0.7
+    assert epoch_history(log[:2]) == []  # stopped (Ctrl-C) before the first evaluation

@@ -17,6 +17,8 @@ from tunecard.config import Config, config_to_dict, load_config, save_config
 from tunecard.errors import TunecardError
 
 CHECKPOINTS = "checkpoints"
+COMPLETE = "tunecard_complete"
+"""Written into a checkpoint folder once every file of it is on disk: a checkpoint without it is torn."""
 RESUMABLE_DIFFERENCES = {"overwrite", "resume", "strict", "train.learning_rate"}
 """Config keys a resumed run may change: they do not change what the checkpoint's run computes (a new
 learning rate applies from the checkpoint on, as after a non-finite loss)."""
@@ -79,10 +81,18 @@ def check_training_output(config: Config) -> list[TunecardError]:
     return problems
 
 
-def resumable_checkpoint(partial: Path) -> Path | None:
-    from tunecard.training import complete_checkpoints
+def checkpoint_step(checkpoint: Path) -> int:
+    """The optimizer step of a Trainer checkpoint folder (`checkpoint-<step>`)."""
+    return int(checkpoint.name.rsplit("-", 1)[-1])
 
-    found = complete_checkpoints(partial / CHECKPOINTS) if (partial / CHECKPOINTS).is_dir() else []
+
+def complete_checkpoints(folder: Path) -> list[Path]:
+    """The checkpoints in `folder` whose every file was written, oldest first."""
+    return sorted((p for p in folder.glob("checkpoint-*") if (p / COMPLETE).is_file()), key=checkpoint_step)
+
+
+def resumable_checkpoint(partial: Path) -> Path | None:
+    found = complete_checkpoints(partial / CHECKPOINTS)
     return found[-1] if found else None
 
 
@@ -142,9 +152,8 @@ def _prepare_partial(partial: Path, config: Config, resume_from: Path | None) ->
         partial.mkdir(parents=True)
         save_config(config, partial / "config.yaml")  # what --resume compares against
         return
-    step = int(resume_from.name.rsplit("-", 1)[-1])
     for torn in (partial / CHECKPOINTS).glob("checkpoint-*"):  # written after the newest complete one
-        if int(torn.name.rsplit("-", 1)[-1]) > step:
+        if checkpoint_step(torn) > checkpoint_step(resume_from):
             shutil.rmtree(torn)
 
 
@@ -153,6 +162,6 @@ def _keep_if_resumable(partial: Path) -> None:
     if checkpoint is None:
         shutil.rmtree(partial, ignore_errors=True)
         return
-    print(f"tunecard: the run stopped; its checkpoint at step {checkpoint.name.rsplit('-', 1)[-1]} is kept in "
+    print(f"tunecard: the run stopped; its checkpoint at step {checkpoint_step(checkpoint)} is kept in "
           f"{partial}. Continue it with: tunecard train --config {partial / 'config.yaml'} --resume true",
           file=sys.stderr)

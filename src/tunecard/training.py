@@ -16,6 +16,7 @@ from tunecard import distributed, metrics
 from tunecard.config import TrainConfig
 from tunecard.cpu_memory import reuse_freed_memory
 from tunecard.errors import TunecardError
+from tunecard.run_directory import COMPLETE, checkpoint_step, complete_checkpoints
 
 # Keys of a Trainer eval log that are bookkeeping, not metrics.
 EVAL_BOOKKEEPING = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch", "step")
@@ -70,7 +71,8 @@ def training_arguments(cfg: TrainConfig, output_dir: str, n_train: int, best_met
         logging_nan_inf_filter=False,  # a non-finite loss must reach the Checkpoints callback, not be averaged away
         logging_strategy="steps", logging_steps=cfg.logging_steps or max(1, steps_per_epoch // 20),
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        report_to="none", disable_tqdm=False, use_cpu=distributed.cpu_only(), dataloader_pin_memory=_has_cuda(), **precision_flags(cfg.precision),
+        report_to="none", disable_tqdm=False, use_cpu=distributed.cpu_only(), dataloader_pin_memory=_has_cuda(),
+        **precision_flags(cfg.precision),
         remove_unused_columns=not keep_columns,
     )
 
@@ -113,8 +115,6 @@ class QuietProgress(ProgressCallback):
             self.training_bar.write(f"epoch {logs.get('epoch', 0):.2f}: {shown}")
 
 
-COMPLETE = "tunecard_complete"
-"""Written into a checkpoint folder once every file of it is on disk: a checkpoint without it is torn."""
 EPOCH_RNG = "tunecard_epoch_rng_state"
 """Each process's torch generator state at the start of the checkpoint's epoch (see Checkpoints)."""
 
@@ -239,12 +239,6 @@ def _rescale_peak(optimizer, scheduler, learning_rate: float) -> None:
             scheduler.base_lrs[i] = learning_rate
 
 
-def complete_checkpoints(folder: Path) -> list[Path]:
-    """The checkpoints in `folder` whose every file was written, oldest first."""
-    found = [p for p in folder.glob("checkpoint-*") if (p / COMPLETE).is_file()]
-    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]))
-
-
 def weighted_loss(weights):
     """A `compute_loss_func` for Trainer: cross-entropy with per-class weights."""
     import torch
@@ -310,9 +304,7 @@ def train(trainer: Trainer, epoch_log: EpochLogCallback, resume_from: Path | Non
     Samples/s counts the samples of this call's steps only."""
     checkpoints = next(c for c in trainer.callback_handler.callbacks if isinstance(c, Checkpoints))
     checkpoints.resume_from = resume_from
-    start_step = 0
-    if resume_from is not None:
-        start_step = int(resume_from.name.rsplit("-", 1)[-1])
+    start_step = checkpoint_step(resume_from) if resume_from is not None else 0
     try:
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     except BaseException:
@@ -358,12 +350,12 @@ def epoch_history(log_history: list[dict]) -> list[dict]:
             window_losses = []
     # A resumed run's earlier entries come back from trainer_state.json with sorted keys: every row takes the
     # column order of the last one, which compute_metrics produced in this process.
-    return [{k: row.get(k) for k in rows[-1]} for row in rows]
+    return [{k: row.get(k) for k in rows[-1]} for row in rows] if rows else []
 
 
 def _best_epoch(state) -> float | None:
     if not state.best_model_checkpoint:
         return None
-    best_step = int(state.best_model_checkpoint.rstrip("/").rsplit("-", 1)[-1])
+    best_step = checkpoint_step(Path(state.best_model_checkpoint))
     return next((round(e["epoch"], 2) for e in state.log_history
                  if "eval_loss" in e and e["step"] == best_step), None)
