@@ -10,8 +10,8 @@ from pathlib import Path
 
 from tunecard import open_book, outputs, run_directory
 from tunecard.report import inputs as report_inputs
-from tunecard.config import (Config, IndexConfig, RetrievalConfig, TrainConfig, check_config, config_from_dict,
-                             load_config)
+from tunecard.config import (Config, IndexConfig, RetrievalConfig, ServeConfig, TrainConfig, check_config,
+                             config_from_dict, load_config)
 from tunecard.diagnostics import Finding, history_findings, sort_findings
 from tunecard.errors import Stopped, TunecardError, TunecardErrors
 
@@ -388,6 +388,18 @@ def _submission_path(submission: str, overwrite: bool) -> Path:
 
 
 # ---- retrieval ------------------------------------------------------------------------------
+
+def serve(config: ServeConfig | dict) -> None:
+    """Serve a trained model over HTTP until stopped (see ServeConfig and docs/serve.md)."""
+    config = config if isinstance(config, ServeConfig) else ServeConfig(**config)
+    try:
+        from tunecard import serving
+        from tunecard.serving import app  # noqa: F401 (fastapi, uvicorn, prometheus-client)
+    except ImportError as exc:
+        raise TunecardError("tunecard serve", "fastapi, uvicorn and prometheus-client installed",
+                            f"{exc.name} missing", 'pip install -e ".[serve]"') from None
+    serving.serve(config)
+
 
 def index(config: IndexConfig | dict) -> dict:
     """Build a passage index folder from a corpus (see IndexConfig); returns its manifest."""

@@ -9,7 +9,7 @@ from typing import Optional
 
 from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, set_parsing_settings
 
-from tunecard.config import Config, IndexConfig, RetrievalConfig, config_from_dict
+from tunecard.config import Config, IndexConfig, RetrievalConfig, ServeConfig, config_from_dict
 from tunecard.errors import TunecardError
 
 # Short flags users type most, mapped onto the nested config keys they stand for.
@@ -76,6 +76,10 @@ def build_parser() -> ArgumentParser:
     index = ArgumentParser(description="Build a passage index (dense, bm25 or hybrid) for --retrieval.index.")
     index.add_class_arguments(IndexConfig, as_group=False)
     commands.add_subcommand("index", index, help="build a passage index for open-book multiple choice")
+    serve = ArgumentParser(description="Serve a trained model over HTTP: POST /predict with dynamic batching, "
+                                       "a try-it page at /, /health, /info, /metrics and /docs.")
+    serve.add_class_arguments(ServeConfig, as_group=False)
+    commands.add_subcommand("serve", serve, help="serve a trained model over HTTP")
     return parser
 
 
@@ -157,6 +161,10 @@ def _run(args) -> int:
         api.push(**args.push.as_dict())
     elif args.command == "export":
         api.export(**args.export.as_dict())
+    elif args.command == "serve":
+        values = args.serve.as_dict()
+        values.pop("__path__", None)
+        api.serve(ServeConfig(**values))
     elif args.command == "index":
         values = args.index.as_dict()
         values.pop("__path__", None)

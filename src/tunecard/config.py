@@ -166,6 +166,36 @@ class IndexConfig:
 
 
 @dataclass
+class ServeConfig:
+    """`tunecard serve`: an HTTP API with dynamic batching over a trained model. The limits follow Hugging
+    Face text-embeddings-inference's flags of the same meaning (its defaults where it has one)."""
+    model: Optional[str] = None
+    """A run directory or model folder to serve."""
+    backend: str = "torch"
+    """torch, or onnx: the model written by `tunecard export` (int8 when exported so)."""
+    host: str = "127.0.0.1"
+    """Address to listen on (0.0.0.0 to accept connections from other machines)."""
+    port: int = 8080
+    """Port to listen on."""
+    max_batch_tokens: int = 16384
+    """Token budget of one batch: queued requests are scored together while their tokens (each input cut
+    to the model's limit) fit in it. A single request over it is scored alone."""
+    max_wait_ms: float = 2.0
+    """How long the first request of a batch waits for others to join it while the model is idle. Under
+    load no wait is needed: requests queue while the model scores the previous batch."""
+    max_client_batch_size: int = 32
+    """Most inputs one request may carry (more: 413)."""
+    max_queue: int = 512
+    """Most inputs waiting to be scored; a request that would exceed it gets 503 at once."""
+    payload_limit: int = 2_000_000
+    """Largest request body in bytes (more: 413)."""
+    batch_size: int = 8
+    """Inputs per model call inside a batch: the batch is sorted by length and cut into calls of this
+    many, as `tunecard predict` does. Smaller than predict's 64 because a served batch is a few dozen
+    texts of random lengths: calls of 8 pad less (benchmarks/README.md, serving under load)."""
+
+
+@dataclass
 class LoraConfig:
     r: int = 8
     """llm_classification: LoRA rank."""

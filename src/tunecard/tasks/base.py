@@ -96,6 +96,8 @@ class Task:
     """`tunecard export --format onnx` supports this task's models."""
     extra_frameworks: ClassVar[tuple[str, ...]] = ()
     """Packages whose versions the card lists beside the usual ones."""
+    serve_example: ClassVar[Any] = "I can't wait to see you again!"
+    """One input of a `tunecard serve` request (`{"inputs": ...}`), shown on its try-it page and /info."""
     config_sections: ClassVar[tuple[str, ...]] = ()
     """Task-specific config sections this task reads (kept in config.yaml; others are left out)."""
     metric_info: ClassVar[dict[str, tuple]] = {}
@@ -251,6 +253,17 @@ class Task:
         from tunecard.inference import load_classifier
 
         return load_classifier(path, batch_size, backend)
+
+    def input_lengths(self, predictor, rows: dict[str, list]) -> list[list[int]]:
+        """For each row (columns as `chunk_scorer` reads them), the token count of every sequence the model
+        reads for it, before truncation: `tunecard serve` budgets its batches with these and reports the
+        inputs longer than the model's limit (`predictor`: what `load_predictor` returns). By default one
+        sequence: the text (and its pair)."""
+        from tunecard.data.columns import infer_text_columns
+
+        text, pair = infer_text_columns(list(rows), None, None)
+        encoded = predictor.tokenizer(list(rows[text]), list(rows[pair]) if pair else None)["input_ids"]
+        return [[len(ids)] for ids in encoded]
 
     def chunk_scorer(self, predictor, columns: list[str], options: dict):
         """fn(chunk, ids, bar) -> DataFrame: the rows `predict` writes for a chunk of its input."""

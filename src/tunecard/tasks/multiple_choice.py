@@ -320,6 +320,18 @@ def chunk_scorer(ranker, columns: list[str], options: dict):
     return score_chunk
 
 
+def input_lengths(ranker, rows: dict[str, list]) -> list[list[int]]:
+    """Token counts of each question's option sequences (context, question, option) before truncation."""
+    parsed = choices.read_rows(rows, _predict_columns(rows, {}), list(range(len(next(iter(rows.values()))))),
+                               "request")
+    encoded = encode_choices(ranker.tokenizer, parsed.questions, parsed.options, parsed.contexts, UNCUT)
+    return [[len(ids) for ids in row] for row in encoded["input_ids"]]
+
+
+UNCUT = 10**9
+"""A max_length no input reaches: encode_choices then cuts nothing."""
+
+
 def _predict_columns(chunk: dict, options: dict) -> choices.ChoiceColumns:
     """The question and option columns of a file to score (an answer column, if any, is ignored)."""
     import dataclasses
@@ -338,6 +350,8 @@ class MultipleChoice(Task):
 
     name = "multiple_choice"
     pipeline_tag = "multiple-choice"
+    serve_example = {"question": "Which gas do plants take in for photosynthesis?",
+                     "options": ["oxygen", "carbon dioxide", "nitrogen", "helium"]}
     model_index_task = ("multiple-choice", "Multiple Choice")
     holdout = "stratified by answer letter"
     uses_context = True
@@ -420,6 +434,10 @@ class MultipleChoice(Task):
 
     def chunk_scorer(self, predictor, columns: list[str], options: dict):
         return chunk_scorer(predictor, columns, options)
+
+    def input_lengths(self, predictor, rows: dict[str, list]) -> list[list[int]]:
+        """One sequence per option: context, question and the option, uncut."""
+        return input_lengths(predictor, rows)
 
 
 USAGE = """import tunecard

@@ -417,6 +417,23 @@ def _pair_scorer(classifier, pair_columns: PairColumns, pair_input: bool):
     return score_pairs
 
 
+def input_lengths(classifier, rows: dict[str, list]) -> list[list[int]]:
+    """Token counts, before truncation, of the sequences the model reads for each row: a pair's two
+    (prompt, response) inputs, or one text's input, built as `chunk_scorer` builds them."""
+    from tunecard.data.columns import infer_text_columns
+
+    pair_input = bool(getattr(classifier.config, "tunecard_text_pair", False))
+    if "chosen" in rows or "rejected" in rows:
+        prompts, good, bad = pair_texts(rows, find_pair_columns(list(rows), where="request"))
+        sides = [(prompts, texts) if pair_input else (texts, None) for texts in (good, bad)]
+    else:
+        prompt = next((c for c in PROMPT_COLUMNS if c in rows), None)
+        text, _ = infer_text_columns(list(rows), None, None)
+        sides = [single_text_inputs(rows[text], rows[prompt] if prompt else None, pair_input)]
+    counts = [[len(ids) for ids in classifier.tokenizer(first, second)["input_ids"]] for first, second in sides]
+    return [list(row) for row in zip(*counts)]
+
+
 def load_predictor(path: str, batch_size: int = 64, backend: str = "torch"):
     """A Classifier that encodes (prompt, response) inputs as training did."""
     from functools import partial
@@ -442,6 +459,8 @@ class Preference(Task):
     truncation_side = "left"
     """Without a prompt, keeps the end of a long dialogue."""
     holdout = "by pair (the two texts of a pair always share a split)"
+    serve_example = {"prompt": "Human: How do I boil an egg? Assistant:",
+                     "chosen": "Put it in boiling water for about eight minutes.", "rejected": "I won't help."}
     score_histogram = True
     exports_onnx = True
     metric_info = {"pairwise_accuracy": ("pairwise_accuracy", "Pairwise accuracy", None)}
@@ -508,3 +527,7 @@ class Preference(Task):
 
     def chunk_scorer(self, predictor, columns: list[str], options: dict):
         return chunk_scorer(predictor, columns, options)
+
+    def input_lengths(self, predictor, rows: dict[str, list]) -> list[list[int]]:
+        """Pairs: two sequences (prompt + chosen, prompt + rejected); single texts: one."""
+        return input_lengths(predictor, rows)
