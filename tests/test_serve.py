@@ -348,8 +348,9 @@ def test_info_describes_the_model_the_limits_and_the_card_metrics(client, run):
     assert info["labels"] == ["negative", "positive"]
     assert info["max_input_length"] == 32
     assert info["backend"] == "torch"
+    defaults = ServeConfig()
     assert (info["max_batch_tokens"], info["max_wait_ms"], info["max_client_batch_size"], info["max_queue"]) == (
-        16384, 2.0, 32, 512)
+        defaults.max_batch_tokens, defaults.max_wait_ms, defaults.max_client_batch_size, defaults.max_queue)
     assert info["input_example"] == "I can't wait to see you again!"
     assert info["version"] == tunecard.__version__
     validation = run.metrics["splits"]["validation"]["metrics"]
@@ -769,3 +770,37 @@ def test_batcher_gives_a_scoring_error_to_every_request_of_the_batch():
 
     results = asyncio.run(scenario())
     assert [type(r) for r in results] == [ValueError] * 3 and str(results[0]) == "the model broke"
+
+
+def waves(sizes, max_wait_ms):
+    """Waves of concurrent requests (`sizes`: requests per wave), each sent when the last is answered, as
+    closed-loop clients do; returns each wave's (batch sizes, seconds until all were answered)."""
+    batches: list[int] = []
+
+    def score(batch):
+        batches.append(len(batch.requests))
+        return [[0] for _ in batch.requests]
+
+    async def scenario():
+        batcher = DynamicBatcher(score, 1000, max_wait_ms, 1000)
+        batcher.start()
+        seen = []
+        for size in sizes:
+            started, before = time.perf_counter(), len(batches)
+
+            async def client(i):
+                await asyncio.sleep(0.002 * i)  # the clients of a wave come back a little apart
+                return await batcher.submit({"text": ["x"]}, "k", 1, 1)
+            await asyncio.gather(*(client(i) for i in range(size)))
+            seen.append((batches[before:], time.perf_counter() - started))
+        await batcher.stop()
+        return seen
+    return asyncio.run(scenario())
+
+
+def test_batcher_waits_for_as_many_requests_as_the_last_batch_held_and_a_lone_client_never_waits():
+    first, again, alone, alone_again = waves([4, 4, 1, 1], max_wait_ms=2000)
+    assert first[0] == [4]  # no batch yet: the wait may run its length, and 4 requests join
+    assert again[0] == [4] and again[1] < 1.0  # the last batch held 4: the wait ends when 4 are queued
+    assert alone[0] == [1] and alone[1] > 1.5  # 1 of the 4 expected came: the wait ran out
+    assert alone_again[0] == [1] and alone_again[1] < 0.5  # the last batch held 1: no wait at all

@@ -180,9 +180,10 @@ class ServeConfig:
     max_batch_tokens: int = 16384
     """Token budget of one batch: queued requests are scored together while their tokens (each input cut
     to the model's limit) fit in it. A single request over it is scored alone."""
-    max_wait_ms: float = 2.0
-    """How long the first request of a batch waits for others to join it while the model is idle. Under
-    load no wait is needed: requests queue while the model scores the previous batch."""
+    max_wait_ms: float = 5.0
+    """How long a free model may wait until as many requests are queued as its last batch held (the
+    clients just answered, sending again). A lone client never waits (its last batch held one request),
+    so this costs single requests nothing and keeps batches whole under load (benchmarks/README.md)."""
     max_client_batch_size: int = 32
     """Most inputs one request may carry (more: 413)."""
     max_queue: int = 512

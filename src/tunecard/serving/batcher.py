@@ -1,5 +1,5 @@
-"""Dynamic batching: requests that arrive while the model is busy (or within `max_wait_ms` of an idle
-model's first request) are scored together in one call, bounded by a token budget.
+"""Dynamic batching: requests that arrive while the model is busy (or shortly after it finished the last
+batch) are scored together in one call, bounded by a token budget.
 
 One worker coroutine takes requests off a queue in arrival order and runs the scoring function in one
 background thread, so the event loop keeps accepting requests while the model runs: under load, the
@@ -66,6 +66,7 @@ class DynamicBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunecard-scoring")
         self._worker: asyncio.Task | None = None
         self._stopping = False
+        self._last_batch_requests: int | None = None
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._run())
@@ -100,6 +101,7 @@ class DynamicBatcher:
                 continue
             await self._wait_for_company()
             batch = self._take_batch()
+            self._last_batch_requests = len(batch.requests)
             started = time.perf_counter()
             try:
                 results = await loop.run_in_executor(self._executor, self.score, batch)
@@ -116,9 +118,15 @@ class DynamicBatcher:
                     request.future.set_result(result)
 
     async def _wait_for_company(self) -> None:
-        """An idle model's first request waits up to max_wait for others, unless the budget is full."""
-        deadline = self.queue[0].arrived + self.max_wait
-        while not self._stopping and sum(r.tokens for r in self.queue) < self.max_batch_tokens:
+        """Once the model is free, wait up to max_wait until as many requests are queued as the last batch
+        held: under load the clients just answered are sending their next requests, and a batch that waits
+        for them is whole instead of split in two (the requests that came during the last batch, then the
+        rest). A lone client (last batch: one request) never waits; with no batch yet, the wait runs its
+        full length. The token budget filling up ends the wait too."""
+        expected = self._last_batch_requests or float("inf")
+        deadline = time.perf_counter() + self.max_wait
+        while (not self._stopping and len(self.queue) < expected
+               and sum(r.tokens for r in self.queue) < self.max_batch_tokens):
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 return

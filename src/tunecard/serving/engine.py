@@ -74,9 +74,9 @@ class ServedModel:
         columns = tuple(batch.requests[0].rows)
         merged = {c: [v for r in batch.requests for v in r.rows[c]] for c in columns}
         frame = self._scorer(columns)(merged, range(batch.size), tqdm(disable=True))
-        results, start = [], 0
+        rows, results, start = self._results(frame), [], 0
         for request in batch.requests:
-            results.append(self._results(frame.iloc[start:start + request.size]))
+            results.append(rows[start:start + request.size])
             start += request.size
         return results
 
