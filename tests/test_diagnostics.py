@@ -56,9 +56,68 @@ def test_metric_frozen_across_epochs_while_validation_loss_rises():
 
 
 def test_a_moving_metric_with_falling_losses_is_fine():
-    history = [{"epoch": e, "step": e, "train_loss": 1 / e, "eval_loss": 1 / e, "f1": 0.5 + 0.1 * e}
-               for e in range(1, 4)]
+    history = [{"epoch": e, "step": e, "train_loss": 1 / e, "eval_loss": loss, "f1": 0.5 + 0.1 * e}
+               for e, loss in zip(range(1, 4), (1.0, 0.6, 0.58))]
     assert d.history_findings(history, "f1", best_epoch=3) == []
+
+
+def history_of(eval_losses, accuracies):
+    return [{"epoch": float(e), "step": 100 * e, "train_loss": 2.0 / e, "eval_loss": loss, "accuracy": acc}
+            for e, (loss, acc) in enumerate(zip(eval_losses, accuracies), start=1)]
+
+
+def test_a_run_stopped_while_still_learning_fast_is_under_trained():
+    # The run: dozens of classes, 3 epochs, validation loss 0.87 -> 0.67 in the last epoch while
+    # accuracy rose 0.88 -> 0.90, and a fitted temperature of 0.54 (under-confident).
+    history = history_of([1.52, 0.87, 0.67], [0.71, 0.88, 0.90])
+    findings = d.history_findings(history, "accuracy", best_epoch=3.0, temperature=0.54)
+    assert ids(findings) == ["training.under_trained"]
+    finding = findings[0]
+    assert finding.severity == "warning"
+    assert finding.message == ("training stopped while the model was still improving: validation loss 0.8700 -> "
+                               "0.6700 (23% lower) and accuracy 0.8800 -> 0.9000 in the last epoch; the model is "
+                               "under-confident (fitted temperature 0.54)")
+    assert finding.advice == "train longer: raise --train.epochs"
+    assert finding.evidence["loss_drop_last_epoch"] == 0.2299
+    # The loss drop alone is enough; so is a smaller drop with an under-confident model.
+    assert ids(d.history_findings(history, "accuracy", 3.0)) == ["training.under_trained"]
+    small_drop = history_of([0.9, 0.7, 0.665], [0.80, 0.85, 0.86])
+    assert ids(d.history_findings(small_drop, "accuracy", 3.0, temperature=0.6)) == ["training.under_trained"]
+    assert d.history_findings(small_drop, "accuracy", 3.0, temperature=1.1) == []
+
+
+def test_a_converging_run_is_not_under_trained():
+    # emotion with the defaults (benchmarks/results/emotion): loss 0.1797 -> 0.1598 (11%), temperature 1.197.
+    emotion = history_of([0.2256, 0.1797, 0.1598], [0.926, 0.9265, 0.9345])
+    assert d.history_findings(emotion, "accuracy", best_epoch=3.0, temperature=1.197) == []
+    # A kept epoch before the last, or a falling metric, is no sign of stopping early.
+    fast = history_of([1.52, 0.87, 0.67], [0.71, 0.90, 0.89])
+    assert d.history_findings(fast, "accuracy", best_epoch=2.0, temperature=0.54) == []
+
+
+def test_one_class_of_many_never_recalled_by_a_strong_model_is_a_warning_about_that_class():
+    names = [f"c{i}" for i in range(30)]
+    gold = np.repeat(np.arange(30), 20)
+    pred = gold.copy()
+    pred[gold == 29] = 0  # every c29 text called c0
+    findings = d.collapse_findings("test", gold, pred, names, model_macro_f1=0.95, majority_macro_f1=0.002,
+                                   noise_std=0.01)
+    assert ids(findings) == ["classes.never_recalled"]
+    assert findings[0].severity == "warning"
+    assert findings[0].message == ("1 of 30 classes never predicted correctly on test: c29 (the model is otherwise "
+                                   "well above its baselines)")
+    assert findings[0].evidence == {"classes": ["c29"], "support": {"c29": 20}, "classes_present": 30}
+
+
+def test_never_recalled_classes_are_a_collapse_when_many_or_near_the_baseline():
+    names = [f"c{i}" for i in range(10)]
+    gold = np.repeat(np.arange(10), 10)
+    many = np.where(gold < 5, gold, 0)  # classes 5-9 never right: 5 of 10
+    found = d.collapse_findings("test", gold, many, names, 0.45, 0.02, 0.02)
+    assert [(f.id, f.severity) for f in found] == [("collapse.class_never_recalled", "error")]
+    one = np.where(gold < 9, gold, 0)
+    near = d.collapse_findings("test", gold, one, names, 0.05, 0.02, 0.02)
+    assert ("collapse.class_never_recalled", "error") in [(f.id, f.severity) for f in near]
 
 
 def test_overfitting_needs_two_rising_epochs():

@@ -85,3 +85,30 @@ def test_early_stopping_stops_when_the_metric_stops_improving(tmp_path, tiny_mod
     assert len(run.history) < 6
     best = max(row["f1"] for row in run.history)
     assert run.history[-1]["f1"] <= best and run.history[-2]["f1"] == best
+
+
+CLASS_WORDS = ["apple", "river", "mountain", "guitar", "window", "garden", "pencil", "rocket", "castle",
+               "forest", "bottle", "camera", "dragon", "island", "jacket", "ladder"]
+
+
+def many_classes(n, seed):
+    """16 classes, each named by one word among filler words: learnable, but not in two short epochs."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        words = [rng.choice(["the", "a", "was", "and", "quite", "story"]) for _ in range(rng.randint(3, 8))]
+        words.insert(rng.randint(0, len(words)), CLASS_WORDS[i % len(CLASS_WORDS)])
+        rows.append({"text": " ".join(words), "label": f"class_{i % len(CLASS_WORDS):02d}"})
+    return rows
+
+
+def test_a_many_class_run_stopped_while_still_learning_is_flagged_under_trained(tmp_path, tiny_model):
+    for split, n, seed in (("train", 1200, 1), ("validation", 200, 2), ("test", 200, 3)):
+        write_jsonl(tmp_path / "data" / f"{split}.jsonl", many_classes(n, seed))
+    config = tiny_config(tmp_path / "data", tiny_model, tmp_path / "run", epochs=2, learning_rate=5e-3)
+    run = tunecard.train(config)
+    history = pd.read_csv(run.output / "history.csv")
+    assert history["eval_loss"].iloc[-1] < 0.9 * history["eval_loss"].iloc[0]  # still falling fast
+    finding = next(f for f in run.metrics["diagnostics"] if f["id"] == "training.under_trained")
+    assert finding["severity"] == "warning" and finding["advice"] == "train longer: raise --train.epochs"
+    assert "training.under_trained" in ModelCard.load(run.card_path).text

@@ -167,7 +167,7 @@ def _judge_run(model, setup: _Setup, config: Config, result, workdir: Path, task
         evaluations.append(judged)
         findings.extend(judged.findings)
     chance = task.chance_loss(names, setup.train_counts, splits["validation"]["label"], config.train)
-    findings.extend(history_findings(result.history, setup.headline, result.best_epoch, chance))
+    findings.extend(history_findings(result.history, setup.headline, result.best_epoch, chance, temperature))
     findings.append(evaluation.label_noise_candidates(
         splits["train"], logits["train"], names, workdir / "diagnostics" / "label_noise_candidates.csv"))
     return evaluations, sort_findings(findings)

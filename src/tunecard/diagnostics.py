@@ -23,6 +23,16 @@ OVERFIT_EPOCHS = 2
 CHANCE_LOSS_SHARE = 0.01
 """Validation loss within this share of the chance level (the loss of a model that ignores its inputs) at
 every epoch: training did not fit the task, whatever the metrics say."""
+NEVER_RECALLED_ERROR_SHARE = 0.5
+"""Classes never predicted correctly are a collapse (error) when they are at least this share of the
+classes present, or when the model is within noise of its majority baseline; otherwise a warning about
+those classes."""
+UNDERTRAINED_LOSS_DROP = 0.15
+"""The kept epoch is the last, its validation loss fell by at least this share in that epoch and the
+headline rose: training stopped while the model was still learning fast."""
+UNDERCONFIDENT_TEMPERATURE = 0.7
+"""A fitted temperature at or below this (the logits must be sharpened by 1/T >= 1.4 to be calibrated):
+the model is under-confident, a sign of too few steps; with the loss still falling, under-trained."""
 TRUNCATION_WARN_SHARE = 0.05
 """Warn when more than this share of a split's inputs is cut at max_length."""
 IMBALANCE_WARN_RATIO = 10.0
@@ -93,16 +103,30 @@ def collapse_findings(split: str, y_true, y_pred, names: list[str], model_macro_
             {"metric": "f1_macro", "model": round(model_macro_f1, 4),
              "majority_baseline": round(majority_macro_f1, 4), "bootstrap_std": round(noise_std, 4)},
             COLLAPSE_ADVICE, split))
+    near_baseline = model_macro_f1 - majority_macro_f1 <= NOISE_Z * noise_std
+    findings.extend(_never_recalled(split, y_true, y_pred, names, near_baseline))
+    return findings
+
+
+def _never_recalled(split: str, y_true, y_pred, names: list[str], near_baseline: bool) -> list[Finding]:
+    """Classes with support and no correct prediction. A collapse when they are many or the model is no
+    better than its baseline; one class of dozens missed by a model far above its baselines is a warning
+    about that class (the severity --strict turns into a failure must fit the evidence)."""
     support = np.bincount(y_true, minlength=len(names))
     hits = np.bincount(y_true[y_true == y_pred], minlength=len(names))
     dead = [names[i] for i in range(len(names)) if support[i] > 0 and hits[i] == 0]
-    if dead:
-        findings.append(Finding(
-            "collapse.class_never_recalled", "error",
-            f"{len(dead)} class(es) never predicted correctly on {split}: {', '.join(dead[:10])}",
-            {"classes": dead, "support": {n: int(support[names.index(n)]) for n in dead}},
-            COLLAPSE_ADVICE, split))
-    return findings
+    if not dead:
+        return []
+    present = int((support > 0).sum())
+    collapse = near_baseline or len(dead) >= NEVER_RECALLED_ERROR_SHARE * present
+    numbers = {"classes": dead, "support": {n: int(support[names.index(n)]) for n in dead},
+               "classes_present": present}
+    message = f"{len(dead)} of {present} classes never predicted correctly on {split}: {', '.join(dead[:10])}"
+    if collapse:
+        return [Finding("collapse.class_never_recalled", "error", message, numbers, COLLAPSE_ADVICE, split)]
+    return [Finding("classes.never_recalled", "warning", message + " (the model is otherwise well above its "
+                    "baselines)", numbers, "look at these classes: more training examples, labels that overlap "
+                    "another class, or --train.class_weights balanced", split)]
 
 
 def normalized_entropy(counts) -> float:
@@ -127,10 +151,12 @@ def prior_cross_entropy(train_counts, validation_counts, weights=None) -> float:
 
 
 def history_findings(history: list[dict], headline: str, best_epoch,
-                     chance_loss: float | None = None) -> list[Finding]:
+                     chance_loss: float | None = None, temperature: float | None = None) -> list[Finding]:
     """Findings from the per-epoch table. `chance_loss`: the task's validation loss for a model that
-    ignores its inputs (None where the loss has no such level, e.g. a language model's token loss)."""
+    ignores its inputs (None where the loss has no such level, e.g. a language model's token loss);
+    `temperature`: the one fitted on validation, if any."""
     findings = [] if chance_loss is None else _loss_at_chance(history, chance_loss)
+    findings.extend(_under_trained(history, headline, best_epoch, temperature))
     if len(history) >= 3:
         values = np.array([row.get(headline, np.nan) for row in history], dtype=float)
         eval_loss = np.array([row["eval_loss"] for row in history], dtype=float)
@@ -159,6 +185,29 @@ def _loss_at_chance(history: list[dict], chance: float) -> list[Finding]:
         f"its inputs, at every epoch ({', '.join(f'{loss:.4f}' for loss in eval_loss)}): training did not fit the task",
         {"chance_loss": round(chance, 4), "eval_loss": [round(loss, 4) for loss in eval_loss],
          "train_loss": [round(row["train_loss"] or 0, 4) for row in history]}, COLLAPSE_ADVICE)]
+
+
+def _under_trained(history: list[dict], headline: str, best_epoch, temperature: float | None) -> list[Finding]:
+    """The last epoch was the best and the model was still learning: the validation loss fell by at least
+    UNDERTRAINED_LOSS_DROP in it, or fell at all while the model is under-confident (temperature)."""
+    if len(history) < 2 or best_epoch != history[-1]["epoch"]:
+        return []
+    previous, last = history[-2], history[-1]
+    drop = (previous["eval_loss"] - last["eval_loss"]) / previous["eval_loss"] if previous["eval_loss"] else 0.0
+    rising = (last.get(headline) or 0) > (previous.get(headline) or 0)
+    underconfident = temperature is not None and temperature <= UNDERCONFIDENT_TEMPERATURE
+    if not rising or drop <= 0 or (drop < UNDERTRAINED_LOSS_DROP and not underconfident):
+        return []
+    signs = [f"validation loss {previous['eval_loss']:.4f} -> {last['eval_loss']:.4f} ({drop:.0%} lower) and "
+             f"{headline} {previous[headline]:.4f} -> {last[headline]:.4f} in the last epoch"]
+    if underconfident:
+        signs.append(f"the model is under-confident (fitted temperature {temperature:.2f})")
+    return [Finding(
+        "training.under_trained", "warning",
+        f"training stopped while the model was still improving: {'; '.join(signs)}",
+        {"epochs": len(history), "eval_loss": [round(r["eval_loss"], 4) for r in history],
+         headline: [round(r.get(headline) or 0, 4) for r in history], "loss_drop_last_epoch": round(drop, 4),
+         "temperature": temperature}, "train longer: raise --train.epochs")]
 
 
 def _overfitting(history: list[dict], headline: str, best_epoch) -> list[Finding]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Hashable
 
+from tunecard.config import ServeConfig
 from tunecard.errors import TunecardError
 from tunecard.serving.batcher import Batch
 
@@ -31,7 +32,7 @@ class Request:
 class ServedModel:
     """A trained model loaded once for serving (`path`: a run directory or model folder)."""
 
-    def __init__(self, path: str, backend: str = "torch", batch_size: int = 64):
+    def __init__(self, path: str, backend: str = ServeConfig.backend, batch_size: int = ServeConfig.batch_size):
         from tunecard import tasks
 
         self.path = path
