@@ -77,7 +77,7 @@ def test_a_run_stopped_while_still_learning_fast_is_under_trained():
     assert finding.message == ("training stopped while the model was still improving: validation loss 0.8700 -> "
                                "0.6700 (23% lower) and accuracy 0.8800 -> 0.9000 in the last epoch; the model is "
                                "under-confident (fitted temperature 0.54)")
-    assert finding.advice == "train longer: raise --train.epochs"
+    assert finding.advice == "train longer: raise --train.epochs, or --train.epochs auto"
     assert finding.evidence["loss_drop_last_epoch"] == 0.2299
     # The loss drop alone is enough; so is a smaller drop with an under-confident model.
     assert ids(d.history_findings(history, "accuracy", 3.0)) == ["training.under_trained"]

@@ -180,14 +180,18 @@ def test_config_problems_are_reported_together(capsys, tmp_path):
     assert code == 2
     assert "--output: expected a run directory to create" in err
     assert "--data: expected a data file, folder or hub id" in err
-    assert "--train.epochs: expected a positive number; found 0" in err
+    assert "--train.epochs: expected a positive number or auto; found 0" in err
 
 
 def test_config_file_values_are_type_checked(capsys, tmp_path, out):
     config = tmp_path / "run.yaml"
     config.write_text(f"data: {{path: {tmp_path}}}\noutput: {out}\ntrain: {{epochs: three, group_by_length: maybe}}\n")
     assert_error(capsys, ["train", "--config", str(config)],
-                 "--train.epochs: expected a number; found 'three'. Fix: set --train.epochs to a number", out)
+                 "--train.epochs: expected a number or auto; found 'three'. Fix: set --train.epochs to a number or auto",
+                 out)
+    assert_error(capsys, train_args(tmp_path, out, "minilm", "--train.epochs", "lots"),
+                 "--train.epochs: expected a number or auto; found 'lots'. Fix: set --train.epochs to a number or auto",
+                 out)
     assert_error(capsys, train_args(tmp_path, out, "minilm", "--train.batch_size", "2.5"),
                  "--train.batch_size: expected a whole number; found '2.5'. Fix: set --train.batch_size to a "
                  "whole number", out)
@@ -203,8 +207,8 @@ def test_yaml_values_are_type_checked_when_read_from_python(tmp_path):
     config.write_text(f"output: {tmp_path / 'run'}\ntrain: {{epochs: three, group_by_length: maybe}}\n")
     with pytest.raises(TunecardError) as info:
         tunecard.train(str(config))
-    assert str(info.value) == ("config key 'train.epochs': expected a number; found 'three'. Fix: set train.epochs "
-                               "to a number | config key 'train.group_by_length': expected true or false; found "
+    assert str(info.value) == ("config key 'train.epochs': expected a number or auto; found 'three'. Fix: set "
+                               "train.epochs to a number or auto | config key 'train.group_by_length': expected true or false; found "
                                "'maybe'. Fix: set train.group_by_length to true or false")
 
 

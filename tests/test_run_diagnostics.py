@@ -110,5 +110,5 @@ def test_a_many_class_run_stopped_while_still_learning_is_flagged_under_trained(
     history = pd.read_csv(run.output / "history.csv")
     assert history["eval_loss"].iloc[-1] < 0.9 * history["eval_loss"].iloc[0]  # still falling fast
     finding = next(f for f in run.metrics["diagnostics"] if f["id"] == "training.under_trained")
-    assert finding["severity"] == "warning" and finding["advice"] == "train longer: raise --train.epochs"
+    assert finding["severity"] == "warning" and finding["advice"] == "train longer: raise --train.epochs, or --train.epochs auto"
     assert "training.under_trained" in ModelCard.load(run.card_path).text

@@ -130,3 +130,18 @@ def test_epoch_history_keeps_the_last_rows_column_order_and_allows_no_epoch():
     assert [list(r) for r in rows] == [["epoch", "step", "train_loss", "eval_loss", "f1", "accuracy"]] * 2
     assert rows[0]["train_loss"] == 0.8 and rows[1]["f1"] == 0.7
     assert epoch_history(log[:2]) == []  # stopped (Ctrl-C) before the first evaluation
+
+
+def test_epochs_auto_stops_when_the_kept_metric_stops_improving_and_the_card_says_so(tmp_path, tiny_model,
+                                                                                    sentiment_dir):
+    config = tiny_config(sentiment_dir, tiny_model, tmp_path / "run", epochs="auto")
+    run = tunecard.train(config)
+    history = pd.read_csv(run.output / "history.csv")
+    kept = run.metrics["best_epoch"]
+    # Learned within the first epochs, then two evaluations without a better F1: well before the cap of 20.
+    assert len(history) == kept + 2 < 20
+    assert history["f1"].max() == history.loc[history["epoch"] == kept, "f1"].item()
+    text = ModelCard.load(run.card_path).text
+    assert (f"- num_epochs: auto (stopped after {len(history)} of at most 20: 2 evaluations without a better kept "
+            "metric)") in text
+    assert yaml.safe_load((run.output / "config.yaml").read_text())["train"]["epochs"] == "auto"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tunecard import open_book, outputs, run_directory
 from tunecard.report import inputs as report_inputs
-from tunecard.config import (Config, IndexConfig, RetrievalConfig, ServeConfig, TrainConfig, check_config,
+from tunecard.config import (AUTO_EPOCHS, Config, IndexConfig, RetrievalConfig, ServeConfig, TrainConfig, check_config,
                              config_from_dict, load_config)
 from tunecard.diagnostics import Finding, history_findings, sort_findings
 from tunecard.errors import Stopped, TunecardError, TunecardErrors
@@ -459,8 +459,10 @@ def _check_train_config(config: Config) -> Path:
     if not (config.data.path or config.data.train):
         problems.append(TunecardError("--data", "a data file, folder or hub id", "none",
                                       "pass --data PATH (or --data.train FILE)"))
-    for name, value in (("train.epochs", config.train.epochs), ("train.batch_size", config.train.batch_size),
-                        ("model.max_length", config.model.max_length)):
+    if config.train.epochs != AUTO_EPOCHS and config.train.epochs <= 0:
+        problems.append(TunecardError("--train.epochs", f"a positive number or {AUTO_EPOCHS}",
+                                      repr(config.train.epochs), f"set --train.epochs (e.g. 3, or {AUTO_EPOCHS})"))
+    for name, value in (("train.batch_size", config.train.batch_size), ("model.max_length", config.model.max_length)):
         if value is None or value <= 0:
             problems.append(TunecardError(f"--{name}", "a positive number", repr(value), f"set --{name}"))
     if config.retrieval.index and config.retrieval.top_k < 1:

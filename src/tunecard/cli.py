@@ -9,7 +9,7 @@ from typing import Optional
 
 from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, set_parsing_settings
 
-from tunecard.config import Config, IndexConfig, RetrievalConfig, ServeConfig, config_from_dict
+from tunecard.config import Config, IndexConfig, RetrievalConfig, ServeConfig, config_from_dict, expected_value
 from tunecard.errors import TunecardError
 
 # Short flags users type most, mapped onto the nested config keys they stand for.
@@ -126,11 +126,19 @@ PARSER_TYPE_ERROR = re.compile(r'Parser key "([^"]+)":\s*Expected a <class \'(\w
 TYPE_WORDS = {"float": "a number", "int": "a whole number", "bool": "true or false", "str": "a text"}
 
 
+PARSER_UNION_ERROR = re.compile(r'Parser key "([^"]+)":\s*Does not validate against any of the Union subtypes.*'
+                                r'Given value: (.*)', re.S)
+
+
 def _argument_error(message: str, command: str) -> TunecardError:
     typed = PARSER_TYPE_ERROR.match(message.strip())
     if typed and typed.group(2) in TYPE_WORDS:
         key, expected = typed.group(1), TYPE_WORDS[typed.group(2)]
         return TunecardError(f"--{key}", expected, repr(typed.group(3).strip()), f"set --{key} to {expected}")
+    union = PARSER_UNION_ERROR.match(message.strip())
+    if union and expected_value(union.group(1)):
+        key, expected = union.group(1), expected_value(union.group(1))
+        return TunecardError(f"--{key}", expected, repr(union.group(2).strip()), f"set --{key} to {expected}")
     first = " ".join(message.split())
     return TunecardError(f"tunecard {command}".strip(), "the options its --help lists", first,
                          f"run: tunecard {command} --help".replace("  ", " "))

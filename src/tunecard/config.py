@@ -12,7 +12,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import yaml
 
@@ -67,10 +67,19 @@ class ModelConfig:
     Unset: the task's choice (right; left for preference, so a long prompt loses its oldest turns)."""
 
 
+AUTO_EPOCHS = "auto"
+AUTO_EPOCHS_CAP = 20
+"""`train.epochs: auto` trains at most this many epochs (the learning-rate schedule spans them)."""
+AUTO_PATIENCE = 2
+"""`train.epochs: auto` stops after this many evaluations without a better kept metric, unless
+train.early_stopping_patience says otherwise."""
+
+
 @dataclass
 class TrainConfig:
-    epochs: float = 3.0
-    """Training epochs; evaluation runs after each."""
+    epochs: Union[float, Literal["auto"]] = 3.0
+    """Training epochs; evaluation runs after each. `auto`: train until the kept metric has not improved for
+    early_stopping_patience evaluations (2 when unset), at most 20 epochs; the card says how many ran."""
     learning_rate: Optional[float] = None
     """Peak learning rate. Unset: the task's default for the model (5e-5 unless a measured one exists;
     docs: configuration, task defaults); config.yaml and the card record the value used."""
@@ -119,6 +128,16 @@ class TrainConfig:
     """Checkpoints kept: the newest ones (the kept epoch's is never removed)."""
     temperature_scaling: bool = True
     """Fit a softmax temperature on validation; saved with the model and applied to reported probabilities."""
+
+    @property
+    def epoch_limit(self) -> float:
+        """The epochs Trainer is asked for: `epochs`, or the cap of `epochs: auto`."""
+        return AUTO_EPOCHS_CAP if self.epochs == AUTO_EPOCHS else self.epochs
+
+    @property
+    def patience(self) -> Optional[int]:
+        """Evaluations without a better kept metric before training stops (None: never)."""
+        return self.early_stopping_patience or (AUTO_PATIENCE if self.epochs == AUTO_EPOCHS else None)
 
 
 @dataclass
@@ -310,6 +329,8 @@ def checked_value(value, hint):
         raise ValueError(_expected(options))
     for option in (o for o in options if o is not type(None)):
         origin = typing.get_origin(option) or option
+        if origin is Literal and value in typing.get_args(option):
+            return value
         if origin is bool and isinstance(value, bool):
             return value
         if origin is int and isinstance(value, int) and not isinstance(value, bool):
@@ -332,8 +353,22 @@ TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", s
               list: "a list of texts", dict: "a mapping of texts"}
 
 
+def expected_value(key: str, cls=None) -> str | None:
+    """What the Config field at dotted `key` takes, in words ("a number or auto"); None for no such field."""
+    cls = cls or Config
+    head, _, rest = key.partition(".")
+    hints = typing.get_type_hints(cls)
+    if head not in hints:
+        return None
+    if rest:
+        return expected_value(rest, hints[head]) if dataclasses.is_dataclass(hints[head]) else None
+    hint = hints[head]
+    return _expected(typing.get_args(hint) if typing.get_origin(hint) is Union else (hint,))
+
+
 def _expected(options) -> str:
-    words = [TYPE_WORDS[typing.get_origin(o) or o] for o in options if o is not type(None)]
+    words = [" or ".join(typing.get_args(o)) if typing.get_origin(o) is Literal else TYPE_WORDS[typing.get_origin(o) or o]
+             for o in options if o is not type(None)]
     return " or ".join(words) + (" or null" if type(None) in options else "")
 
 

@@ -207,7 +207,7 @@ def _under_trained(history: list[dict], headline: str, best_epoch, temperature: 
         f"training stopped while the model was still improving: {'; '.join(signs)}",
         {"epochs": len(history), "eval_loss": [round(r["eval_loss"], 4) for r in history],
          headline: [round(r.get(headline) or 0, 4) for r in history], "loss_drop_last_epoch": round(drop, 4),
-         "temperature": temperature}, "train longer: raise --train.epochs")]
+         "temperature": temperature}, "train longer: raise --train.epochs, or --train.epochs auto")]
 
 
 def _overfitting(history: list[dict], headline: str, best_epoch) -> list[Finding]:

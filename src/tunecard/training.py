@@ -58,7 +58,7 @@ def training_arguments(cfg: TrainConfig, output_dir: str, n_train: int, best_met
     steps_per_epoch = math.ceil(n_train / (cfg.batch_size * cfg.gradient_accumulation_steps))
     return TrainingArguments(
         output_dir=output_dir,
-        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        num_train_epochs=cfg.epoch_limit, max_steps=cfg.max_steps,
         learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.eval_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
@@ -271,8 +271,8 @@ def build_trainer(model, tokenizer, train, validation, cfg: TrainConfig, workdir
 
     epoch_log = EpochLogCallback()
     callbacks = [epoch_log]
-    if cfg.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    if cfg.patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
     if loss_func is None and cfg.class_weights == "balanced":
         loss_func = weighted_loss(metrics.balanced_class_weights(train["label"], model.config.num_labels))
     if loss_func is None and not model_loss_sums_items:

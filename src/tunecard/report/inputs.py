@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunecard.config import Config
+from tunecard.config import AUTO_EPOCHS, Config
 from tunecard.metrics import METRIC_INFO
 from tunecard.report.card import CardInputs, SplitReport
 
@@ -25,7 +25,7 @@ def card_inputs(config: Config, task, card_text, base_model: str, prepared, eval
         metric_keys=task.metric_keys(names), metric_info={**METRIC_INFO, **task.metric_info},
         best_metric=best_metric, best_epoch=result.best_epoch,
         history=result.history, hyperparameters=hyperparameters(config, precision, retrieval_manifest, world_size,
-                                                                        distributed_type),
+                                                                        distributed_type, len(result.history)),
         majority_label=max(names, key=lambda n: train_counts[n]),
         validation_held_out=prepared.validation_held_out, validation_share=config.data.validation_size,
         test_held_out=prepared.test_held_out, test_share=config.data.test_size, holdout=task.holdout,
@@ -100,7 +100,7 @@ def dataset_description(config: Config, name: str) -> str:
 
 
 def hyperparameters(config: Config, precision: str, retrieval_manifest: dict | None = None,
-                    world_size: int = 1, distributed_type: str = "single") -> dict:
+                    world_size: int = 1, distributed_type: str = "single", epochs_run: int | None = None) -> dict:
     """The card's list, in the Trainer cards' terms (the batch size is per device; with several devices or
     accumulation the total, as Trainer's cards give it)."""
     t = config.train
@@ -113,15 +113,25 @@ def hyperparameters(config: Config, precision: str, retrieval_manifest: dict | N
         **({"total_train_batch_size": total} if total != t.batch_size else {}),
         "optimizer": f"AdamW (torch) with betas=({t.adam_beta1},{t.adam_beta2}) and epsilon={t.adam_epsilon}",
         "weight_decay": t.weight_decay, "lr_scheduler_type": t.lr_scheduler, "warmup_ratio": t.warmup_ratio,
-        "num_epochs": int(t.epochs) if float(t.epochs).is_integer() else t.epochs,
+        "num_epochs": epochs_text(t, epochs_run),
         **({"max_steps": t.max_steps} if t.max_steps > 0 else {}),
         **({"class_weights": t.class_weights} if t.class_weights else {}),
-        **({"early_stopping_patience": t.early_stopping_patience} if t.early_stopping_patience else {}),
+        **({"early_stopping_patience": t.patience} if t.patience else {}),
         "max_length": config.model.max_length, "truncation_side": config.model.truncation_side,
         **({"retrieval": retrieval_description(config, retrieval_manifest)} if retrieval_manifest else {}),
         "batching": "length-grouped, dynamic padding" if t.group_by_length else "random, dynamic padding",
         "precision": precision,
     }
+
+
+def epochs_text(t, epochs_run: int | None):
+    """The epochs asked for; with `auto`, how many ran and why they stopped there."""
+    if t.epochs != AUTO_EPOCHS:
+        return int(t.epochs) if float(t.epochs).is_integer() else t.epochs
+    if epochs_run is None or epochs_run >= t.epoch_limit:
+        return f"auto (ran all {t.epoch_limit}, the most it allows)"
+    return (f"auto (stopped after {epochs_run} of at most {t.epoch_limit}: {t.patience} evaluations without a "
+            "better kept metric)")
 
 
 def retrieval_description(config: Config, manifest: dict) -> str:
