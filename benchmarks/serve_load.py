@@ -56,7 +56,8 @@ def main() -> None:
     results["engine_calls_in_a_batch_of_32"] = engine_call_sizes(args.model, texts)
     print("texts/s scoring random batches of 32, by model call size:", results["engine_calls_in_a_batch_of_32"])
     with ExitStack() as stack:
-        urls = {name: stack.enter_context(server(command, 18100 + i)) for i, (name, command) in enumerate(commands.items())}
+        urls = {name: stack.enter_context(server(command, 18100 + i))
+                for i, (name, command) in enumerate(commands.items())}
         results["labels_agree"] = asyncio.run(labels_agree(urls, texts[:200]))
         for level in levels:
             results["levels"][level] = {}
@@ -172,7 +173,8 @@ def batch_histogram(url: str) -> dict[str, float]:
     import urllib.request
 
     text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
-    return {m.group(1): float(m.group(2)) for m in re.finditer(r'tunecard_batch_size_bucket\{le="([^"]+)"\} (\S+)', text)}
+    bucket = re.compile(r'tunecard_batch_size_bucket\{le="([^"]+)"\} (\S+)')
+    return {m.group(1): float(m.group(2)) for m in bucket.finditer(text)}
 
 
 def histogram_delta(before: dict, after: dict) -> dict[str, int]:

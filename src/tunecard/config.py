@@ -367,8 +367,8 @@ def expected_value(key: str, cls=None) -> str | None:
 
 
 def _expected(options) -> str:
-    words = [" or ".join(typing.get_args(o)) if typing.get_origin(o) is Literal else TYPE_WORDS[typing.get_origin(o) or o]
-             for o in options if o is not type(None)]
+    words = [" or ".join(typing.get_args(o)) if typing.get_origin(o) is Literal
+             else TYPE_WORDS[typing.get_origin(o) or o] for o in options if o is not type(None)]
     return " or ".join(words) + (" or null" if type(None) in options else "")
 
 

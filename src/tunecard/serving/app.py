@@ -14,7 +14,7 @@ import time
 from importlib import resources
 from typing import Optional, Union
 
-from fastapi import FastAPI, Request as HttpRequest
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,8 +25,8 @@ from tunecard.serving.batcher import DynamicBatcher, QueueFull
 from tunecard.serving.engine import ServedModel
 from tunecard.serving.telemetry import ServerMetrics
 
-Field_ = Union[str, list[str]]
-Input = Union[str, dict[str, Field_]]
+FieldValue = Union[str, list[str]]
+Input = Union[str, dict[str, FieldValue]]
 
 
 class PredictRequest(BaseModel):
