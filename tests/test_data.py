@@ -80,6 +80,17 @@ def test_string_labels_keep_their_names(tmp_path):
     assert set(train.column_names) == {"id", "text", "label"}
 
 
+def test_jsonl_labels_that_mix_numbers_and_texts_are_read_as_texts(tmp_path):
+    # datasets 5 reads such a column as its Json type, which used to end in a pyarrow traceback.
+    rows = [{"text": r["text"], "label": 1 if r["label"] == "positive" else "neg"} for r in make_rows(20)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    prepared = prepare(DataConfig(path=str(tmp_path)), seed=42)
+    assert prepared.label_names == ["1", "neg"]
+    train = prepared.splits["train"]
+    by_text = {r["text"]: str(r["label"]) for r in rows}
+    assert all(by_text[row["text"]] == prepared.label_names[row["label"]] for row in train)
+
+
 def test_label_and_label_text_pair_gives_names_in_id_order(tmp_path):
     rows = [{"text": f"t {i}", "label": i % 3, "label_text": ["sad", "joy", "fear"][i % 3]} for i in range(30)]
     write_jsonl(tmp_path / "train.jsonl", rows)

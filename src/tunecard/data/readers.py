@@ -51,11 +51,28 @@ def read_file(path: Path):
         check_utf8(path)
     kwargs = {"sep": "\t"} if path.suffix.lower() == ".tsv" else {}
     try:
-        return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
+        dataset = datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
     except Exception as exc:  # datasets raises many types for a malformed file
         raise TunecardError(f"data file {path}", f"a well-formed {builder.upper()} file",
                             f"it does not parse ({_first_line(exc)})",
                             "fix the file's format") from None
+    return mixed_scalars_as_text(dataset)
+
+
+def mixed_scalars_as_text(dataset):
+    """Columns whose JSON values mix types (labels 1 and "neg") as text ("1", "neg"), as a CSV reader
+    reads them: datasets 5 keeps such a column as its Json type, which the label checks cannot read."""
+    import datasets
+
+    json_type = getattr(datasets, "Json", None)  # datasets < 5 refuses such a file instead (does not parse)
+    mixed = [name for name, feature in dataset.features.items()
+             if json_type is not None and isinstance(feature, json_type)
+             and all(value is None or isinstance(value, (str, int, float, bool)) for value in dataset[name])]
+    if not mixed:
+        return dataset
+    features = datasets.Features({**dataset.features, **{name: datasets.Value("string") for name in mixed}})
+    return dataset.map(lambda batch: {name: [None if v is None else str(v) for v in batch[name]] for name in mixed},
+                       batched=True, features=features)
 
 
 def check_utf8(path: Path) -> None:
