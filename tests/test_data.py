@@ -155,3 +155,22 @@ def test_empty_texts_can_be_dropped_and_are_counted(tmp_path):
     prepared = prepare(DataConfig(path=str(tmp_path / "d"), empty_texts="drop"), seed=42)
     assert prepared.dropped_empty == {"train": 2}
     assert len(prepared.splits["train"]) + len(prepared.splits["validation"]) == 28
+
+
+def test_a_latin1_file_reads_with_data_encoding(tmp_path):
+    path = tmp_path / "train.csv"
+    rows = make_rows(20)
+    path.write_bytes(("text,label\n" + "".join(f"café {r['text']},{r['label']}\n" for r in rows)).encode("latin-1"))
+    prepared = prepare(DataConfig(path=str(path), encoding="latin-1"), seed=42)
+    texts = list(prepared.splits["train"]["text"]) + list(prepared.splits["validation"]["text"])
+    assert sorted(texts) == sorted(f"café {r['text']}" for r in rows)
+
+
+def test_any_extension_reads_with_data_format(tmp_path):
+    # A labelled TSV named as many classic datasets name theirs.
+    path = tmp_path / "train.label"
+    rows = make_rows(20)
+    path.write_text("label\ttext\n" + "".join(f"{r['label']}\t{r['text']}\n" for r in rows), encoding="utf-8")
+    prepared = prepare(DataConfig(path=str(path), format="tsv"), seed=42)
+    assert prepared.label_names == ["negative", "positive"]
+    assert len(prepared.splits["train"]) + len(prepared.splits["validation"]) == 20

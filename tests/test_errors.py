@@ -46,8 +46,11 @@ def test_non_utf8_file(capsys, tmp_path, out):
     path = tmp_path / "latin1.csv"
     path.write_bytes("text,label\nok,a\ncaf\xe9,b\n".encode("latin-1"))
     assert_error(capsys, train_args(path, out),
-                 f"data file {path}: expected UTF-8 text; found a byte that is not UTF-8 on line 3. "
-                 "Fix: re-save the file as UTF-8", out)
+                 f"data file {path}: expected utf-8 text; found a byte that is not utf-8 on line 3. "
+                 "Fix: name the file's encoding with --data.encoding (e.g. latin-1), or re-save it as UTF-8", out)
+    assert_error(capsys, train_args(path, out, "minilm", "--data.encoding", "klingon"),
+                 "--data.encoding: expected a text encoding Python knows (utf-8, latin-1, cp1252, ...); found "
+                 "'klingon'. Fix: set --data.encoding", out)
 
 
 def test_unreadable_format(capsys, tmp_path, out):
@@ -55,7 +58,11 @@ def test_unreadable_format(capsys, tmp_path, out):
     path.write_text("x")
     assert_error(capsys, train_args(path, out),
                  f"data file {path}: expected a CSV, TSV, JSONL, JSON or Parquet file; found the extension "
-                 "'.xlsx'. Fix: convert it to one of CSV, TSV, JSONL, JSON or Parquet", out)
+                 "'.xlsx'. Fix: name its format with --data.format (csv, tsv, jsonl, json, parquet, txt), or convert "
+                 "it", out)
+    assert_error(capsys, train_args(path, out, "minilm", "--data.format", "xlsx"),
+                 "--data.format: expected one of csv, tsv, jsonl, json, parquet, txt; found 'xlsx'. Fix: choose one "
+                 "of those", out)
 
 
 def test_unknown_column_flag(capsys, tmp_path, out):

@@ -39,6 +39,11 @@ class DataConfig:
     """Column with the label; inferred from label, labels, label_text, category, ... when not given."""
     label_names: Optional[str] = None
     """For numeric labels: a file mapping ids to names (one name per line, line i = id i, or a JSON object)."""
+    format: Optional[str] = None
+    """csv, tsv, jsonl, json, parquet or txt: how to read data files whatever their extension (`corpus`,
+    `train.label`); unset: by extension."""
+    encoding: str = "utf-8"
+    """Text encoding of data files (latin-1, cp1252, utf-16, ... any Python codec name)."""
     empty_texts: str = "error"
     """Rows whose text (multiple_choice: any option) is empty or missing: error (stop and name the rows)
     or drop (remove them; the run's diagnostics say how many were dropped from each split)."""

@@ -7,6 +7,7 @@ inputs larger than RAM work.
 from __future__ import annotations
 
 import codecs
+from dataclasses import dataclass
 from pathlib import Path
 
 from tunecard.data.embedded import EMBEDDED_DATASETS, load_embedded
@@ -21,35 +22,54 @@ SPLIT_NAMES = {
 BUILDERS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json",
             ".parquet": "parquet", ".txt": "text"}
 FORMATS = "CSV, TSV, JSONL, JSON or Parquet"
+FORMAT_NAMES = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "json": ".json", "parquet": ".parquet", "txt": ".txt"}
+"""data.format -> the extension it reads a file as."""
 
 
-def read_reference(ref: str) -> dict:
+@dataclass(frozen=True)
+class ReadOptions:
+    """How files are read, whatever finds them (a folder, a path, explicit split files)."""
+    format: str | None = None
+    """A key of FORMAT_NAMES; None: each file by its extension."""
+    encoding: str = "utf-8"
+
+    @classmethod
+    def of(cls, data) -> "ReadOptions":
+        """The options of a DataConfig."""
+        return cls(data.format, data.encoding)
+
+
+def read_reference(ref: str, options: ReadOptions = ReadOptions()) -> dict:
     """Splits found in `ref`: a dict split name -> datasets.Dataset."""
     path = Path(ref)
     if ref in EMBEDDED_DATASETS:
         return load_embedded(ref)
     if path.is_file():
-        return {"train": read_file(path)}
+        return {"train": read_file(path, options)}
     if path.is_dir():
-        return read_folder(path)
+        return read_folder(path, options)
     if path.suffix.lower() in BUILDERS or ref.startswith((".", "/", "~")) or "\\" in ref:
         raise _missing(path)
     return read_hub(ref)
 
 
-def read_file(path: Path):
+def read_file(path: Path, options: ReadOptions = ReadOptions()):
     """One file as a datasets.Dataset (the `.txt` format is one text per line)."""
     import datasets
 
     if not path.is_file():
         raise _missing(path)
-    builder = BUILDERS.get(path.suffix.lower())
+    if options.format is not None and options.format not in FORMAT_NAMES:
+        raise TunecardError("--data.format", f"one of {', '.join(FORMAT_NAMES)}", repr(options.format),
+                            "choose one of those")
+    extension = FORMAT_NAMES[options.format] if options.format else path.suffix.lower()
+    builder = BUILDERS.get(extension)
     if builder is None:
-        raise TunecardError(f"data file {path}", f"a {FORMATS} file",
-                            f"the extension '{path.suffix}'", f"convert it to one of {FORMATS}")
-    if builder != "parquet":
-        check_utf8(path)
-    kwargs = {"sep": "\t"} if path.suffix.lower() == ".tsv" else {}
+        raise TunecardError(f"data file {path}", f"a {FORMATS} file", f"the extension '{path.suffix}'",
+                            f"name its format with --data.format ({', '.join(FORMAT_NAMES)}), or convert it")
+    kwargs = {} if builder == "parquet" else {"encoding": check_decodes(path, options.encoding)}
+    if extension == ".tsv":
+        kwargs["sep"] = "\t"
     try:
         dataset = datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
     except Exception as exc:  # datasets raises many types for a malformed file
@@ -75,9 +95,14 @@ def mixed_scalars_as_text(dataset):
                        batched=True, features=features)
 
 
-def check_utf8(path: Path) -> None:
-    """Fail on the first undecodable byte, naming its line (streamed: any file size)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
+def check_decodes(path: Path, encoding: str = "utf-8") -> str:
+    """`encoding` when the whole file decodes with it; else fail on the first undecodable byte, naming its
+    line (streamed: any file size)."""
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)()
+    except LookupError:
+        raise TunecardError("--data.encoding", "a text encoding Python knows (utf-8, latin-1, cp1252, ...)",
+                            repr(encoding), "set --data.encoding") from None
     line = 1
     try:
         with open(path, "rb") as handle:
@@ -86,16 +111,18 @@ def check_utf8(path: Path) -> None:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as exc:
                     line += chunk[: exc.start].count(b"\n")
-                    raise TunecardError(f"data file {path}", "UTF-8 text",
-                                        f"a byte that is not UTF-8 on line {line}",
-                                        "re-save the file as UTF-8") from None
+                    raise TunecardError(f"data file {path}", f"{encoding} text",
+                                        f"a byte that is not {encoding} on line {line}",
+                                        "name the file's encoding with --data.encoding (e.g. latin-1), or "
+                                        "re-save it as UTF-8") from None
                 line += chunk.count(b"\n")
     except OSError as exc:
         raise TunecardError(f"data file {path}", "a readable file", f"{exc.strerror}",
                             "check the file's permissions") from None
+    return encoding
 
 
-def read_folder(folder: Path) -> dict:
+def read_folder(folder: Path, options: ReadOptions = ReadOptions()) -> dict:
     import datasets
 
     if (folder / "dataset_dict.json").is_file():
@@ -103,16 +130,16 @@ def read_folder(folder: Path) -> dict:
     if (folder / "state.json").is_file():
         return {"train": datasets.load_from_disk(str(folder))}
     if any(folder.glob("*_text.txt")):
-        return read_parallel_files(folder)
+        return read_parallel_files(folder, options.encoding)
     split_files = _split_files(folder)
     if split_files:
-        return {split: read_file(path) for split, path in split_files.items()}
+        return {split: read_file(path, options) for split, path in split_files.items()}
     split_dirs = {SPLIT_NAMES[d.name.lower()]: d for d in folder.iterdir()
                   if d.is_dir() and d.name.lower() in SPLIT_NAMES}
     if split_dirs:
-        return {split: read_class_files(d) for split, d in split_dirs.items()}
+        return {split: read_class_files(d, options.encoding) for split, d in split_dirs.items()}
     if any(folder.glob("*.txt")):
-        return {"train": read_class_files(folder)}
+        return {"train": read_class_files(folder, options.encoding)}
     found = ", ".join(sorted(p.name for p in folder.iterdir())[:8]) or "an empty folder"
     raise TunecardError(
         f"data folder {folder}",
@@ -133,25 +160,25 @@ def _split_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def read_class_files(folder: Path):
+def read_class_files(folder: Path, encoding: str = "utf-8"):
     """A folder of `<label>.txt` files, one text per line, as text + label rows."""
     import datasets
 
     parts = []
     for path in sorted(folder.glob("*.txt")):
-        texts = read_file(path).filter(lambda row: bool(row["text"].strip()))
+        texts = read_file(path, ReadOptions(encoding=encoding)).filter(lambda row: bool(row["text"].strip()))
         parts.append(texts.map(lambda _, name=path.stem: {"label": name}))
     return datasets.concatenate_datasets(parts)
 
 
-def read_parallel_files(folder: Path) -> dict:
+def read_parallel_files(folder: Path, encoding: str = "utf-8") -> dict:
     """The TweetEval layout: `<split>_text.txt` and `<split>_labels.txt`, one row a line, with
     `mapping.txt` (`id<TAB>name` lines) naming the numeric labels when present."""
     import datasets
 
     names = None
     if (folder / "mapping.txt").is_file():
-        lines = [ln.split("\t") for ln in (folder / "mapping.txt").read_text(encoding="utf-8").splitlines() if ln]
+        lines = [ln.split("\t") for ln in (folder / "mapping.txt").read_text(encoding=encoding).splitlines() if ln]
         names = [name.strip() for _, name in sorted(lines, key=lambda x: int(x[0]))]
     splits = {}
     for text_file in sorted(folder.glob("*_text.txt")):
@@ -160,8 +187,8 @@ def read_parallel_files(folder: Path) -> dict:
         label_file = folder / f"{prefix}_labels.txt"
         if split is None or not label_file.is_file():
             continue
-        texts = _lines(text_file)
-        labels = _lines(label_file)
+        texts = _lines(text_file, encoding)
+        labels = _lines(label_file, encoding)
         if len(texts) != len(labels):
             raise TunecardError(f"data files {text_file.name}/{label_file.name}", "one label line per text line",
                                 f"{len(texts)} texts and {len(labels)} labels", "fix the files so the lines match")
@@ -172,9 +199,9 @@ def read_parallel_files(folder: Path) -> dict:
     return splits
 
 
-def _lines(path: Path) -> list[str]:
-    check_utf8(path)
-    return path.read_text(encoding="utf-8").rstrip("\n").split("\n")
+def _lines(path: Path, encoding: str) -> list[str]:
+    check_decodes(path, encoding)
+    return path.read_text(encoding=encoding).rstrip("\n").split("\n")
 
 
 def read_hub(ref: str) -> dict:
@@ -203,21 +230,22 @@ def _first_line(exc: Exception) -> str:
 
 def read_splits(data) -> dict:
     """The splits named by a DataConfig: those found in `data.path`, then the explicit files."""
-    splits = read_reference(data.path) if data.path else {}
+    options = ReadOptions.of(data)
+    splits = read_reference(data.path, options) if data.path else {}
     for split in ("train", "validation", "test"):
         explicit = getattr(data, split)
         if explicit:
-            splits[split] = read_files(explicit)
+            splits[split] = read_files(explicit, options)
     return splits
 
 
-def read_files(paths: str | list[str]):
+def read_files(paths: str | list[str], options: ReadOptions = ReadOptions()):
     """One file, or several files with the same columns read as one dataset."""
     import datasets
 
     if isinstance(paths, str):
-        return read_file(Path(paths))
-    parts = [read_file(Path(p)) for p in paths]
+        return read_file(Path(paths), options)
+    parts = [read_file(Path(p), options) for p in paths]
     columns = [sorted(part.column_names) for part in parts]
     if any(c != columns[0] for c in columns):
         found = "; ".join(f"{p}: {', '.join(c)}" for p, c in zip(paths, columns))
