@@ -174,3 +174,29 @@ def test_any_extension_reads_with_data_format(tmp_path):
     prepared = prepare(DataConfig(path=str(path), format="tsv"), seed=42)
     assert prepared.label_names == ["negative", "positive"]
     assert len(prepared.splits["train"]) + len(prepared.splits["validation"]) == 20
+
+
+def test_a_header_less_tsv_is_detected_and_its_columns_named_by_their_values(tmp_path):
+    # The classic `sentence<TAB>label` layout with no header line: the first row used to become the header.
+    rows = make_rows(30)
+    path = tmp_path / "train.tsv"
+    path.write_text("".join(f"{r['text']}\t{r['label']}\n" for r in rows), encoding="utf-8")
+    prepared = prepare(DataConfig(path=str(path)), seed=42)
+    assert prepared.label_names == ["negative", "positive"]
+    texts = list(prepared.splits["train"]["text"]) + list(prepared.splits["validation"]["text"])
+    assert sorted(texts) == sorted(r["text"] for r in rows)  # the first row is data, not lost
+
+
+def test_header_less_columns_can_be_named_and_a_header_forced(tmp_path):
+    rows = make_rows(20)
+    path = tmp_path / "train.csv"
+    path.write_text("".join(f"{r['label']},{r['text']}\n" for r in rows), encoding="utf-8")
+    named = prepare(DataConfig(path=str(path), columns="label,text"), seed=42)
+    assert named.label_names == ["negative", "positive"]
+    assert len(named.splits["train"]) + len(named.splits["validation"]) == 20
+    with_header = tmp_path / "with_header.csv"
+    with_header.write_text("label,text\n" + "".join(f"{r['label']},{r['text']}\n" for r in rows), encoding="utf-8")
+    kept = prepare(DataConfig(path=str(with_header), header=True), seed=42)
+    assert len(kept.splits["train"]) + len(kept.splits["validation"]) == 20
+    no_header = prepare(DataConfig(path=str(path), header=False), seed=42)
+    assert no_header.label_names == ["negative", "positive"]

@@ -244,3 +244,14 @@ def test_errors_pickle_as_themselves():
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is type(error) and str(copy) == str(error) and copy.exit_code == error.exit_code
     assert pickle.loads(pickle.dumps(one)).fix == "set --top_k"
+
+
+def test_a_header_less_file_of_three_columns_needs_their_names(capsys, tmp_path, out):
+    path = tmp_path / "train.tsv"
+    path.write_text("".join(f"{i}\tsome text {i}\t{'ab'[i % 2]}\n" for i in range(20)), encoding="utf-8")
+    assert_error(capsys, train_args(path, out),
+                 f"data file {path}: expected a header line, or two columns (text and label) without one; found no "
+                 "header line and 3 columns. Fix: name them with --data.columns", out)
+    assert_error(capsys, train_args(path, out, "minilm", "--data.columns", "id,text"),
+                 f"--data.columns: expected 3 names, one per column of train.tsv; found 2: id, text. Fix: name every "
+                 "column", out)

@@ -44,6 +44,12 @@ class DataConfig:
     `train.label`); unset: by extension."""
     encoding: str = "utf-8"
     """Text encoding of data files (latin-1, cp1252, utf-16, ... any Python codec name)."""
+    header: Union[bool, Literal["auto"]] = "auto"
+    """CSV/TSV files: auto (the first row is data when one of its values recurs in its column within the
+    next 200 rows, as a label does), true (the first row names the columns) or false (no header line)."""
+    columns: Optional[str] = None
+    """Column names of CSV/TSV files without a header line, comma-separated (e.g. `label,text`). Unset: two
+    columns are named text and label by their values (the one with more distinct values is the text)."""
     empty_texts: str = "error"
     """Rows whose text (multiple_choice: any option) is empty or missing: error (stop and name the rows)
     or drop (remove them; the run's diagnostics say how many were dropped from each split)."""

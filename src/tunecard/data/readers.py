@@ -32,11 +32,15 @@ class ReadOptions:
     format: str | None = None
     """A key of FORMAT_NAMES; None: each file by its extension."""
     encoding: str = "utf-8"
+    header: bool | str = "auto"
+    """CSV/TSV: "auto", True or False (DataConfig.header)."""
+    columns: str | None = None
+    """CSV/TSV without a header: comma-separated names (DataConfig.columns)."""
 
     @classmethod
     def of(cls, data) -> "ReadOptions":
         """The options of a DataConfig."""
-        return cls(data.format, data.encoding)
+        return cls(data.format, data.encoding, data.header, data.columns)
 
 
 def read_reference(ref: str, options: ReadOptions = ReadOptions()) -> dict:
@@ -70,6 +74,8 @@ def read_file(path: Path, options: ReadOptions = ReadOptions()):
     kwargs = {} if builder == "parquet" else {"encoding": check_decodes(path, options.encoding)}
     if extension == ".tsv":
         kwargs["sep"] = "\t"
+    if builder == "csv":
+        kwargs.update(header_arguments(path, options, kwargs.get("sep", ",")))
     try:
         dataset = datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
     except Exception as exc:  # datasets raises many types for a malformed file
@@ -93,6 +99,47 @@ def mixed_scalars_as_text(dataset):
     features = datasets.Features({**dataset.features, **{name: datasets.Value("string") for name in mixed}})
     return dataset.map(lambda batch: {name: [None if v is None else str(v) for v in batch[name]] for name in mixed},
                        batched=True, features=features)
+
+
+HEADER_ROWS_SEEN = 200
+"""Rows read to decide whether a CSV/TSV file's first row is a header."""
+
+
+def header_arguments(path: Path, options: ReadOptions, sep: str) -> dict:
+    """The csv builder's arguments for the file's first row: none when it is a header, else the column
+    names (data.columns, or text and label told apart by their values) and no header."""
+    import csv
+    import itertools
+
+    if options.header is True and not options.columns:
+        return {}
+    with open(path, encoding=options.encoding, newline="") as handle:
+        rows = [row for row in itertools.islice(csv.reader(handle, delimiter=sep), HEADER_ROWS_SEEN) if row]
+    if not rows or (options.header == "auto" and not options.columns and not looks_like_data(rows)):
+        return {}
+    names = [c.strip() for c in options.columns.split(",")] if options.columns else text_and_label(rows, path)
+    if len(names) != len(rows[0]):
+        raise TunecardError("--data.columns", f"{len(rows[0])} names, one per column of {path.name}",
+                            f"{len(names)}: {', '.join(names)}", "name every column")
+    return {"column_names": names, "header": 0 if options.header is True else None}
+
+
+def looks_like_data(rows: list[list[str]]) -> bool:
+    """Whether a first row is data rather than column names: one of its values recurs in its column
+    below, as a label value does. Kept to that one sign: an empty name (a pandas index column) or a
+    numeric one are real headers too."""
+    first, rest = rows[0], rows[1:]
+    return any(cell.strip() and any(len(row) > i and row[i].strip() == cell.strip() for row in rest)
+               for i, cell in enumerate(first))
+
+
+def text_and_label(rows: list[list[str]], path: Path) -> list[str]:
+    """Names for a header-less two-column file: the column with more distinct values is the text."""
+    if len(rows[0]) != 2:
+        raise TunecardError(f"data file {path}", "a header line, or two columns (text and label) without one",
+                            f"no header line and {len(rows[0])} columns", "name them with --data.columns")
+    distinct = [len({row[i] for row in rows if len(row) > i}) for i in (0, 1)]
+    return ["text", "label"] if distinct[0] >= distinct[1] else ["label", "text"]
 
 
 def check_decodes(path: Path, encoding: str = "utf-8") -> str:
