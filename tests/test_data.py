@@ -200,3 +200,16 @@ def test_header_less_columns_can_be_named_and_a_header_forced(tmp_path):
     assert len(kept.splits["train"]) + len(kept.splits["validation"]) == 20
     no_header = prepare(DataConfig(path=str(path), header=False), seed=42)
     assert no_header.label_names == ["negative", "positive"]
+
+
+def test_a_semicolon_csv_is_detected_and_a_delimiter_can_be_named(tmp_path):
+    rows = make_rows(20)
+    path = tmp_path / "train.csv"
+    path.write_text("text;label\n" + "".join(f"{r['text']};{r['label']}\n" for r in rows), encoding="utf-8")
+    prepared = prepare(DataConfig(path=str(path)), seed=42)
+    assert prepared.label_names == ["negative", "positive"]
+    piped = tmp_path / "piped.csv"
+    piped.write_text("text|label\n" + "".join(f"{r['text']}, really|{r['label']}\n" for r in rows), encoding="utf-8")
+    named = prepare(DataConfig(path=str(piped), delimiter="|"), seed=42)
+    texts = list(named.splits["train"]["text"]) + list(named.splits["validation"]["text"])
+    assert sorted(texts) == sorted(f"{r['text']}, really" for r in rows)

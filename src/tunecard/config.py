@@ -44,6 +44,9 @@ class DataConfig:
     `train.label`); unset: by extension."""
     encoding: str = "utf-8"
     """Text encoding of data files (latin-1, cp1252, utf-16, ... any Python codec name)."""
+    delimiter: Optional[str] = None
+    """CSV/TSV field separator; unset: the extension's (comma, tab), or `;`, `|` or tab when the first line
+    has none of the extension's and splits on one of those (a semicolon CSV)."""
     header: Union[bool, Literal["auto"]] = "auto"
     """CSV/TSV files: auto (the first row is data when one of its values recurs in its column within the
     next 200 rows, as a label does), true (the first row names the columns) or false (no header line)."""

@@ -32,6 +32,8 @@ class ReadOptions:
     format: str | None = None
     """A key of FORMAT_NAMES; None: each file by its extension."""
     encoding: str = "utf-8"
+    delimiter: str | None = None
+    """CSV/TSV: the field separator; None: the extension's, or detected (DataConfig.delimiter)."""
     header: bool | str = "auto"
     """CSV/TSV: "auto", True or False (DataConfig.header)."""
     columns: str | None = None
@@ -40,7 +42,7 @@ class ReadOptions:
     @classmethod
     def of(cls, data) -> "ReadOptions":
         """The options of a DataConfig."""
-        return cls(data.format, data.encoding, data.header, data.columns)
+        return cls(data.format, data.encoding, data.delimiter, data.header, data.columns)
 
 
 def read_reference(ref: str, options: ReadOptions = ReadOptions()) -> dict:
@@ -72,10 +74,9 @@ def read_file(path: Path, options: ReadOptions = ReadOptions()):
         raise TunecardError(f"data file {path}", f"a {FORMATS} file", f"the extension '{path.suffix}'",
                             f"name its format with --data.format ({', '.join(FORMAT_NAMES)}), or convert it")
     kwargs = {} if builder == "parquet" else {"encoding": check_decodes(path, options.encoding)}
-    if extension == ".tsv":
-        kwargs["sep"] = "\t"
     if builder == "csv":
-        kwargs.update(header_arguments(path, options, kwargs.get("sep", ",")))
+        kwargs["sep"] = options.delimiter or detected_delimiter(path, options.encoding, extension)
+        kwargs.update(header_arguments(path, options, kwargs["sep"]))
     try:
         dataset = datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
     except Exception as exc:  # datasets raises many types for a malformed file
@@ -99,6 +100,20 @@ def mixed_scalars_as_text(dataset):
     features = datasets.Features({**dataset.features, **{name: datasets.Value("string") for name in mixed}})
     return dataset.map(lambda batch: {name: [None if v is None else str(v) for v in batch[name]] for name in mixed},
                        batched=True, features=features)
+
+
+OTHER_DELIMITERS = (";", "|", "\t")
+
+
+def detected_delimiter(path: Path, encoding: str, extension: str) -> str:
+    """The extension's separator, unless the first line has none of it and splits on another (`;`, `|`,
+    tab): a semicolon CSV, as spreadsheets in many locales write them."""
+    usual = "\t" if extension == ".tsv" else ","
+    with open(path, encoding=encoding, newline="") as handle:
+        first = handle.readline()
+    if usual in first:
+        return usual
+    return next((d for d in OTHER_DELIMITERS if d != usual and d in first), usual)
 
 
 HEADER_ROWS_SEEN = 200
