@@ -56,5 +56,7 @@ def test_evaluate_scores_a_file_with_the_same_tables(tmp_path, tiny_model, senti
     frame = pd.read_csv(tmp_path / "ev" / "predictions" / "train.csv")
     assert (frame["gold"] == frame["prediction"]).mean() == pytest.approx(split["metrics"]["accuracy"])
     markdown = (tmp_path / "ev" / "README.md").read_text()
-    assert "| Accuracy |" in markdown and "| Metric | Model | Majority class | Stratified random |" in markdown
+    assert "| Accuracy |" in markdown and "| Metric | Model | 95% interval | Majority class | Stratified random |" in markdown
+    low, high = split["intervals"]["metrics"]["accuracy"]
+    assert low <= split["metrics"]["accuracy"] <= high and split["intervals"]["unit"] == "rows"
     assert (tmp_path / "ev" / "plots" / "confusion_matrix_train.png").is_file()

@@ -257,7 +257,7 @@ def test_card_and_metrics_show_before_after_and_free_generation(llm_run):
     assert results[("test", "invalid_output_rate")] == 0.0
     assert results[("test", "f1")] == round(test["metrics"]["f1"], 4)
     assert {r.task_type for r in card.data.eval_results} == {"text-classification"}
-    assert "| Metric | Model | Base model (zero-shot) | Free generation (tuned model) |" in card.text
+    assert "| Metric | Model | 95% interval | Base model (zero-shot) | Free generation (tuned model) |" in card.text
     assert "| Text | Gold | Before (base model) | After (this model) |" in card.text
     assert "tunecard.load(" in card.text and "pipeline(" not in card.text
 

@@ -39,3 +39,35 @@ def test_confusion_rows_are_gold():
 def test_softmax_rows_sum_to_one():
     probs = metrics.softmax(np.array([[1000.0, 0.0], [1.0, 1.0]]))
     assert np.allclose(probs.sum(-1), 1) and probs[0, 0] == pytest.approx(1.0)
+
+
+# ---- the confusion-matrix path every bootstrap resample takes ----------------------------------------
+
+@pytest.mark.parametrize("n_labels", [2, 3, 7])
+def test_confusion_metrics_equal_scikit_learn(n_labels):
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    rng = np.random.default_rng(n_labels)
+    gold = rng.integers(0, n_labels, 300)
+    pred = np.where(rng.random(300) < 0.6, gold, rng.integers(0, max(n_labels - 1, 1), 300))  # top class never predicted
+    result = metrics.classification_metrics(gold, pred, n_labels)
+    expected = {"accuracy": accuracy_score(gold, pred)}
+    for average in (["binary"] if n_labels == 2 else ["macro", "weighted"]):
+        p, r, f, _ = precision_recall_fscore_support(gold, pred, average=average, zero_division=0,
+                                                     labels=None if average == "binary" else list(range(n_labels)))
+        suffix = "" if average == "binary" else f"_{average}"
+        expected.update({f"precision{suffix}": p, f"recall{suffix}": r, f"f1{suffix}": f})
+    assert result == pytest.approx(expected, abs=1e-12)
+
+
+def test_per_question_average_precision_means_to_map():
+    rng = np.random.default_rng(0)
+    scores, gold = rng.random((50, 5)), rng.integers(0, 5, 50)
+    terms = metrics.average_precision_at_k(gold, scores, 3)
+    assert set(np.round(terms, 6)) <= {0.0, 1.0, 0.5, round(1 / 3, 6)}
+    assert terms.mean() == pytest.approx(metrics.map_at_k(gold.tolist(), metrics.rank_options(scores, 3).tolist(), 3))
+
+
+def test_pairwise_wins_follow_first_appearance_of_pairs():
+    wins = metrics.pairwise_wins(["b", "b", "a", "a"], [1, 0, 0, 1], [0.9, 0.1, 0.8, 0.2])
+    assert wins.tolist() == [1.0, 0.0]  # pair b (first seen) chosen wins; pair a loses

@@ -71,8 +71,8 @@ def test_majority_ranking_orders_letters_by_training_frequency():
     split = datasets.Dataset.from_dict({"label": [1, 2, 0, 1]},
                                        features=datasets.Features({"label": datasets.ClassLabel(names=list("ABC"))}))
     # B is the commonest training answer, then C, then A: every question gets the ranking B C A
-    scores = multiple_choice.majority_metrics(split, {"A": 2, "B": 9, "C": 5})
-    assert scores == {"map_at_3": pytest.approx((1 + 1 / 2 + 1 / 3 + 1) / 4)}
+    scores = multiple_choice.majority_scores(split, {"A": 2, "B": 9, "C": 5})
+    assert multiple_choice.split_metrics(split, scores) == {"map_at_3": pytest.approx((1 + 1 / 2 + 1 / 3 + 1) / 4)}
 
 
 # ---- data layouts and answers ---------------------------------------------------------------------

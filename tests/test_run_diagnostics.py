@@ -35,7 +35,7 @@ def test_card_and_metrics_carry_baselines_calibration_and_diagnostics(tmp_path, 
     assert {"truncation", "data.label_noise_candidates"} <= ids
     assert not any(f["severity"] == "error" for f in run.metrics["diagnostics"])
     text = ModelCard.load(run.card_path).text
-    for heading in ("## Diagnostics", "### Calibration", "| Metric | Model | Majority class | Stratified random |"):
+    for heading in ("## Diagnostics", "### Calibration", "| Metric | Model | 95% interval | Majority class | Stratified random |"):
         assert heading in text
     assert (run.output / "plots" / "reliability_test.png").is_file()
     noise = pd.read_csv(run.output / "diagnostics" / "label_noise_candidates.csv")

@@ -5,7 +5,7 @@ from tunecard.errors import TunecardError
 
 __version__ = "0.1.0"
 __all__ = ["Config", "DataConfig", "IndexConfig", "ModelConfig", "RetrievalConfig", "TrainConfig", "TunecardError",
-           "train", "evaluate", "load", "predict", "index"]
+           "train", "evaluate", "load", "predict", "index", "verify", "ensemble"]
 
 
 def train(config):
@@ -24,10 +24,11 @@ def evaluate(model, data, **kwargs):
 
 def load(path, batch_size: int = 64, backend: str = "torch"):
     """A trained model (run or model folder) with `.predict(texts)` and `.predict_proba(texts)`,
-    for whichever task it was trained on; backend `onnx` runs an exported model (`tunecard export`)."""
-    from tunecard import tasks
+    for whichever task it was trained on; backend `onnx` runs an exported model (`tunecard export`). An
+    ensemble (`tunecard ensemble`) loads its members and blends their probabilities."""
+    from tunecard import blending
 
-    return tasks.for_model(str(path)).load_predictor(str(path), batch_size, backend)
+    return blending.load_predictor(blending.task_for(str(path)), str(path), batch_size, backend)
 
 
 def predict(model, data, output, **kwargs):
@@ -43,3 +44,17 @@ def index(config):
     from tunecard.api import index as _index
 
     return _index(config)
+
+
+def verify(run):
+    """Recompute a run's numbers from its predictions files; the list of mismatches (see `tunecard.api.verify`)."""
+    from tunecard.api import verify as _verify
+
+    return _verify(str(run))
+
+
+def ensemble(runs, output, **kwargs):
+    """Blend trained runs with weights fitted on validation; see `tunecard.api.ensemble`."""
+    from tunecard.api import ensemble as _ensemble
+
+    return _ensemble([str(r) for r in runs], str(output), **kwargs)

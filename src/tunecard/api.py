@@ -4,14 +4,17 @@ in `<output>.partial` and renamed when complete (`run_directory`)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from tunecard import open_book, outputs, run_directory
 from tunecard.report import inputs as report_inputs
-from tunecard.config import (AUTO_EPOCHS, Config, IndexConfig, RetrievalConfig, ServeConfig, TrainConfig, check_config,
-                             config_from_dict, load_config)
+from tunecard.config import (AUTO_EPOCHS, Config, IndexConfig, RetrievalConfig, ServeConfig, TrainConfig, TuneConfig,
+                             check_config, config_from_dict, load_config)
 from tunecard.diagnostics import Finding, history_findings, sort_findings
 from tunecard.errors import Stopped, TunecardError, TunecardErrors
 
@@ -49,10 +52,13 @@ class _Setup:
     data_findings: list[Finding]
 
 
-def train(config: Config | dict | str | Path) -> RunResult | None:
+def train(config: Config | dict | str | Path, *, callbacks: tuple = (), score_test: bool = True,
+          selection: str | None = None) -> RunResult | None:
     """Fine-tune, evaluate every split, and write the run directory (docs: the run directory).
     `config` is not changed: the run works on a resolved copy, which config.yaml records. Under several
-    processes every one trains and scores its share; the main one writes and returns the run (others None)."""
+    processes every one trains and scores its share; the main one writes and returns the run (others None).
+    For `tune`: `callbacks` are added to Trainer's; `score_test=False` leaves the test split unread and
+    unscored; `selection` says in the card how the hyperparameters were chosen."""
     from tunecard import distributed, tasks, training
 
     config = tasks.resolve_config(_as_config(config))
@@ -60,7 +66,7 @@ def train(config: Config | dict | str | Path) -> RunResult | None:
     resume_from = run_directory.resume_point(config) if config.resume else None
     task = tasks.bind(config)
     index = open_book.open_index(task, config.retrieval)  # before any work: a bad index stops the run here
-    setup = _setup(config, task, index)
+    setup = _setup(config, task, index, score_test)
     with run_directory.training_directory(config, resume_from) as workdir:
         names = setup.prepared.label_names
         train_set, validation = task.trainer_datasets(setup.tokenized)
@@ -70,6 +76,8 @@ def train(config: Config | dict | str | Path) -> RunResult | None:
             task.loss_function(config.train), task.preprocess_logits(setup.tokenizer, names),
             collator_drops_columns=task.collator_drops_columns, model_loss_sums_items=task.model_loss_sums_items)
         trainer.compute_metrics = task.compute_metrics_fn(names, validation, training.eval_row_order(trainer))
+        for callback in callbacks:
+            trainer.add_callback(callback)
         result = training.train(trainer, epoch_log, resume_from)
         if result.interrupted_at is not None:
             raise Stopped("training", "to run to the end", f"a stop by Ctrl-C at step {result.interrupted_at}",
@@ -79,7 +87,7 @@ def train(config: Config | dict | str | Path) -> RunResult | None:
         if main:  # only the main process judges, writes files and prints
             shutil.rmtree(workdir / run_directory.CHECKPOINTS, ignore_errors=True)
             inputs, run_metrics, findings = _write_run(trainer, setup, config, task, index, result, workdir,
-                                                       logits)
+                                                       logits, selection)
     distributed.finish()
     if not main:
         return None
@@ -88,7 +96,8 @@ def train(config: Config | dict | str | Path) -> RunResult | None:
     return run
 
 
-def _write_run(trainer, setup: _Setup, config: Config, task, index, result, workdir: Path, logits: dict):
+def _write_run(trainer, setup: _Setup, config: Config, task, index, result, workdir: Path, logits: dict,
+               selection: str | None = None):
     """Judge every split and write the run directory: (card inputs, metrics.json content, findings)."""
     from tunecard import distributed, training
 
@@ -98,6 +107,7 @@ def _write_run(trainer, setup: _Setup, config: Config, task, index, result, work
         evaluations, result, setup.best_metric, str(trainer.args.device), training.precision_of(trainer.args),
         findings, setup.train_counts, getattr(trainer.model.config, "tunecard_temperature", None),
         index.manifest if index else None, trainer.args.world_size, distributed.kind())
+    inputs.selection = selection
     run_metrics = report_inputs.run_metrics(inputs, result)
     outputs.write_run(workdir, trainer, setup.tokenizer, task, config, inputs, result, run_metrics)
     return inputs, run_metrics, findings
@@ -113,13 +123,15 @@ def _score_splits(model, setup: _Setup, config: Config, task) -> dict:
             for name in SPLIT_ORDER if name in setup.prepared.splits}
 
 
-def _setup(config: Config, task, index=None) -> _Setup:
+def _setup(config: Config, task, index=None, score_test: bool = True) -> _Setup:
     from transformers import set_seed
 
     from tunecard import evaluation, metrics, models
 
     ref = models.resolve_model(config.model.name)
     prepared = task.prepare(config.data, config.train.seed)
+    if not score_test:  # a tune trial: chosen on validation, so test is never looked at
+        prepared.splits.pop("test", None)
     prepared.splits = open_book.with_retrieved_context(prepared.splits, index, config.retrieval.top_k)
     tokenizer = models.load_tokenizer(ref)
     tokenizer.truncation_side = config.model.truncation_side
@@ -156,8 +168,8 @@ def _judge_run(model, setup: _Setup, config: Config, result, workdir: Path, task
     # they run on the held-out split the card leads with, not on the validation split that picked the epoch.
     held_out = "test" if "test" in splits else "validation"
     for name in (n for n in SPLIT_ORDER if n in splits and n != "train"):
-        judged = _judge_split(task, name, splits[name], logits[name], names, setup.train_counts, temperature,
-                              config.train.seed)
+        judged = evaluation.judge_split(task, name, splits[name], logits[name], names, setup.train_counts,
+                                         temperature, config.train.seed)
         if name == held_out:
             judged.report.comparisons, judged.report.examples = task.comparisons(
                 name, model, setup.tokenizer, splits[name], setup.tokenized[name], judged.probs,
@@ -171,18 +183,6 @@ def _judge_run(model, setup: _Setup, config: Config, result, workdir: Path, task
     findings.append(evaluation.label_noise_candidates(
         splits["train"], logits["train"], names, workdir / "diagnostics" / "label_noise_candidates.csv"))
     return evaluations, sort_findings(findings)
-
-
-def _judge_split(task, name: str, dataset, logits, names: list[str], baseline_counts: dict[str, int],
-                 temperature: float | None, seed: int):
-    """One split's evaluation: the model's metrics beside the baselines, the task's own metrics included."""
-    from tunecard import evaluation
-
-    judged = evaluation.evaluate_split(name, dataset["label"], logits, names, baseline_counts, temperature, seed)
-    judged.report.metrics.update(task.split_metrics(dataset, judged.probs))
-    judged.report.stratified.update(task.baseline_metrics(dataset, seed))
-    judged.report.baseline.update(task.majority_metrics(dataset, baseline_counts))
-    return judged
 
 
 def _print_train_summary(run: RunResult, inputs, result) -> None:
@@ -205,6 +205,7 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
     Under several processes each scores its share of the rows; the main one judges, writes and returns.
     multiple_choice: `k` adds MAP@k; `retrieval` (index, top_k) adds retrieved passages as context."""
     from tunecard import distributed, evaluation, metrics, tasks
+    from tunecard import blending
     from tunecard.config import DataConfig
     from tunecard.data.readers import read_splits
     from tunecard.report.card import metric_names
@@ -212,6 +213,9 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
 
     if output:
         run_directory.check_output(Path(output), overwrite)
+    if blending.is_ensemble(model):
+        raise TunecardError(f"--model {model}", "a trained model", "an ensemble (its members are scored separately)",
+                            "evaluate each member, or read the ensemble's card: it scored validation and test")
     task = tasks.for_model(model, k=k)  # bound to the options the model was trained with
     retrieval = open_book.as_retrieval(retrieval)
     index = open_book.open_index(task, retrieval)
@@ -235,8 +239,9 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
         results, findings = [], []
         for name, ds in splits.items():
             logits = scored[name]
-            judged = _judge_split(task, name, ds, logits, names, counts or metrics.label_counts(ds["label"], names),
-                                  predictor.temperature, TrainConfig().seed)
+            judged = evaluation.judge_split(task, name, ds, logits, names,
+                                           counts or metrics.label_counts(ds["label"], names),
+                                           predictor.temperature, TrainConfig().seed)
             findings.extend(judged.findings + [evaluation.truncation_finding(name, tokenized[name], limit)])
             results.append(judged)
             if workdir:
@@ -267,7 +272,8 @@ def predict(model: str, data: str, output: str, top_k: int | None = None, text_c
     Under several processes each scores its share of every chunk; the main one writes and returns the path."""
     from tqdm.auto import tqdm
 
-    from tunecard import distributed, tasks
+    from tunecard import distributed
+    from tunecard import blending
     from tunecard.data.readers import read_file
 
     out = Path(output)
@@ -277,10 +283,10 @@ def predict(model: str, data: str, output: str, top_k: int | None = None, text_c
     run_directory.check_output(out, overwrite)
     targets = [out] + ([_submission_path(submission, overwrite)] if submission else [])
     dataset = read_file(Path(data))
-    task = tasks.for_model(model)
+    task = blending.task_for(model)
     retrieval = open_book.as_retrieval(retrieval)
     index = open_book.open_index(task, retrieval)
-    predictor = task.load_predictor(model, batch_size, backend)
+    predictor = blending.load_predictor(task, model, batch_size, backend)
     open_book.note_missing_retrieval(predictor.config, retrieval)
     top_k = top_k or task.predict_top_k
     if top_k < 1 or top_k > len(predictor.labels):
@@ -385,6 +391,138 @@ def _submission_path(submission: str, overwrite: bool) -> Path:
                             f"'{path.suffix or path.name}'", "name the submission file with .csv")
     run_directory.check_output(path, overwrite)
     return path
+
+
+def ensemble(runs: list[str], output: str, objective: str | None = None, folds: int = 0,
+             overwrite: bool = False) -> dict:
+    """Blend trained runs with weights fitted on validation (docs/ensemble.md) and write a run directory: the
+    blend's predictions, metrics.json with every member beside it, ensemble.json (members and weights), and the
+    card. `tunecard.load` and `predict` on it run each member and blend. Returns metrics.json's content."""
+    from tunecard import blending
+    from tunecard import evaluation, metrics, tasks
+    from tunecard.report.card import metric_names
+    from tunecard.report.summary import format_summary
+
+    members = blending.read_members(runs)
+    task = tasks.for_model(str(members[0].path))
+    objective = objective or task.ensemble_objective
+    _check_ensemble_options(objective, folds, len(members[0].splits["validation"].probs))
+    run_directory.check_output(Path(output), overwrite)
+    names, first = members[0].metrics["label_names"], members[0]
+    counts, seed = first.metrics["splits"]["train"]["label_distribution"], TrainConfig().seed
+    weights, blended = blending.fit_and_blend(task, members, objective, folds, seed)
+    with run_directory.run_directory(Path(output), overwrite) as workdir:
+        judged = {}
+        for name, probs in blended.items():
+            dataset = first.splits[name].dataset
+            judged[name] = evaluation.judge_split(task, name, dataset, np.log(np.maximum(probs, 1e-12)), names, counts,
+                                                  None, seed)
+            outputs.write_split(workdir, judged[name], dataset["id"], names, task.score_histogram,
+                                task.prediction_extras(dataset, judged[name].probs))
+        leads = blending.member_leads(task, members, judged, names, seed)
+        report = outputs.write_ensemble(workdir, task, members, weights, objective, folds, judged, leads, counts,
+                                        seed, Path(output))
+    print(format_summary(f"tunecard ensemble: {len(members)} members -> {output}", [],
+                         [j.report for j in judged.values()], task.metric_keys(names), None, report["diagnostics"],
+                         [f"weights ({objective}): " + ", ".join(f"{m.name} {w:.3f}" for m, w in zip(members, weights)),
+                          f"run directory: {output}"], metric_names({**metrics.METRIC_INFO, **task.metric_info})))
+    return report
+
+
+def tune(config: Config | dict | str | Path, tune_config: TuneConfig | dict | None = None) -> Path:
+    """An Optuna search over training options (docs/tune.md): trials judged on validation, the study in
+    <output>/study.db (run again to resume), the best trial trained again as <output>/best, the one run that
+    scores test. `config.output` is the study folder; `config` is not changed. Returns <output>/best."""
+    from tunecard import tasks, tuning
+
+    config = tasks.resolve_config(_as_config(config))
+    tune_config = tune_config if isinstance(tune_config, TuneConfig) else TuneConfig(**(tune_config or {}))
+    tuning.check_tune_config(tune_config)
+    study_dir = _check_study_output(config, tune_config)
+    _check_train_config(tuning.with_values(config, {}, study_dir / "trials" / "check"))
+    task = tasks.bind(config)
+    space = tune_config.space or tuning.default_space(config, task)
+    tuning.check_space(space, config)
+    metric = tune_config.metric or config.train.metric_for_best_model or task.headline_metric(
+        task.prepare(config.data, config.train.seed).label_names)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    study = tuning.open_study(study_dir, tune_config, tuning.direction_of(metric), config.train.seed)
+    remaining = None if tune_config.trials is None else max(tune_config.trials - tuning.finished(study), 0)
+    print(f"tunecard tune: {metric} on validation ({tuning.direction_of(metric)}), "
+          f"{tuning.finished(study)} trials done, {remaining if remaining is not None else 'more'} to run; "
+          f"study: {study_dir / 'study.db'}")
+    if remaining != 0:
+        study.optimize(lambda trial: tuning.run_trial(trial, config, space, metric, study_dir / "trials", train),
+                       n_trials=remaining, timeout=tune_config.timeout, catch=(),
+                       callbacks=[lambda s, t: print(tuning.progress_line(s, t, tune_config.trials), flush=True)])
+    return _write_study(study, study_dir, config, space, metric)
+
+
+def _write_study(study, study_dir: Path, config: Config, space: dict, metric: str) -> Path:
+    """trials.csv, the plots, the best trial trained again into best/ (scoring test once), and the card."""
+    from tunecard import tuning
+    from tunecard.report.study_card import render_study_card
+
+    if tuning.best_trial(study) is None:
+        raise TunecardError(f"study {study_dir}", "at least one complete trial", "none (all pruned or failed)",
+                            "run more trials (raise --tune.trials) or widen --tune.space")
+    shutil.rmtree(study_dir / "trials", ignore_errors=True)  # each trial's own run folder is removed as it ends
+    frame = tuning.trials_frame(study)
+    frame.to_csv(study_dir / "trials.csv", index=False)
+    plots = tuning.write_plots(study, study_dir / "plots")
+    best = study.best_trial
+    best_dir = study_dir / "best"
+    chosen = json.loads((best_dir / "trial.json").read_text()) if (best_dir / "trial.json").is_file() else None
+    if chosen is None or chosen["trial"] != best.number:
+        print(f"best: trial {best.number} ({metric} {best.value:.4f}); training it again to score test once")
+        train(tuning.with_values(config, best.params, best_dir), selection=tuning.selection_note(study, space, metric))
+        (best_dir / "trial.json").write_text(json.dumps({"trial": best.number, "params": best.params,
+                                                         "validation": best.value}, indent=2))
+    (study_dir / "README.md").write_text(render_study_card(study, frame, space, metric, plots, config),
+                                         encoding="utf-8")
+    print(f"study: {study_dir / 'README.md'}; chosen run: {best_dir}")
+    return best_dir
+
+
+def _check_study_output(config: Config, tune_config: TuneConfig) -> Path:
+    """The study folder: new, or one holding a study (which resumes); anything else only with --tune.overwrite."""
+    if not config.output:
+        raise TunecardError("--output", "a study folder to create (or one to resume)", "none",
+                            "pass --output runs/NAME-study")
+    study_dir = Path(config.output)
+    if study_dir.exists() and not (study_dir / "study.db").is_file():
+        if not tune_config.overwrite:
+            raise TunecardError(f"output {study_dir}", "a new folder, or a study folder to resume (with study.db)",
+                                "an existing folder without a study", "choose another --output or pass --tune.overwrite true")
+        shutil.rmtree(study_dir)
+    return study_dir
+
+
+def _check_ensemble_options(objective: str, folds: int, validation_rows: int) -> None:
+    from tunecard.blending import OBJECTIVES
+
+    if objective not in OBJECTIVES:
+        raise TunecardError("--objective", f"one of {', '.join(OBJECTIVES)}", repr(objective),
+                            "set --objective to one of those")
+    if folds and not 2 <= folds <= validation_rows:
+        raise TunecardError("--folds", f"0 (fit on all of validation) or 2 to {validation_rows}", repr(folds),
+                            "set --folds (e.g. 5)")
+
+
+def verify(run: str) -> list[str]:
+    """Recompute every number of a run's metrics.json and card from its predictions files; print what was
+    checked and each mismatch. Returns the mismatches (none: the run's numbers are what its predictions say)."""
+    from tunecard.verification import TOLERANCE, verify_run
+
+    result = verify_run(Path(run))
+    for line in result.mismatches:
+        print(f"MISMATCH {line}")
+    for line in result.skipped:
+        print(f"not checked: {line}")
+    verdict = f"{len(result.mismatches)} differ" if result.mismatches else "all match"
+    print(f"tunecard verify {run}: {result.checked} numbers recomputed from predictions/*.csv "
+          f"(tolerance {TOLERANCE}): {verdict}")
+    return result.mismatches
 
 
 # ---- retrieval ------------------------------------------------------------------------------

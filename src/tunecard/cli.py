@@ -9,7 +9,8 @@ from typing import Optional
 
 from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, set_parsing_settings
 
-from tunecard.config import Config, IndexConfig, RetrievalConfig, ServeConfig, config_from_dict, expected_value
+from tunecard.config import (Config, IndexConfig, RetrievalConfig, ServeConfig, TuneConfig, config_from_dict,
+                             expected_value)
 from tunecard.errors import TunecardError
 
 # Short flags users type most, mapped onto the nested config keys they stand for.
@@ -26,6 +27,13 @@ def build_parser() -> ArgumentParser:
     train.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
     train.add_class_arguments(Config, as_group=False)
     commands.add_subcommand("train", train, help="fine-tune, evaluate and write the card")
+
+    tune = ArgumentParser(description="Search training options with Optuna: trials judged on validation, the "
+                                      "best trained again into <output>/best. Run again to resume.")
+    tune.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
+    tune.add_class_arguments(Config, as_group=False)
+    tune.add_class_arguments(TuneConfig, nested_key="tune")
+    commands.add_subcommand("tune", tune, help="search hyperparameters; the best trial becomes a run")
 
     evaluate = ArgumentParser(description="Score labelled data with a trained model.")
     evaluate.add_argument("--model", required=True, help="a run directory or model folder")
@@ -73,6 +81,20 @@ def build_parser() -> ArgumentParser:
     push.add_argument("--dry_run", "--dry-run", action=ActionYesNo, default=False,
                       help="check the folder (links, no pickle) and list what would be uploaded; upload nothing")
     commands.add_subcommand("push", push, help="upload a trained model to the Hugging Face Hub")
+    ensemble = ArgumentParser(description="Blend trained runs with weights fitted on validation; write a run "
+                                          "directory whose model loads and predicts like one.")
+    ensemble.add_argument("runs", nargs="+", help="run directories of the same task, labels and data splits")
+    ensemble.add_argument("--output", required=True, help="the ensemble's run directory to create")
+    ensemble.add_argument("--objective", default=None,
+                          help="log_loss (default; multiple_choice: headline, its MAP@3), headline or equal")
+    ensemble.add_argument("--folds", type=int, default=0,
+                          help="K >= 2: report validation out-of-fold (weights fitted on the other folds)")
+    ensemble.add_argument("--overwrite", type=bool, default=False)
+    commands.add_subcommand("ensemble", ensemble, help="blend trained runs with weights fitted on validation")
+    verify = ArgumentParser(description="Recompute every number of a run's metrics.json and card from its "
+                                        "predictions files; exit 1 if any differs.")
+    verify.add_argument("run", help="a run directory (written by tunecard train, ensemble or tune)")
+    commands.add_subcommand("verify", verify, help="check a run's numbers against its predictions")
     index = ArgumentParser(description="Build a passage index (dense, bm25 or hybrid) for --retrieval.index.")
     index.add_class_arguments(IndexConfig, as_group=False)
     commands.add_subcommand("index", index, help="build a passage index for open-book multiple choice")
@@ -84,8 +106,8 @@ def build_parser() -> ArgumentParser:
 
 
 def expand_shortcuts(argv: list[str]) -> list[str]:
-    """`train --data X` -> `--data.path X`; also --print-config -> --print_config."""
-    if not argv or argv[0] != "train":
+    """`train --data X` (and `tune`) -> `--data.path X`; also --print-config -> --print_config."""
+    if not argv or argv[0] not in ("train", "tune"):
         return argv
     expanded = []
     for arg in argv:
@@ -159,12 +181,22 @@ def _run(args) -> int:
         if config.strict and run is not None and run.has_errors:
             print("tunecard: --strict: the run has error-level diagnostics (see above)", file=sys.stderr)
             return 1
+    elif args.command == "tune":
+        values = args.tune.as_dict()
+        for key in ("config", "__path__"):
+            values.pop(key, None)
+        tune_values = values.pop("tune")
+        api.tune(config_from_dict(values), TuneConfig(**tune_values))
     elif args.command == "evaluate":
         api.evaluate(**args.evaluate.as_dict())
     elif args.command == "predict":
         written = api.predict(**args.predict.as_dict())
         if written is not None:  # None: another process of several, which wrote nothing
             print(f"predictions written to {written}")
+    elif args.command == "ensemble":
+        api.ensemble(**args.ensemble.as_dict())
+    elif args.command == "verify":
+        return 1 if api.verify(args.verify.run) else 0
     elif args.command == "push":
         api.push(**args.push.as_dict())
     elif args.command == "export":

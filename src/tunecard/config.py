@@ -199,6 +199,30 @@ class IndexConfig:
 
 
 @dataclass
+class TuneConfig:
+    """`tunecard tune`: an Optuna study over the training options, each trial a training run judged on
+    validation; the best trial is trained again and scored once on test."""
+    trials: Optional[int] = 12
+    """How many trials the study has in all (a resumed study runs only the rest); None: until --tune.timeout."""
+    timeout: Optional[float] = None
+    """Stop starting new trials after this many seconds of this call."""
+    metric: Optional[str] = None
+    """The validation metric to maximise (a loss is minimised); unset: train.metric_for_best_model, else the
+    task's headline metric."""
+    sampler: str = "tpe"
+    """tpe (Optuna's default, seeded with train.seed) or random."""
+    pruner: str = "median"
+    """median: stop a trial whose validation metric after an epoch is below the median of earlier trials at
+    that epoch (after 3 complete trials); none: never stop one."""
+    space: Optional[dict] = None
+    """Option -> range: {low, high, log} (float; int when both bounds are) or a list of choices, e.g.
+    {"train.learning_rate": {"low": 1e-5, "high": 3e-4, "log": true}, "train.batch_size": [16, 32]}. Unset:
+    the task's default space (docs/tune.md)."""
+    overwrite: bool = False
+    """Replace an existing output folder that holds no study (one with a study resumes)."""
+
+
+@dataclass
 class ServeConfig:
     """`tunecard serve`: an HTTP API with dynamic batching over a trained model. The limits follow Hugging
     Face text-embeddings-inference's flags of the same meaning (its defaults where it has one)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tunecard import diagnostics, metrics
+from tunecard import diagnostics, intervals, metrics
 from tunecard.diagnostics import Finding
 from tunecard.report.card import SplitReport
 
@@ -25,28 +25,50 @@ class SplitEvaluation:
     findings: list[Finding]
 
 
-def evaluate_split(name: str, gold, logits: np.ndarray, names: list[str], train_counts: dict[str, int],
-                   temperature: float | None, seed: int) -> SplitEvaluation:
-    gold = np.asarray(gold)
+def judge_split(task, name: str, dataset, logits: np.ndarray, names: list[str], train_counts: dict[str, int],
+                temperature: float | None, seed: int) -> SplitEvaluation:
+    """One split's evaluation: the model's metrics beside the baselines (the task's own metrics included),
+    each metric's bootstrap interval and the model's paired lead over each baseline."""
+    gold = np.asarray(dataset["label"])
     n = len(names)
+    logits = np.asarray(logits, dtype=np.float64)  # float32 would round tail probabilities to 0
     raw_probs = metrics.softmax(logits)
     probs = metrics.softmax(logits / temperature) if temperature else raw_probs
-    pred = probs.argmax(-1)
     counts = np.array([train_counts[x] for x in names], dtype=float)
-    majority_pred = diagnostics.majority_predictions(counts, len(gold))
-    majority = metrics.classification_metrics(gold, majority_pred, n)
-    stratified = metrics.classification_metrics(
-        gold, diagnostics.stratified_predictions(counts, len(gold), seed), n)
-    model_metrics = metrics.classification_metrics(gold, pred, n)
+    scorers = {  # name -> (predicted labels, the task's own scores or None)
+        "model": (probs.argmax(-1), probs),
+        "majority": (diagnostics.majority_predictions(counts, len(gold)), task.majority_scores(dataset, train_counts)),
+        "stratified": (diagnostics.stratified_predictions(counts, len(gold), seed), task.chance_scores(dataset, seed)),
+    }
+    scored = {key: {**metrics.classification_metrics(gold, pred, n),
+                    **(task.split_metrics(dataset, scores) if scores is not None else {})}
+              for key, (pred, scores) in scorers.items()}
+    pred = scorers["model"][0]
+    headline = task.headline_metric(names)
     report = SplitReport(
-        name=name, size=len(gold), distribution=metrics.label_counts(gold, names), metrics=model_metrics,
-        baseline=majority, stratified=stratified, per_class=metrics.per_class_report(gold, pred, names),
-        confusion=metrics.confusion(gold, pred, n), calibration=_calibration(raw_probs, probs, gold, temperature))
+        name=name, size=len(gold), distribution=metrics.label_counts(gold, names), metrics=scored["model"],
+        baseline=scored["majority"], stratified=scored["stratified"],
+        per_class=metrics.per_class_report(gold, pred, names), confusion=metrics.confusion(gold, pred, n),
+        calibration=_calibration(raw_probs, probs, gold, temperature),
+        intervals=_intervals(task, dataset, scorers, names, headline, scored, seed))
     macro = lambda t, p: metrics.macro_f1(t, p, n)  # noqa: E731
     findings = diagnostics.collapse_findings(
-        name, gold, pred, names, macro(gold, pred), macro(gold, majority_pred),
+        name, gold, pred, names, macro(gold, pred), macro(gold, scorers["majority"][0]),
         diagnostics.bootstrap_std(gold, pred, macro, seed))
     return SplitEvaluation(report, gold, probs, findings)
+
+
+def _intervals(task, dataset, scorers: dict, names: list[str], headline: str, scored: dict, seed: int) -> dict:
+    """Bootstrap intervals of the model's metrics and of its headline lead over each baseline (with the lead
+    itself), resampling the task's units."""
+    by_name = {key: intervals.Scorer(pred, task.unit_terms(dataset, scores) if scores is not None else {})
+               for key, (pred, scores) in scorers.items()}
+    result = intervals.bootstrap(dataset["label"], task.resampling_units(dataset), len(names), by_name,
+                                 task.metric_keys(names), headline, seed)
+    result["differences"] = {
+        key: {"metric": headline, "difference": round(scored["model"][headline] - scored[key][headline], 6),
+              "interval": interval} for key, interval in result["differences"].items()}
+    return {"unit": task.interval_unit, **result}
 
 
 def _calibration(raw_probs, probs, gold, temperature) -> dict:

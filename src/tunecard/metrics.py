@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix,
-                             precision_recall_fscore_support)
+from sklearn.metrics import classification_report, confusion_matrix
 
 # metric key -> (model-index type, display name, args). Averaging is part of the metric's identity.
 METRIC_INFO = {
@@ -29,28 +28,46 @@ def metric_keys(n_labels: int) -> list[str]:
 
 
 def classification_metrics(y_true, y_pred, n_labels: int) -> dict[str, float]:
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    result = {"accuracy": float(accuracy_score(y_true, y_pred))}
-    averages = ["binary"] if n_labels == 2 else ["macro", "weighted"]
-    for average in averages:
-        p, r, f, _ = precision_recall_fscore_support(
-            y_true, y_pred, average=average, labels=list(range(n_labels)) if average != "binary" else None,
-            zero_division=0)
-        suffix = "" if average == "binary" else f"_{average}"
-        result.update({f"precision{suffix}": float(p), f"recall{suffix}": float(r), f"f1{suffix}": float(f)})
+    """Accuracy and P/R/F1 (binary for 2 labels, macro and weighted otherwise) as scikit-learn computes them
+    with zero_division=0; derived from the confusion matrix, as every bootstrap resample is (intervals.py).
+    A prediction outside 0..n_labels-1 (no label) is a miss of its gold class and no class's positive."""
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    column = np.where((y_pred < 0) | (y_pred >= n_labels), n_labels, y_pred)  # the last column: no label
+    counts = np.bincount(y_true * (n_labels + 1) + column, minlength=n_labels * (n_labels + 1))
+    return {key: float(value) for key, value in confusion_metrics(counts.reshape(n_labels, n_labels + 1)).items()}
+
+
+def confusion_metrics(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """`classification_metrics` of confusion matrices [..., n, n] (rows gold, columns predicted; a further
+    column may count predictions of no label), for all leading dimensions at once: the bootstrap passes one
+    matrix per resample."""
+    counts = np.asarray(counts, dtype=float)
+    n = counts.shape[-2]
+    hits = np.diagonal(counts[..., :n, :n], axis1=-2, axis2=-1)
+    gold, predicted = counts.sum(-1), counts[..., :n, :n].sum(-2)
+    precision, recall = _ratio(hits, predicted), _ratio(hits, gold)
+    f1 = _ratio(2 * hits, gold + predicted)  # = 2PR/(P+R), and 0 where a class is never gold nor predicted
+    result = {"accuracy": _ratio(hits.sum(-1), gold.sum(-1))}
+    if n == 2:  # class id 1 is the positive class
+        result.update(precision=precision[..., 1], recall=recall[..., 1], f1=f1[..., 1])
+        return result
+    support = gold / np.maximum(gold.sum(-1, keepdims=True), 1e-300)
+    for name, per_class in (("precision", precision), ("recall", recall), ("f1", f1)):
+        result[f"{name}_macro"] = per_class.mean(-1)
+        result[f"{name}_weighted"] = (per_class * support).sum(-1)
     return result
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
+    return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), 0.0)
 
 
 def metrics_with_invalid(y_true, y_pred, n_labels: int) -> dict[str, float]:
     """`classification_metrics` where a prediction of -1 marks an output that is no label (free
     generation): it is always wrong and no class's positive. Adds `invalid_output_rate`."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if n_labels == 2:  # binary P/R/F1 only look at class 1, so "no label" may stand in as class 0 there
-        result = classification_metrics(y_true, np.where(y_pred < 0, 0, y_pred), 2)
-        result["accuracy"] = float(np.mean(y_true == y_pred))
-    else:  # averaging over labels 0..n-1 counts a -1 as a miss of the gold class
-        result = classification_metrics(y_true, y_pred, n_labels)
-    result["invalid_output_rate"] = float(np.mean(y_pred < 0))
+    result = classification_metrics(y_true, y_pred, n_labels)
+    result["invalid_output_rate"] = float(np.mean(np.asarray(y_pred) < 0))
     return result
 
 
@@ -88,13 +105,20 @@ def label_counts(labels, names: list[str]) -> dict[str, int]:
 def pairwise_accuracy(pair_ids, labels, scores) -> float:
     """Share of pairs whose chosen text (label 1) scores strictly higher than its rejected text
     (label 0); a tie counts as a miss. Every pair id must have exactly one row of each label."""
+    return float(pairwise_wins(pair_ids, labels, scores).mean())
+
+
+def pairwise_wins(pair_ids, labels, scores) -> np.ndarray:
+    """1.0 for each pair whose chosen text outscores its rejected one, else 0.0; pairs in order of first
+    appearance (the order of `pandas.factorize(pair_ids)`)."""
     import pandas as pd
 
-    frame = pd.DataFrame({"pair": np.asarray(pair_ids), "label": np.asarray(labels), "score": np.asarray(scores)})
+    codes, uniques = pd.factorize(np.asarray(pair_ids))
+    frame = pd.DataFrame({"pair": codes, "label": np.asarray(labels), "score": np.asarray(scores)})
     table = frame.pivot(index="pair", columns="label", values="score")
-    if table.isna().any().any() or list(table.columns) != [0, 1]:
+    if table.isna().any().any() or list(table.columns) != [0, 1] or len(table) != len(uniques):
         raise ValueError("pairwise accuracy needs one chosen and one rejected row per pair")
-    return float((table[1] > table[0]).mean())
+    return (table[1] > table[0]).to_numpy(dtype=float)
 
 
 def map_at_k(gold, ranked, k: int = 3) -> float:
@@ -121,7 +145,15 @@ def rank_options(scores: np.ndarray, k: int | None = None) -> np.ndarray:
 
 def map_at_k_from_scores(gold, scores: np.ndarray, k: int = 3) -> float:
     """MAP@k of rows of option scores [n_rows, n_options] against gold option ids."""
-    return map_at_k(np.asarray(gold).tolist(), rank_options(scores, k).tolist(), k)
+    return float(average_precision_at_k(gold, scores, k).mean()) if len(gold) else 0.0
+
+
+def average_precision_at_k(gold, scores: np.ndarray, k: int = 3) -> np.ndarray:
+    """Each row's term of `map_at_k`: 1/rank of its gold option when ranked within the top k, else 0."""
+    ranked = rank_options(scores, k)
+    hit = ranked == np.asarray(gold)[:, None]
+    rank = hit.argmax(-1) + 1
+    return np.where(hit.any(-1), 1.0 / rank, 0.0)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -23,11 +23,12 @@ def write_split(workdir: Path, judged, ids, names: list[str], score_histogram: b
     report = judged.report
     (workdir / "predictions").mkdir(parents=True, exist_ok=True)
     (workdir / "plots").mkdir(exist_ok=True)
-    frame = prediction_frame(ids, judged.probs, names, top_k=1)
+    frame = prediction_frame(ids, judged.probs, names, top_k=1, decimals=None)
     frame.insert(1, "gold", [names[i] for i in judged.gold])
     for column, values in (extras or {}).items():
         frame[column] = list(values)
-    frame.to_csv(workdir / "predictions" / f"{report.name}.csv", index=False)
+    # nine significant digits: the smallest probabilities keep their logits (tunecard verify recomputes from these)
+    frame.to_csv(workdir / "predictions" / f"{report.name}.csv", index=False, float_format="%.9g")
     confusion_matrix_plot(report.confusion, names, f"Confusion matrix: {report.name}",
                           workdir / "plots" / f"confusion_matrix_{report.name}.png")
     reliability_plot(report.calibration["reliability"], f"Reliability: {report.name}",
@@ -123,3 +124,41 @@ def write_evaluation(workdir: Path, report: dict, results: list[SplitReport], na
     (workdir / "metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (workdir / "README.md").write_text(render_evaluation(report, results, names, metric_keys, metric_info),
                                        encoding="utf-8")
+
+
+# ---- ensemble ------------------------------------------------------------------------------
+
+def write_ensemble(workdir: Path, task, members, weights, objective: str, folds: int, judged: dict, leads: dict,
+                   counts: dict, seed: int, output: Path) -> dict:
+    """ensemble.json (members by path relative to the ensemble, weights), metrics.json and the card."""
+    import os
+
+    from tunecard import metrics
+    from tunecard.report.ensemble_card import EnsembleCardInputs, build_ensemble_card
+    from tunecard.report.inputs import split_metrics
+
+    names = members[0].metrics["label_names"]
+    headline = task.headline_metric(names)
+    described = [{"name": m.name, "path": os.path.relpath(m.path.resolve(), output.resolve()),
+                  "weight": round(float(w), 6), "base_model": m.metrics.get("base_model", "unknown"),
+                  "headline": {s: m.metrics["splits"][s]["metrics"][headline] for s in judged}}
+                 for m, w in zip(members, weights)]
+    fitting = {"log_loss": "fitted to minimise the validation log-loss", "equal": "equal weights, nothing fitted",
+               "headline": f"fitted to maximise validation {headline} by search from the log-loss weights"}[objective]
+    spec = {"members": [{k: d[k] for k in ("name", "path", "weight")} for d in described], "objective": objective,
+            "folds": folds, "fitting": fitting}
+    findings = [f.as_dict() for j in judged.values() for f in j.findings]
+    report = {"task": task.name, "label_names": names, "best_metric": headline, "temperature": None,
+              "ensemble": {**spec, "members": described, "leads": leads},
+              "splits": {"train": {"size": sum(counts.values()), "label_distribution": counts},
+                         **{s: split_metrics(j.report) for s, j in judged.items()}},
+              "diagnostics": findings}
+    (workdir / "ensemble.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
+    (workdir / "metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    card = build_ensemble_card(EnsembleCardInputs(
+        model_name=output.name, task=task.name, dataset_name=members[0].metrics.get("dataset", "the members' data"),
+        model_index_task=task.model_index_task, pipeline_tag=task.pipeline_tag, metric_keys=task.metric_keys(names),
+        metric_info={**metrics.METRIC_INFO, **task.metric_info}, headline=headline, members=described,
+        fitting=fitting, results=[j.report for j in judged.values()], leads=leads, folds=folds, findings=findings))
+    card.save(workdir / "README.md")
+    return report

@@ -16,6 +16,8 @@ TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 EXAMPLE_COLUMNS = {"before": "Before (base model)", "after": "After (this model)",
                    "base_output": "Base model, free generation", "tuned_output": "This model, free generation"}
 """Columns of the example tables, in order, and their titles."""
+BASELINE_NAMES = {"majority": "majority class", "stratified": "stratified random labels"}
+"""The baselines' names in the card's text, by their key in metrics.json."""
 FRAMEWORKS = ("tunecard", "transformers", "torch", "datasets", "tokenizers", "accelerate",
               "huggingface-hub", "scikit-learn")
 
@@ -36,6 +38,9 @@ class SplitReport:
     comparisons: dict | None = None
     """Other scorers of the split, shown beside the model: key -> {"label": column title, "metrics": {...}}
     (e.g. the untuned base model zero-shot)."""
+    intervals: dict | None = None
+    """Bootstrap intervals (intervals.bootstrap): "metrics" {key: [low, high]}, "differences" {baseline:
+    {"metric", "difference", "interval"}}, with the unit resampled, confidence, resamples and seed."""
     examples: list[dict] | None = None
     """Example rows (id, text, gold, and one label per scorer: before, after, ...) for the card."""
 
@@ -86,6 +91,8 @@ class CardInputs:
     """The card's library_name: peft for a LoRA adapter saved on its own."""
     extra_frameworks: tuple[str, ...] = ()
     """Packages the task adds to the framework versions."""
+    selection: str | None = None
+    """How the hyperparameters were chosen, when a search chose them (`tunecard tune`)."""
 
 
 def framework_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
@@ -99,14 +106,20 @@ def framework_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 def eval_results(inputs: CardInputs) -> list[EvalResult]:
-    task_type, task_name = inputs.model_index_task
+    return model_index(inputs.model_index_task, inputs.dataset_name, inputs.splits, inputs.metric_keys,
+                       inputs.metric_info)
+
+
+def model_index(model_index_task: tuple[str, str], dataset_name: str, splits: list[SplitReport],
+                metric_keys: list[str], metric_info: dict[str, tuple]) -> list[EvalResult]:
+    """One EvalResult per metric per evaluated split: the point values (intervals go in the card's body)."""
+    task_type, task_name = model_index_task
     results = []
-    for split in (s for s in inputs.splits if s.metrics):
-        for key in inputs.metric_keys:
-            metric_type, metric_name, args = inputs.metric_info[key]
+    for split in (s for s in splits if s.metrics):
+        for key in metric_keys:
+            metric_type, metric_name, args = metric_info[key]
             results.append(EvalResult(
-                task_type=task_type, task_name=task_name,
-                dataset_type=inputs.dataset_name, dataset_name=inputs.dataset_name,
+                task_type=task_type, task_name=task_name, dataset_type=dataset_name, dataset_name=dataset_name,
                 dataset_split=split.name, metric_type=metric_type, metric_name=metric_name,
                 metric_value=round(split.metrics[key], 4), metric_args=args))
     return results
@@ -131,8 +144,9 @@ def build_card(inputs: CardInputs) -> ModelCard:
         metric_names=names, best_metric_name=names.get(inputs.best_metric, inputs.best_metric),
         train_time=_duration(inputs.train_seconds), samples_per_second=f"{inputs.samples_per_second:.1f}",
         framework_versions=framework_versions(inputs.extra_frameworks),
-        example_columns=EXAMPLE_COLUMNS,
-        fmt=_fmt)}
+        example_columns=EXAMPLE_COLUMNS, baseline_names=BASELINE_NAMES,
+        interval_settings=interval_settings(evaluated),
+        fmt=fmt, interval=format_interval, signed=signed)}
     return ModelCard.from_template(data, template_path=str(TEMPLATE), **context)
 
 
@@ -159,7 +173,23 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
-def _fmt(value) -> str:
+def format_interval(bounds) -> str:
+    """[low, high] as the card and the terminal show it."""
+    return f"{bounds[0]:.4f}–{bounds[1]:.4f}" if bounds else "n/a"
+
+
+def signed(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def interval_settings(evaluated: list[SplitReport]) -> str:
+    shown = next((s.intervals for s in evaluated if s.intervals), None)
+    if not shown:
+        return "none computed"
+    return f"{shown['resamples']:,} resamples of the split's {shown['unit']}, seed {shown['seed']}"
+
+
+def fmt(value) -> str:
     if value is None:
         return "n/a"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
@@ -175,5 +205,6 @@ def render_evaluation(report: dict, results: list[SplitReport], names: list[str]
         model=report["model"], data=report["data"], baseline_source=report["baseline_source"],
         majority_label=report["majority_label"], results=results, label_names=names,
         diagnostics=report["diagnostics"],
-        metric_keys=metric_keys, metric_names=metric_names(metric_info),
-        fmt=_fmt)
+        metric_keys=metric_keys, metric_names=metric_names(metric_info), baseline_names=BASELINE_NAMES,
+        interval_settings=interval_settings(results),
+        fmt=fmt, interval=format_interval, signed=signed)

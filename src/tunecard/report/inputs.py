@@ -39,7 +39,8 @@ def card_inputs(config: Config, task, card_text, base_model: str, prepared, eval
 
 def run_metrics(inputs: CardInputs, result) -> dict:
     return {
-        "task": inputs.task, "label_names": inputs.label_names, "best_metric": inputs.best_metric,
+        "task": inputs.task, "base_model": inputs.base_model, "dataset": inputs.dataset_name,
+        "label_names": inputs.label_names, "best_metric": inputs.best_metric,
         "best_epoch": inputs.best_epoch, "temperature": inputs.temperature,
         "training": {"seconds": round(result.train_seconds, 2),
                      "samples_per_second": round(result.samples_per_second, 2),
@@ -53,7 +54,7 @@ def run_metrics(inputs: CardInputs, result) -> dict:
 def split_metrics(report: SplitReport) -> dict:
     return {"size": report.size, "label_distribution": report.distribution, "metrics": report.metrics,
             "baselines": {"majority": report.baseline, "stratified": report.stratified},
-            "calibration": report.calibration, "per_class": report.per_class,
+            "calibration": report.calibration, "intervals": report.intervals, "per_class": report.per_class,
             "confusion_matrix": report.confusion,
             **({"comparisons": report.comparisons, "examples": report.examples} if report.comparisons else {})}
 

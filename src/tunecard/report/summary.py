@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tunecard.report.card import format_interval
+
 SEVERITY_MARK = {"error": "ERROR", "warning": "warn ", "info": "info "}
 
 
@@ -11,10 +13,15 @@ def format_summary(title: str, history: list[dict], results: list, metric_keys: 
     if history:
         lines.extend(_history_lines(history, metric_keys, best_epoch))
     for result in results:
-        lines.append(f"{result.name} ({result.size} rows)      model    majority  stratified")
+        bounds = (result.intervals or {}).get("metrics", {})
+        lines.append(f"{result.name} ({result.size} rows)      model  95% interval     majority  stratified")
         for key in metric_keys:
             values = (result.metrics.get(key), result.baseline.get(key), result.stratified.get(key))
-            lines.append(f"  {metric_names[key]:<20} " + "   ".join(_number(v) for v in values))
+            shown = [_number(values[0]), f"{format_interval(bounds.get(key)):>13}", *map(_number, values[1:])]
+            lines.append(f"  {metric_names[key]:<20} " + "   ".join(shown))
+        for baseline, lead in ((result.intervals or {}).get("differences") or {}).items():
+            low, high = lead["interval"]
+            lines.append(f"  lead over {baseline}: {lead['difference']:+.4f} ({low:+.4f} to {high:+.4f}, paired)")
         for other in (result.comparisons or {}).values():
             shown = ", ".join(f"{metric_names[k]} {other['metrics'][k]:.4f}" for k in metric_keys
                               if k in other["metrics"])

@@ -104,6 +104,12 @@ class Task:
     """Task-specific metric key -> (model-index type, display name, args), beside metrics.METRIC_INFO."""
     default_model: ClassVar[Optional[str]] = None
     """The model when model.name is left at its generic default; None keeps that default."""
+    tune_space: ClassVar[dict] = {}
+    """Options `tunecard tune` searches beside the generic ones (tuning.default_space), e.g. the LoRA rank."""
+    ensemble_objective: ClassVar[str] = "log_loss"
+    """What `tunecard ensemble` fits its weights to by default (ensemble.OBJECTIVES)."""
+    interval_unit: ClassVar[str] = "rows"
+    """What a bootstrap resample draws (intervals.py): rows, or the groups whose rows are scored together."""
     learning_rate: ClassVar[float] = DEFAULT_LEARNING_RATE
     """The default peak learning rate."""
     model_learning_rates: ClassVar[dict[str, float]] = {}
@@ -217,12 +223,22 @@ class Task:
         """Metrics beyond the per-row ones (e.g. pairwise accuracy)."""
         return {}
 
-    def baseline_metrics(self, dataset, seed: int) -> dict[str, float]:
-        """The task's own metrics for the stratified-random baseline."""
-        return {}
+    def chance_scores(self, dataset, seed: int) -> Optional[np.ndarray]:
+        """Scores (shaped like the model's probabilities) of the task's own chance-level scorer, from which
+        `split_metrics` gives the stratified baseline its task metrics; None when the task has none."""
+        return None
 
-    def majority_metrics(self, dataset, train_counts: dict[str, int]) -> dict[str, float]:
-        """The task's own metrics for the majority-class baseline."""
+    def majority_scores(self, dataset, train_counts: dict[str, int]) -> Optional[np.ndarray]:
+        """Scores of the task's own input-blind scorer for the majority baseline's task metrics; None: none."""
+        return None
+
+    def resampling_units(self, dataset) -> np.ndarray:
+        """The unit id (0..n-1) of each row: a bootstrap resample draws units, a unit's rows together."""
+        return np.arange(len(dataset))
+
+    def unit_terms(self, dataset, scores: np.ndarray) -> dict[str, np.ndarray]:
+        """The task's own metrics (`split_metrics`) as per-unit terms whose mean is the metric, in unit-id
+        order: how the bootstrap recomputes them on a resample."""
         return {}
 
     def chance_loss(self, label_names: list[str], train_counts: dict[str, int], validation_labels,

@@ -66,6 +66,7 @@ class LlmClassification(Task):
     model_loss_sums_items = True
     config_sections = ("lora", "llm")
     metric_info = {"invalid_output_rate": ("invalid_output_rate", "Invalid-output rate", None)}
+    tune_space = {"lora.r": [4, 8, 16]}
     default_model = "smollm2-135m"
     """The generic default model (a BERT encoder) has no LM head."""
     learning_rate = 2e-4

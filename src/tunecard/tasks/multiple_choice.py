@@ -129,27 +129,31 @@ def headline_metric(label_names: list[str]) -> str:
     return f"map_at_{HEADLINE_K}"
 
 
-def ranking_metrics(gold, scores: np.ndarray, k: int | None = None) -> dict[str, float]:
-    return {f"map_at_{cut}": metrics.map_at_k_from_scores(gold, scores, cut)
+def ranking_terms(gold, scores: np.ndarray, k: int | None = None) -> dict[str, np.ndarray]:
+    """Each question's AP@k term for MAP@3 (and MAP@k): MAP is their mean."""
+    return {f"map_at_{cut}": metrics.average_precision_at_k(gold, scores, cut)
             for cut in dict.fromkeys([HEADLINE_K, k or HEADLINE_K])}
+
+
+def ranking_metrics(gold, scores: np.ndarray, k: int | None = None) -> dict[str, float]:
+    return {key: float(terms.mean()) if len(terms) else 0.0 for key, terms in ranking_terms(gold, scores, k).items()}
 
 
 def split_metrics(dataset, probs: np.ndarray, k: int | None = None) -> dict[str, float]:
     return ranking_metrics(dataset["label"], probs, k)
 
 
-def baseline_metrics(dataset, seed: int, k: int | None = None) -> dict[str, float]:
-    """MAP of a random ranking of each question's options (seeded): the chance level."""
+def chance_scores(dataset, seed: int) -> np.ndarray:
+    """A random ranking of each question's options (seeded): the chance level."""
     n_options = len(dataset.features["label"].names)
-    scores = np.random.default_rng(seed).random((len(dataset), n_options))
-    return ranking_metrics(dataset["label"], scores, k)
+    return np.random.default_rng(seed).random((len(dataset), n_options))
 
 
-def majority_metrics(dataset, train_counts: dict[str, int], k: int | None = None) -> dict[str, float]:
-    """MAP of one fixed ranking for every question, the letters by how often they answer a training
-    question: what position bias alone scores (the ranking form of the majority class)."""
+def majority_scores(dataset, train_counts: dict[str, int]) -> np.ndarray:
+    """One fixed ranking for every question, the letters by how often they answer a training question: what
+    position bias alone scores (the ranking form of the majority class)."""
     frequency = np.array([train_counts.get(name, 0) for name in dataset.features["label"].names], dtype=float)
-    return ranking_metrics(dataset["label"], np.tile(frequency, (len(dataset), 1)), k)
+    return np.tile(frequency, (len(dataset), 1))
 
 
 def chance_loss(label_names: list[str], train_counts: dict[str, int], validation_labels, train_config) -> float:
@@ -363,6 +367,9 @@ class MultipleChoice(Task):
     config_sections = ("retrieval", "k")
     metric_info = {f"map_at_{k}": (f"map_at_{k}", f"MAP@{k}", {"k": k}) for k in range(1, metrics.MAX_MAP_K + 1)}
     model_learning_rates = {"minilm": 1.5e-4}
+    interval_unit = "questions"
+    ensemble_objective = "headline"
+    """MAP@3, the metric the field ranks multiple-choice ensembles by (log_loss on request)."""
 
     k: Optional[int] = None
     """Also report MAP@k for this cut-off (MAP@3 is always reported)."""
@@ -410,11 +417,14 @@ class MultipleChoice(Task):
     def split_metrics(self, dataset, probs: np.ndarray) -> dict[str, float]:
         return split_metrics(dataset, probs, self.k)
 
-    def baseline_metrics(self, dataset, seed: int) -> dict[str, float]:
-        return baseline_metrics(dataset, seed, self.k)
+    def chance_scores(self, dataset, seed: int) -> np.ndarray:
+        return chance_scores(dataset, seed)
 
-    def majority_metrics(self, dataset, train_counts: dict[str, int]) -> dict[str, float]:
-        return majority_metrics(dataset, train_counts, self.k)
+    def majority_scores(self, dataset, train_counts: dict[str, int]) -> np.ndarray:
+        return majority_scores(dataset, train_counts)
+
+    def unit_terms(self, dataset, scores: np.ndarray) -> dict[str, np.ndarray]:
+        return ranking_terms(dataset["label"], scores, self.k)
 
     def chance_loss(self, label_names, train_counts, validation_labels, train_config) -> float:
         return chance_loss(label_names, train_counts, validation_labels, train_config)

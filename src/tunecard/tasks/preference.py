@@ -355,10 +355,21 @@ def split_metrics(dataset, probs: np.ndarray) -> dict[str, float]:
     return {"pairwise_accuracy": metrics.pairwise_accuracy(dataset["pair_id"], dataset["label"], probs[:, 1])}
 
 
-def baseline_metrics(dataset, seed: int) -> dict[str, float]:
-    """Pairwise accuracy of uniformly random scores (seeded): the chance level, about 0.5."""
+def chance_scores(dataset, seed: int) -> np.ndarray:
+    """Uniformly random scores (seeded) as P(chosen): pairwise accuracy at the chance level, about 0.5."""
     scores = np.random.default_rng(seed).random(len(dataset))
-    return {"pairwise_accuracy": metrics.pairwise_accuracy(dataset["pair_id"], dataset["label"], scores)}
+    return np.stack([1 - scores, scores], axis=1)
+
+
+def resampling_units(dataset) -> np.ndarray:
+    """A bootstrap resample draws pairs: the two texts of a pair are never split."""
+    import pandas as pd
+
+    return pd.factorize(np.asarray(dataset["pair_id"]))[0]
+
+
+def unit_terms(dataset, scores: np.ndarray) -> dict[str, np.ndarray]:
+    return {"pairwise_accuracy": metrics.pairwise_wins(dataset["pair_id"], dataset["label"], scores[:, 1])}
 
 
 def chance_loss(label_names: list[str], train_counts: dict[str, int], validation_labels, train_config) -> float:
@@ -464,6 +475,7 @@ class Preference(Task):
     score_histogram = True
     exports_onnx = True
     metric_info = {"pairwise_accuracy": ("pairwise_accuracy", "Pairwise accuracy", None)}
+    interval_unit = "pairs"
     learning_rate = 3e-5
     """Measured on HH-RLHF with minilm (benchmarks/preference_hh_rlhf.py): the pairwise loss collapses the
     score margin at the classifier rate 1.5e-4, and learns at 3e-5 to 5e-5."""
@@ -508,8 +520,18 @@ class Preference(Task):
     def split_metrics(self, dataset, probs: np.ndarray) -> dict[str, float]:
         return split_metrics(dataset, probs)
 
-    def baseline_metrics(self, dataset, seed: int) -> dict[str, float]:
-        return baseline_metrics(dataset, seed)
+    def chance_scores(self, dataset, seed: int) -> np.ndarray:
+        return chance_scores(dataset, seed)
+
+    def resampling_units(self, dataset) -> np.ndarray:
+        return resampling_units(dataset)
+
+    def unit_terms(self, dataset, scores: np.ndarray) -> dict[str, np.ndarray]:
+        return unit_terms(dataset, scores)
+
+    def prediction_extras(self, dataset, probs: np.ndarray) -> dict[str, list]:
+        """The pair each text belongs to: pairwise accuracy (and `tunecard verify`) read it."""
+        return {"pair_id": dataset["pair_id"]}
 
     def chance_loss(self, label_names, train_counts, validation_labels, train_config) -> float:
         return chance_loss(label_names, train_counts, validation_labels, train_config)

@@ -1,0 +1,78 @@
+"""Bootstrap confidence intervals of a split's metrics, and paired intervals of the model's lead over its
+baselines (numpy only).
+
+A resample draws the split's units (rows; questions for multiple choice; pairs for preference) with
+replacement. Every scorer (the model and each baseline) is scored on the same resamples, so a difference is
+paired: the noise of which rows happened to be in the split cancels. Metrics are recomputed per resample
+the way their point values are: the label metrics from a confusion matrix of the resampled rows
+(`metrics.confusion_metrics`), the task's own metrics as means of per-unit terms (an AP@k per question, a
+win per pair). Intervals are percentile intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tunecard import metrics
+
+RESAMPLES = 1000
+CONFIDENCE = 0.95
+_CHUNK = 100
+"""Resamples drawn at once: bounds memory at _CHUNK x rows weights for large splits."""
+
+
+@dataclass
+class Scorer:
+    """One scorer of a split: its predicted label per row, and its per-unit terms of the task's own metrics."""
+    predictions: np.ndarray
+    unit_terms: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def bootstrap(gold, units, n_labels: int, scorers: dict[str, Scorer], keys: list[str], headline: str,
+              seed: int, resamples: int = RESAMPLES) -> dict:
+    """Intervals of the first scorer's `keys`, and of its `headline` lead over each other scorer.
+
+    `units[i]`: the unit id (0..n_units-1) row i belongs to; rows of a drawn unit are drawn together.
+    Returns {"metrics": {key: [low, high]}, "differences": {scorer: [low, high]}} plus the settings.
+    """
+    units = np.asarray(units)
+    n_units = int(units.max()) + 1 if len(units) else 0
+    cells = np.asarray(gold) * n_labels
+    values = {name: _resampled(cells, scorer, units, n_units, n_labels, seed, resamples)
+              for name, scorer in scorers.items()}
+    model, *others = scorers
+    low, high = (1 - CONFIDENCE) / 2 * 100, (1 + CONFIDENCE) / 2 * 100
+
+    def interval(samples: np.ndarray) -> list[float]:
+        return [round(float(v), 6) for v in np.percentile(samples, [low, high])]
+    return {
+        "confidence": CONFIDENCE, "resamples": resamples, "seed": seed,
+        "metrics": {key: interval(values[model][key]) for key in keys if key in values[model]},
+        "differences": {name: interval(values[model][headline] - values[name][headline])
+                        for name in others if headline in values[name] and headline in values[model]},
+    }
+
+
+def _resampled(cells: np.ndarray, scorer: Scorer, units: np.ndarray, n_units: int, n_labels: int, seed: int,
+               resamples: int) -> dict[str, np.ndarray]:
+    """Each metric of one scorer on every resample; the same seed gives every scorer the same resamples."""
+    rng = np.random.default_rng(seed)
+    cell_of_row = cells + np.asarray(scorer.predictions)
+    out: dict[str, list] = {}
+    for start in range(0, resamples, _CHUNK):
+        draws = rng.integers(0, n_units, (min(_CHUNK, resamples - start), n_units))
+        counts = _counts_per_unit(draws, n_units)  # [chunk, n_units]: how often each unit was drawn
+        row_weights = counts[:, units]
+        confusion = np.stack([np.bincount(cell_of_row, weights=w, minlength=n_labels * n_labels) for w in row_weights])
+        chunk = metrics.confusion_metrics(confusion.reshape(-1, n_labels, n_labels))
+        chunk.update({key: counts @ terms / n_units for key, terms in scorer.unit_terms.items()})
+        for key, value in chunk.items():
+            out.setdefault(key, []).append(value)
+    return {key: np.concatenate(parts) for key, parts in out.items()}
+
+
+def _counts_per_unit(draws: np.ndarray, n_units: int) -> np.ndarray:
+    offsets = np.arange(len(draws))[:, None] * n_units
+    return np.bincount((draws + offsets).ravel(), minlength=len(draws) * n_units).reshape(len(draws), n_units)

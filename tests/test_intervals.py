@@ -1,0 +1,78 @@
+"""Bootstrap intervals: they cover the true value at their stated rate, resample the task's units, and pair
+the model with its baselines."""
+
+import numpy as np
+import pytest
+
+from tunecard import intervals, metrics
+
+
+def _interval(gold, pred, keys=("accuracy",), seed=0, **scorers):
+    result = intervals.bootstrap(gold, np.arange(len(gold)), 2, {"model": intervals.Scorer(pred), **scorers},
+                                 list(keys), "accuracy", seed)
+    return result
+
+
+def test_interval_covers_the_true_accuracy_at_about_the_stated_rate():
+    # 200 experiments: a classifier right with probability 0.8 on 300 fresh rows each time
+    rng = np.random.default_rng(1)
+    covered = 0
+    for experiment in range(200):
+        gold = rng.integers(0, 2, 300)
+        pred = np.where(rng.random(300) < 0.8, gold, 1 - gold)
+        low, high = _interval(gold, pred, seed=experiment)["metrics"]["accuracy"]
+        covered += low <= 0.8 <= high
+    assert 0.90 <= covered / 200 <= 0.99
+
+
+def test_interval_holds_the_point_value_and_narrows_with_more_rows():
+    rng = np.random.default_rng(2)
+    widths = []
+    for n in (200, 3200):
+        gold = rng.integers(0, 2, n)
+        pred = np.where(rng.random(n) < 0.8, gold, 1 - gold)
+        low, high = _interval(gold, pred)["metrics"]["accuracy"]
+        assert low < metrics.classification_metrics(gold, pred, 2)["accuracy"] < high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 3  # about 1/sqrt(16) = 1/4 as wide
+
+
+def test_paired_lead_is_tighter_than_the_two_intervals_suggest():
+    # a second scorer that agrees with the model on all but 20 of 1000 rows, where it is wrong
+    rng = np.random.default_rng(3)
+    gold = rng.integers(0, 2, 1000)
+    model = np.where(rng.random(1000) < 0.75, gold, 1 - gold)
+    other = model.copy()
+    flip = np.flatnonzero(model == gold)[:20]
+    other[flip] = 1 - other[flip]
+    result = _interval(gold, model, other=intervals.Scorer(other))
+    low, high = result["differences"]["other"]
+    assert 0 < low < 0.02 < high < 0.035  # the lead is exactly 0.02 and clearly above zero
+    model_low, model_high = result["metrics"]["accuracy"]
+    assert high - low < (model_high - model_low) / 2
+
+
+def test_units_resample_groups_together():
+    # pairs of rows always both right or both wrong: drawn by pair, the accuracy of a resample is a share of
+    # pairs, so every value is a multiple of 1/n_pairs; drawn by row it would not be
+    gold = np.zeros(20, dtype=int)
+    pred = np.repeat([0, 1] * 5, 2)  # 10 pairs, half right
+    units = np.repeat(np.arange(10), 2)
+    draws = intervals._resampled(gold * 2, intervals.Scorer(pred), units, 10, 2, seed=0, resamples=200)
+    assert np.allclose(draws["accuracy"] * 10, np.round(draws["accuracy"] * 10))
+
+
+def test_unit_terms_are_averaged_per_resample():
+    gold = np.zeros(4, dtype=int)
+    scorer = intervals.Scorer(np.zeros(4, dtype=int), {"map_at_3": np.array([1.0, 0.5, 1 / 3, 0.0])})
+    result = intervals.bootstrap(gold, np.arange(4), 2, {"model": scorer}, ["map_at_3"], "map_at_3", seed=0)
+    low, high = result["metrics"]["map_at_3"]
+    assert 0 <= low < (1 + 0.5 + 1 / 3) / 4 < high <= 1
+    assert result["resamples"] >= 1000 and result["confidence"] == 0.95
+
+
+def test_same_seed_same_interval():
+    gold = np.array([0, 1] * 50)
+    pred = np.array([0, 1, 1, 1] * 25)
+    assert _interval(gold, pred, seed=5) == _interval(gold, pred, seed=5)
+    assert _interval(gold, pred, seed=5) != _interval(gold, pred, seed=6)
