@@ -53,11 +53,11 @@ def main() -> None:
     summary_path = results / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     summary["machine"] = machine()
-    if "emotion" in args.parts:
-        summary["emotion"] = emotion_part(Path(args.datasets) / "emotion", work / "emotion", results / "emotion", args)
-        summary_path.write_text(json.dumps(summary, indent=2) + "\n")
-    if "lse" in args.parts:
-        summary["lse"] = lse_part(Path(args.datasets), work / "lse", results / "lse", args)
+    for part in args.parts.split(","):  # in the order given; the summary is written after each
+        if part == "emotion":
+            summary[part] = emotion_part(Path(args.datasets) / "emotion", work / part, results / part, args)
+        else:
+            summary[part] = lse_part(Path(args.datasets), work / part, results / part, args)
         summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 

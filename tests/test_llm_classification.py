@@ -347,3 +347,12 @@ def test_embedded_smollm2_scores_tweets_zero_shot():
     prompts = [fmt.prompt(encode(tokenizer, t))[len(fmt.prefix):] for t in texts]
     scores = causal_lm.score_candidates(model, prompts, fmt.answers, fmt.prefix, pad_id=llm.pad_id(tokenizer))
     assert scores.argmax(-1).tolist() == [1, 0]
+
+
+def test_the_llm_run_verifies_except_the_other_models_columns(llm_run, capsys):
+    from tunecard.cli import main
+
+    assert main(["verify", str(llm_run.output)]) == 0
+    out = capsys.readouterr().out
+    assert "not checked: metrics.json splits.test.comparisons (scored by another model" in out
+    assert out.strip().endswith("all match")

@@ -280,3 +280,15 @@ def test_evaluate_reports_map_at_k(mc_run, tmp_path):
     report = tunecard.evaluate(str(mc_run.output), data, k=1)
     metrics = report["splits"]["train"]["metrics"]
     assert metrics["map_at_1"] == pytest.approx(metrics["accuracy"]) and metrics["map_at_3"] >= 0.9
+
+
+def test_intervals_resample_questions_and_the_run_verifies(mc_run, capsys):
+    from tunecard.cli import main
+
+    test = mc_run.metrics["splits"]["test"]
+    assert test["intervals"]["unit"] == "questions"
+    low, high = test["intervals"]["metrics"]["map_at_3"]
+    assert low <= test["metrics"]["map_at_3"] <= high
+    assert test["intervals"]["differences"]["majority"]["metric"] == "map_at_3"
+    assert main(["verify", str(mc_run.output)]) == 0
+    assert capsys.readouterr().out.strip().endswith("all match")

@@ -137,3 +137,15 @@ def test_predict_scores_pair_files_and_single_texts(preference_run, tmp_path):
     # The same texts scored alone give the same numbers as inside their pair.
     assert scored["score"][:30].round(5).tolist() == frame["score_chosen"].round(5).tolist()
     assert (scored["score"][:30].to_numpy() > scored["score"][30:].to_numpy()).mean() >= 0.9
+
+
+def test_intervals_resample_pairs_and_the_run_verifies(preference_run, capsys):
+    from tunecard.cli import main
+
+    test = preference_run.metrics["splits"]["test"]
+    assert test["intervals"]["unit"] == "pairs"
+    low, high = test["intervals"]["metrics"]["pairwise_accuracy"]
+    assert low <= test["metrics"]["pairwise_accuracy"] <= high
+    assert test["intervals"]["differences"]["stratified"]["metric"] == "pairwise_accuracy"
+    assert main(["verify", str(preference_run.output)]) == 0
+    assert capsys.readouterr().out.strip().endswith("all match")

@@ -35,7 +35,7 @@ def test_tune_chooses_on_validation_and_scores_test_once(tmp_path, tiny_model, s
     study = tmp_path / "study"
     assert main(_flags(sentiment_dir, tiny_model, study, 3)) == 0
     out = capsys.readouterr().out
-    assert out.count("\ntrial ") >= 3 and "trial 3/3:" in out and "(best " in out
+    assert out.count("\ntrial ") >= 3 and "\ntrial 2 (3/3): " in out and "(best " in out
     # three trials scored validation only; the chosen one, trained again, scored validation and test once
     assert judged == ["validation"] * 4 + ["test"]
     frame = pd.read_csv(study / "trials.csv")

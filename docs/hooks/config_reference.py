@@ -1,8 +1,8 @@
 """MkDocs hook: the configuration reference, generated from `src/tunecard/config.py`.
 
 `on_page_markdown` replaces the marker line `<!-- config-reference -->` with one table per config section
-(the top-level Config fields, then each nested section in field order, then IndexConfig and ServeConfig for
-`tunecard index` and `tunecard serve`). Descriptions are the attribute docstrings (the string right after an annotated
+(the top-level Config fields, then each nested section in field order, then TuneConfig, IndexConfig and
+ServeConfig for `tunecard tune`, `tunecard index` and `tunecard serve`). Descriptions are the attribute docstrings (the string right after an annotated
 assignment in a class body), read with `ast`; types and defaults come from importing `tunecard.config`
 (torch-free) and reading `dataclasses.fields`. Nothing here is a copy of a default, so the page cannot go
 stale. The marker `<!-- task-defaults -->` becomes a table of each registered task's defaults, read from
@@ -112,13 +112,16 @@ def config_reference() -> str:
         if nested:
             raise RuntimeError(f"config section {field.name} nests further sections: extend the hook")
         out += [*rows, ""]
-    for command, cls, flags in (("index", module.IndexConfig, "`--corpus FILE`, `--kind bm25`, ..."),
-                                ("serve", module.ServeConfig, "`--model runs/x`, `--port 8080`, ...")):
+    for command, cls, flags, prefix in (
+            ("tune", module.TuneConfig, "`--tune.trials 12`, `--tune.timeout 3600`, ... (beside every option above)",
+             "tune."),
+            ("index", module.IndexConfig, "`--corpus FILE`, `--kind bm25`, ...", ""),
+            ("serve", module.ServeConfig, "`--model runs/x`, `--port 8080`, ...", "")):
         command_docs = docs.get(cls.__name__, {})
         out += [f"### `tunecard {command}` (`{cls.__name__}`)", ""]
         if command_docs.get("__doc__"):
             out += [_cell(command_docs["__doc__"]) + f" Each key is a flag: {flags}", ""]
-        rows, _ = _table(cls, command_docs, "")
+        rows, _ = _table(cls, command_docs, prefix)
         out += [*rows, ""]
     return "\n".join(out)
 

@@ -5,7 +5,7 @@ from tunecard.errors import TunecardError
 
 __version__ = "0.1.0"
 __all__ = ["Config", "DataConfig", "IndexConfig", "ModelConfig", "RetrievalConfig", "TrainConfig", "TunecardError",
-           "train", "evaluate", "load", "predict", "index", "verify", "ensemble"]
+           "train", "evaluate", "load", "predict", "index", "verify", "ensemble", "tune"]
 
 
 def train(config):
@@ -58,3 +58,11 @@ def ensemble(runs, output, **kwargs):
     from tunecard.api import ensemble as _ensemble
 
     return _ensemble([str(r) for r in runs], str(output), **kwargs)
+
+
+def tune(config, tune_config=None):
+    """Search training options with Optuna; the best trial is trained again as <output>/best (see
+    `tunecard.api.tune`). Returns that run directory."""
+    from tunecard.api import tune as _tune
+
+    return _tune(config, tune_config)

@@ -150,12 +150,13 @@ def run_trial(trial, config: Config, space: dict, metric: str, trials_dir: Path,
 
 
 def progress_line(study, trial, total) -> str:
-    """`trial 3/12: f1_macro 0.9012 (best 0.9101, trial 1) | train.learning_rate=0.00012 ... | 95 s`."""
+    """`trial 2 (3/12): 0.9012 (best 0.9101, trial 1) | train.learning_rate=0.00012 ... | 95 s` (Optuna's trial
+    numbers, from 0; then how many have finished of the budget)."""
     from optuna.trial import TrialState
 
     shown = " ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
     seconds = trial.user_attrs.get("seconds", 0)
-    of = f"/{total}" if total else ""
+    of = f" ({finished(study)}/{total})" if total else ""  # the trial itself is already told
     if trial.state == TrialState.PRUNED:
         outcome = f"pruned after epoch {trial.last_step}"
     elif trial.state == TrialState.COMPLETE:
@@ -164,7 +165,7 @@ def progress_line(study, trial, total) -> str:
         outcome = trial.state.name.lower()
     best = best_trial(study)
     best_text = f" (best {best.value:.4f}, trial {best.number})" if best else ""
-    return f"trial {trial.number + 1}{of}: {outcome}{best_text} | {shown} | {seconds:.0f} s"
+    return f"trial {trial.number}{of}: {outcome}{best_text} | {shown} | {seconds:.0f} s"
 
 
 def best_trial(study):
