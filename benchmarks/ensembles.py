@@ -6,9 +6,9 @@ emotion: three runs of the default model on emotion: the 3-epoch default (emotio
 (epochs_auto_emotion.py) and the default with seed 43 (trained here if missing), blended by validation
 log-loss.
 lse: three LLM Science Exam multiple-choice runs of benchmarks/multiple_choice.py that share its data split
-(seed 42): without retrieval (`--runs lse_tunecard`), and the two open-book runs, blended by validation
-MAP@3. Their committed results folders (metrics.json, validation/test predictions) are laid out as run
-directories for `tunecard ensemble`.
+(seed 42): without retrieval (`--runs lse_tunecard`, its results moved to results/ensembles/lse_members/),
+and the two open-book runs, blended by validation MAP@3. Their committed results folders (metrics.json,
+validation/test predictions) are laid out as run directories for `tunecard ensemble`.
 
 Writes the ensembles' cards, metrics.json and ensemble.json and a summary to benchmarks/results/ensembles/.
 """
@@ -28,7 +28,11 @@ from tunecard import api
 
 HERE = Path(__file__).parent
 RUNS = HERE / "runs"
-LSE_MEMBERS = ("lse_tunecard", "lse_tunecard_retrieval", "lse_tunecard_retrieval_lr5e-05_top1_len128")
+MC_RESULTS = HERE / "results" / "multiple_choice"
+LSE_MEMBERS = (HERE / "results" / "ensembles" / "lse_members" / "lse_tunecard_rerun", MC_RESULTS / "lse_tunecard_retrieval",
+               MC_RESULTS / "lse_tunecard_retrieval_lr5e-05_top1_len128")
+"""Runs of benchmarks/multiple_choice.py on its LSE split (seed 42). The first is `--runs lse_tunecard` run again on
+2026-12-04 (the committed 2026-12-03 results of that run kept no validation predictions to fit weights on)."""
 
 
 def main() -> None:
@@ -64,11 +68,13 @@ def emotion_members(datasets: Path) -> list[Path]:
 def lse_members() -> list[Path]:
     """The committed results of benchmarks/multiple_choice.py laid out as run directories."""
     members = []
-    for name in LSE_MEMBERS:
-        source, run = HERE / "results" / "multiple_choice" / name, RUNS / "ensembles" / "lse_members" / name
+    for source in LSE_MEMBERS:
+        run = RUNS / "ensembles" / "lse_members" / source.name
         shutil.rmtree(run, ignore_errors=True)
         (run / "predictions").mkdir(parents=True)
         shutil.copy(source / "metrics.json", run / "metrics.json")
+        for name in ("config.yaml", "README.md"):
+            shutil.copy(source / name, run / name)
         for split in ("validation", "test"):
             shutil.copy(source / f"{split}_predictions.csv", run / "predictions" / f"{split}.csv")
         members.append(run)

@@ -399,12 +399,12 @@ def ensemble(runs: list[str], output: str, objective: str | None = None, folds: 
     blend's predictions, metrics.json with every member beside it, ensemble.json (members and weights), and the
     card. `tunecard.load` and `predict` on it run each member and blend. Returns metrics.json's content."""
     from tunecard import blending
-    from tunecard import evaluation, metrics, tasks
+    from tunecard import evaluation, metrics
     from tunecard.report.card import metric_names
     from tunecard.report.summary import format_summary
 
     members = blending.read_members(runs)
-    task = tasks.for_model(str(members[0].path))
+    task = blending.run_task(members[0].path)
     objective = objective or task.ensemble_objective
     _check_ensemble_options(objective, folds, len(members[0].splits["validation"].probs))
     run_directory.check_output(Path(output), overwrite)
@@ -420,8 +420,8 @@ def ensemble(runs: list[str], output: str, objective: str | None = None, folds: 
             outputs.write_split(workdir, judged[name], dataset["id"], names, task.score_histogram,
                                 task.prediction_extras(dataset, judged[name].probs))
         leads = blending.member_leads(task, members, judged, names, seed)
-        report = outputs.write_ensemble(workdir, task, members, weights, objective, folds, judged, leads, counts,
-                                        seed, Path(output))
+        report = outputs.write_ensemble(workdir, task, members, weights, blending.mean_confidence(members), objective,
+                                        folds, judged, leads, counts, Path(output))
     print(format_summary(f"tunecard ensemble: {len(members)} members -> {output}", [],
                          [j.report for j in judged.values()], task.metric_keys(names), None, report["diagnostics"],
                          [f"weights ({objective}): " + ", ".join(f"{m.name} {w:.3f}" for m, w in zip(members, weights)),

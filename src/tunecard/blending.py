@@ -41,6 +41,17 @@ class Member:
     def name(self) -> str:
         return self.path.name
 
+    @property
+    def base_model(self) -> str:
+        """From metrics.json, else from the member's card (runs written before metrics.json recorded it)."""
+        if self.metrics.get("base_model"):
+            return self.metrics["base_model"]
+        if (self.path / "README.md").is_file():
+            from huggingface_hub import ModelCard
+
+            return str(ModelCard.load(self.path / "README.md").data.base_model or "unknown")
+        return "unknown"
+
 
 def is_ensemble(path) -> bool:
     return (Path(path) / ENSEMBLE_FILE).is_file()
@@ -241,7 +252,7 @@ def _member_path(ensemble: str, member: str) -> Path:
 
 
 def task_for(path: str, **options):
-    """The task of a model, or of an ensemble's members (all share it)."""
+    """The task of a model, or of an ensemble's members (all share it), to load and predict with."""
     from tunecard import tasks
 
     if is_ensemble(path):
@@ -250,7 +261,28 @@ def task_for(path: str, **options):
     return tasks.for_model(path, **options)
 
 
+def run_task(path) -> object:
+    """The task a run directory was judged with: bound from its config.yaml (the options it ran with), else
+    from its model's settings; an ensemble's is its first member's."""
+    from tunecard import tasks
+    from tunecard.config import load_config
+
+    path = Path(path)
+    if is_ensemble(path):
+        spec = json.loads((path / ENSEMBLE_FILE).read_text(encoding="utf-8"))
+        return run_task(path / spec["members"][0]["path"])
+    if (path / "config.yaml").is_file():
+        return tasks.bind(load_config(path / "config.yaml"))
+    return tasks.for_model(str(path))
+
+
 # ---- the blend against its members ------------------------------------------------------------------------
+
+def mean_confidence(members: list[Member]) -> dict[str, float]:
+    """Each member's mean top probability on validation: a member with flat probabilities moves a linear pool
+    little whatever its weight, so the card shows it beside the weight."""
+    return {m.name: round(float(m.splits["validation"].probs.max(-1).mean()), 4) for m in members}
+
 
 def member_leads(task, members: list[Member], judged: dict, names: list[str], seed: int) -> dict[str, list[dict]]:
     """Per split, each member's headline value and the blend's paired lead over it (bootstrap interval)."""

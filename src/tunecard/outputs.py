@@ -128,8 +128,8 @@ def write_evaluation(workdir: Path, report: dict, results: list[SplitReport], na
 
 # ---- ensemble ------------------------------------------------------------------------------
 
-def write_ensemble(workdir: Path, task, members, weights, objective: str, folds: int, judged: dict, leads: dict,
-                   counts: dict, seed: int, output: Path) -> dict:
+def write_ensemble(workdir: Path, task, members, weights, confidence: dict, objective: str, folds: int,
+                   judged: dict, leads: dict, counts: dict, output: Path) -> dict:
     """ensemble.json (members by path relative to the ensemble, weights), metrics.json and the card."""
     import os
 
@@ -140,7 +140,8 @@ def write_ensemble(workdir: Path, task, members, weights, objective: str, folds:
     names = members[0].metrics["label_names"]
     headline = task.headline_metric(names)
     described = [{"name": m.name, "path": os.path.relpath(m.path.resolve(), output.resolve()),
-                  "weight": round(float(w), 6), "base_model": m.metrics.get("base_model", "unknown"),
+                  "weight": round(float(w), 6), "base_model": m.base_model,
+                  "mean_top_probability": confidence[m.name],
                   "headline": {s: m.metrics["splits"][s]["metrics"][headline] for s in judged}}
                  for m, w in zip(members, weights)]
     fitting = {"log_loss": "fitted to minimise the validation log-loss", "equal": "equal weights, nothing fitted",

@@ -75,14 +75,9 @@ def _read_metrics(run: Path) -> dict:
 
 
 def _task_of(run: Path):
-    """The run's task as configured for it: from config.yaml (a trained run), else from its model's settings
-    (an ensemble: its members')."""
-    from tunecard import blending, tasks
-    from tunecard.config import load_config
+    from tunecard import blending
 
-    if (run / "config.yaml").is_file():
-        return tasks.bind(load_config(run / "config.yaml"))
-    return blending.task_for(str(run))
+    return blending.run_task(run)
 
 
 def _compare_tree(result: Verification, where: str, reported, recomputed) -> None:

@@ -47,7 +47,7 @@ def build_ensemble_card(inputs: EnsembleCardInputs) -> ModelCard:
     return ModelCard.from_template(
         data, template_path=str(TEMPLATE), **{**vars(inputs), **dict(
             headline_results=headline_lines, split_names=[r.name for r in inputs.results],
-            headline_name=names[inputs.headline], metric_names=names,
+            headline_name=names[inputs.headline], metric_names=names, n_labels=len(inputs.results[0].distribution),
             interval_settings=card.interval_settings(inputs.results),
             framework_versions=card.framework_versions(("scipy",)),
             fmt=card.fmt, interval=card.format_interval, signed=card.signed)})
