@@ -147,14 +147,32 @@ def test_parallel_files_must_line_up(tmp_path):
         read_reference(str(tmp_path))
 
 
-def test_empty_texts_can_be_dropped_and_are_counted(tmp_path):
+def test_rows_missing_a_text_or_label_can_be_dropped_and_are_named(tmp_path):
     rows = make_rows(30)
     rows[3]["text"] = ""
     rows[7]["text"] = None
+    rows[12]["label"] = None
     write_jsonl(tmp_path / "d" / "train.jsonl", rows)
-    prepared = prepare(DataConfig(path=str(tmp_path / "d"), empty_texts="drop"), seed=42)
-    assert prepared.dropped_empty == {"train": 2}
-    assert len(prepared.splits["train"]) + len(prepared.splits["validation"]) == 28
+    prepared = prepare(DataConfig(path=str(tmp_path / "d"), bad_rows="drop"), seed=42)
+    assert prepared.dropped_rows == {"train": {"count": 3, "first": ["4", "8", "13"], "by": "row"}}
+    assert len(prepared.splits["train"]) + len(prepared.splits["validation"]) == 27
+
+
+def test_dropped_rows_reach_the_terminal_metrics_and_card(tmp_path, tiny_model, capsys):
+    import tunecard
+    from conftest import tiny_config
+
+    rows = [{"id": f"r{i}", **row} for i, row in enumerate(make_rows(80))]
+    rows[5]["label"], rows[9]["text"] = "", "   "
+    write_jsonl(tmp_path / "d" / "train.jsonl", rows)
+    config = tiny_config(tmp_path / "d", tiny_model, tmp_path / "run", epochs=1)
+    config["data"]["bad_rows"] = "drop"
+    run = tunecard.train(config)
+    assert run.metrics["dropped_rows"] == {"train": {"count": 2, "first": ["r5", "r9"], "by": "id"}}
+    assert "data.dropped_bad_rows: 2 rows with a missing text, label or option were skipped (train: 2 (ids r5, r9))" \
+        in capsys.readouterr().out
+    assert ("Rows with a missing text, label or option were skipped (`data.bad_rows: drop`): train 2 (ids r5, r9)."
+            in run.card_path.read_text())
 
 
 def test_a_latin1_file_reads_with_data_encoding(tmp_path):

@@ -100,7 +100,7 @@ def test_empty_and_missing_texts(capsys, tmp_path, out):
     data = write_jsonl(tmp_path / "d.jsonl", rows)
     assert_error(capsys, train_args(data, out),
                  "texts in train column 'text': expected a non-empty text in every row; found 2 empty or "
-                 "missing (data rows 3, 6). Fix: fill in or remove those rows, or pass --data.empty_texts drop", out)
+                 "missing (data rows 3, 6). Fix: fill in or remove those rows, or pass --data.bad_rows drop", out)
 
 
 def test_missing_labels(capsys, tmp_path, out):
@@ -109,7 +109,7 @@ def test_missing_labels(capsys, tmp_path, out):
     data = write_jsonl(tmp_path / "d.jsonl", rows)
     assert_error(capsys, train_args(data, out),
                  "labels in train column 'label': expected a label in every row; found 1 missing "
-                 "(data rows 5). Fix: label or remove those rows", out)
+                 "(data rows 5). Fix: label or remove those rows, or pass --data.bad_rows drop", out)
 
 
 def test_label_unseen_in_train(capsys, tmp_path, out):

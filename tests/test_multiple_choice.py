@@ -122,9 +122,9 @@ def test_a_missing_option_names_the_row(tmp_path):
 def test_rows_with_a_missing_option_can_be_dropped_and_are_reported(tmp_path):
     rows = make_questions(30)
     rows[3]["C"], rows[11]["A"] = None, "  "
-    prepared = multiple_choice.prepare(DataConfig(train=write_jsonl(tmp_path / "d.jsonl", rows), empty_texts="drop",
+    prepared = multiple_choice.prepare(DataConfig(train=write_jsonl(tmp_path / "d.jsonl", rows), bad_rows="drop",
                                                   validation_size=0.2), seed=42)
-    assert prepared.dropped_empty == {"train": 2}
+    assert prepared.dropped_rows == {"train": {"count": 2, "first": ["q3", "q11"], "by": "id"}}
     assert sum(len(s) for s in prepared.splits.values()) == 28
     assert not {"q3", "q11"} & {i for s in prepared.splits.values() for i in s["id"]}
 

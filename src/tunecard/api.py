@@ -151,7 +151,7 @@ def _setup(config: Config, task, index=None, score_test: bool = True) -> _Setup:
     return _Setup(ref, prepared, tokenizer, tokenized, model, config.train.metric_for_best_model or headline,
                   headline, train_counts,
                   prepared.findings + evaluation.data_findings(prepared.splits, tokenized, config.model.max_length,
-                                                               prepared.dropped_empty))
+                                                               prepared.dropped_rows))
 
 
 def _judge_run(model, setup: _Setup, config: Config, result, workdir: Path, task, logits: dict):
@@ -609,12 +609,15 @@ def _check_train_config(config: Config) -> Path:
     if config.train.learning_rate is not None and config.train.learning_rate <= 0:
         problems.append(TunecardError("--train.learning_rate", "a positive number",
                                       repr(config.train.learning_rate), "set --train.learning_rate"))
+    if config.data.delimiter is not None and len(config.data.delimiter) != 1:
+        problems.append(TunecardError("--data.delimiter", "one character (e.g. ';' or '|')",
+                                      repr(config.data.delimiter), "set --data.delimiter to one character"))
     if not 0 < config.data.validation_size < 1:
         problems.append(TunecardError("--data.validation_size", "a share between 0 and 1",
                                       repr(config.data.validation_size), "set e.g. 0.1"))
     for name, value, allowed in (("model.truncation_side", config.model.truncation_side, (None, "right", "left")),
                                  ("train.class_weights", config.train.class_weights, (None, "balanced")),
-                                 ("data.empty_texts", config.data.empty_texts, ("error", "drop"))):
+                                 ("data.bad_rows", config.data.bad_rows, ("error", "drop"))):
         if value not in allowed:
             problems.append(TunecardError(f"--{name}", f"one of {', '.join(map(str, allowed))}", repr(value),
                                           f"set --{name} to one of those"))

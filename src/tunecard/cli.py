@@ -172,6 +172,7 @@ def _run(args) -> int:
     from tunecard import api
 
     datasets.disable_progress_bars()  # file-loading bars; training and scoring show their own
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # a file that does not parse is our one-line error
     if args.command == "train":
         values = args.train.as_dict()
         values.pop("config", None)

@@ -53,9 +53,9 @@ class DataConfig:
     columns: Optional[str] = None
     """Column names of CSV/TSV files without a header line, comma-separated (e.g. `label,text`). Unset: two
     columns are named text and label by their values (the one with more distinct values is the text)."""
-    empty_texts: str = "error"
-    """Rows whose text (multiple_choice: any option) is empty or missing: error (stop and name the rows)
-    or drop (remove them; the run's diagnostics say how many were dropped from each split)."""
+    bad_rows: str = "error"
+    """Rows with a missing or empty text, label or (multiple_choice) option or answer: error (stop and name the
+    rows) or drop (skip them; the terminal, metrics.json and the card say how many per split, and which)."""
     validation_size: float = 0.1
     """Share of train held out (stratified, with train.seed) when no validation split exists."""
     test_size: Optional[float] = None

@@ -81,11 +81,11 @@ def _calibration(raw_probs, probs, gold, temperature) -> dict:
     return result
 
 
-def data_findings(splits: dict, tokenized: dict, max_length: int, dropped_empty: dict | None = None) -> list[Finding]:
+def data_findings(splits: dict, tokenized: dict, max_length: int, dropped_rows: dict | None = None) -> list[Finding]:
     """Checks on the data itself: duplicates, leakage, imbalance, near-empty texts, truncation."""
     train = splits["train"]
     train_texts = _texts(train)
-    findings = [_dropped_finding(dropped_empty), diagnostics.duplicate_finding(train_texts, train["label"]),
+    findings = [dropped_rows_finding(dropped_rows), diagnostics.duplicate_finding(train_texts, train["label"]),
                 diagnostics.imbalance_finding(metrics.label_counts(train["label"], train.features["label"].names))]
     for name, dataset in splits.items():
         texts = _texts(dataset)
@@ -96,13 +96,16 @@ def data_findings(splits: dict, tokenized: dict, max_length: int, dropped_empty:
     return [f for f in findings if f is not None]
 
 
-def _dropped_finding(dropped_empty: dict | None) -> Finding | None:
-    if not dropped_empty:
+def dropped_rows_finding(dropped: dict | None) -> Finding | None:
+    """How many rows `data.bad_rows: drop` skipped per split, and which (first ids or row numbers)."""
+    if not dropped:
         return None
-    shown = ", ".join(f"{split}: {n}" for split, n in dropped_empty.items())
-    return Finding("data.dropped_empty_texts", "warning",
-                   f"{sum(dropped_empty.values())} rows with an empty text were dropped ({shown})",
-                   {"dropped": dropped_empty}, "check the source data: empty rows often mean a broken export")
+    shown = "; ".join(f"{split}: {d['count']} ({'ids' if d['by'] == 'id' else 'rows'} {', '.join(d['first'])}"
+                      f"{', ...' if d['count'] > len(d['first']) else ''})" for split, d in dropped.items())
+    return Finding("data.dropped_bad_rows", "warning",
+                   f"{sum(d['count'] for d in dropped.values())} rows with a missing text, label or option were "
+                   f"skipped ({shown})", {"dropped": dropped},
+                   "check the source data: missing values often mean a broken export")
 
 
 def truncation_finding(name: str, tokenized, max_length: int) -> Finding:

@@ -24,14 +24,35 @@ def check_texts(dataset, column: str, split: str) -> None:
                             f"values of type {values.type}", "name the text column with --data.text_column")
     blank = pc.or_kleene(pc.is_null(values), pc.equal(pc.utf8_trim_whitespace(values), ""))
     _fail_on_rows(blank, f"texts in {split} column '{column}'", "a non-empty text in every row",
-                  "empty or missing", "fill in or remove those rows, or pass --data.empty_texts drop")
+                  "empty or missing", "fill in or remove those rows, or pass --data.bad_rows drop")
 
 
-def drop_blank_texts(dataset, columns: list[str]):
-    """The dataset without rows whose text (in any of `columns`) is empty or missing."""
-    def keep(batch):
-        return [all(v is not None and str(v).strip() for v in values) for values in zip(*(batch[c] for c in columns))]
-    return dataset.filter(keep, batched=True)
+SHOWN_ROWS = 5
+"""How many dropped rows a report names."""
+
+
+def drop_bad_rows(dataset, is_complete, id_column: str | None = None):
+    """(the dataset without its incomplete rows, {"count": n, "first": the first ids or 1-based row numbers});
+    `is_complete(batch) -> [bool]` judges a batch of rows."""
+    flags = [ok for batch in dataset.iter(batch_size=10_000) for ok in is_complete(batch)]
+    bad = [i for i, ok in enumerate(flags) if not ok]
+    if not bad:
+        return dataset, None
+    ids = dataset.select(bad[:SHOWN_ROWS])[id_column] if id_column else [i + 1 for i in bad[:SHOWN_ROWS]]
+    kept = dataset.select([i for i, ok in enumerate(flags) if ok])
+    return kept, {"count": len(bad), "first": [str(v) for v in ids], "by": "id" if id_column else "row"}
+
+
+def complete_texts_and_labels(text_columns: list[str], label_column: str):
+    """is_complete for `drop_bad_rows`: every text non-blank and a label present."""
+    def is_complete(batch) -> list[bool]:
+        rows = zip(*(batch[c] for c in text_columns), batch[label_column])
+        return [all(_present(v) for v in row) for row in rows]
+    return is_complete
+
+
+def _present(value) -> bool:
+    return value is not None and value == value and bool(str(value).strip())  # value == value: not NaN
 
 
 def check_labels_present(dataset, column: str, split: str) -> None:
@@ -40,7 +61,7 @@ def check_labels_present(dataset, column: str, split: str) -> None:
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         missing = pc.or_kleene(missing, pc.equal(pc.utf8_trim_whitespace(values), ""))
     _fail_on_rows(missing, f"labels in {split} column '{column}'", "a label in every row",
-                  "missing", "label or remove those rows")
+                  "missing", "label or remove those rows, or pass --data.bad_rows drop")
 
 
 def check_classes(names: list[str], train_rows: int) -> None:

@@ -123,9 +123,12 @@ def read_rows(batch: dict, columns: ChoiceColumns, row_numbers: list[int], split
 
 
 def complete_rows(batch: dict, columns: ChoiceColumns) -> list[bool]:
-    """For each row of a batch: are all its options present (for --data.empty_texts drop)?"""
-    _, options, _ = _questions_and_options(batch, columns)
-    return [bool(row) and not any(_is_missing(option) for option in row) for row in options]
+    """For each row of a batch: are its question, every option and its answer (when the data has answers)
+    present (for --data.bad_rows drop)?"""
+    questions, options, _ = _questions_and_options(batch, columns)
+    answers = batch[columns.answer] if columns.answer and columns.answer in batch else [0] * len(options)
+    return [bool(row) and not any(_is_missing(option) for option in row) and not _is_missing(q)
+            and not _is_missing(a) for q, row, a in zip(questions, options, answers)]
 
 
 def _is_missing(option) -> bool:

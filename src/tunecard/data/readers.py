@@ -80,10 +80,21 @@ def read_file(path: Path, options: ReadOptions = ReadOptions()):
     try:
         dataset = datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
     except Exception as exc:  # datasets raises many types for a malformed file
+        if "corresponds to no data" in str(exc):  # a CSV with a header line only
+            raise TunecardError(f"data file {path}", "at least one data row", "none", "add rows") from None
         raise TunecardError(f"data file {path}", f"a well-formed {builder.upper()} file",
-                            f"it does not parse ({_first_line(exc)})",
+                            f"it does not parse ({_first_line(_root_cause(exc))})",
                             "fix the file's format") from None
+    if not len(dataset):
+        raise TunecardError(f"data file {path}", "at least one data row", "none", "add rows")
     return mixed_scalars_as_text(dataset)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost cause: datasets wraps a reader's own error (the line that does not parse) in a generic one."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    return exc
 
 
 def mixed_scalars_as_text(dataset):

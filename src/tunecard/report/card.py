@@ -93,6 +93,8 @@ class CardInputs:
     """Packages the task adds to the framework versions."""
     selection: str | None = None
     """How the hyperparameters were chosen, when a search chose them (`tunecard tune`)."""
+    dropped_rows: dict = field(default_factory=dict)
+    """Rows skipped per split by data.bad_rows: drop ({"count", "first", "by"})."""
 
 
 def framework_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:

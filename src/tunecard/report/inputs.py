@@ -32,7 +32,7 @@ def card_inputs(config: Config, task, card_text, base_model: str, prepared, eval
         card_text=card_text, score_plots=task.score_histogram, extra_frameworks=task.extra_frameworks,
         seed=config.train.seed, train_seconds=result.train_seconds,
         samples_per_second=result.samples_per_second, device=device,
-        findings=[f.as_dict() for f in findings], temperature=temperature)
+        findings=[f.as_dict() for f in findings], temperature=temperature, dropped_rows=prepared.dropped_rows)
 
 
 # ---- metrics.json ---------------------------------------------------------------------------------
@@ -47,6 +47,7 @@ def run_metrics(inputs: CardInputs, result) -> dict:
                      **({"resumed_from_step": result.resumed_from} if result.resumed_from is not None else {})},
         "splits": {s.name: split_metrics(s) if s.metrics else {"size": s.size, "label_distribution": s.distribution}
                    for s in inputs.splits},
+        **({"dropped_rows": inputs.dropped_rows} if inputs.dropped_rows else {}),
         "diagnostics": inputs.findings,
     }
 

@@ -37,8 +37,9 @@ class PreparedData:
     columns: Any
     """The source columns read (data.columns.Columns)."""
     validation_held_out: bool = False
-    dropped_empty: dict[str, int] = field(default_factory=dict)
-    """Rows removed per split because their text was empty (data.empty_texts: drop)."""
+    dropped_rows: dict[str, dict] = field(default_factory=dict)
+    """Rows skipped per split for a missing text, label or option (data.bad_rows: drop): {"count", "first"
+    (ids, or 1-based row numbers), "by" ("id" or "row")}."""
     findings: list = field(default_factory=list)
     """Findings made while preparing the data (diagnostics.Finding)."""
     test_held_out: bool = False

@@ -27,17 +27,19 @@ def prepare(data_config, seed: int) -> PreparedData:
     columns = resolve_columns(raw["train"].column_names, data_config.text_column,
                               data_config.text_pair_column, data_config.label_column)
     dropped = {}
-    if data_config.empty_texts == "drop":
-        text_columns = [c for c in (columns.text, columns.text_pair) if c]
-        kept = {name: checks.drop_blank_texts(ds, text_columns) for name, ds in raw.items()}
-        dropped = {name: len(raw[name]) - len(kept[name]) for name in raw if len(raw[name]) != len(kept[name])}
-        raw = kept
+    if data_config.bad_rows == "drop":
+        is_complete = checks.complete_texts_and_labels([c for c in (columns.text, columns.text_pair) if c],
+                                                       columns.label)
+        for name, dataset in raw.items():
+            id_column = next((c for c in ID_COLUMNS if c in dataset.column_names), None)
+            raw[name], report = checks.drop_bad_rows(dataset, is_complete, id_column)
+            dropped.update({name: report} if report else {})
     names = labels.label_names(raw["train"], columns, data_config.label_names)
     by_id = labels.labels_are_ids(raw["train"], columns, data_config.label_names)
     splits = {name: standardise(ds, columns, names, name, by_id) for name, ds in raw.items()}
     checks.check_classes(names, len(splits["train"]))
     splits, held_out, test_held_out = hold_out_missing(splits, data_config, seed)
-    return PreparedData(splits, names, columns, held_out, dropped, test_held_out=test_held_out)
+    return PreparedData(splits, names, columns, held_out, dropped_rows=dropped, test_held_out=test_held_out)
 
 
 def evaluation_splits(raw: dict, names: list[str], options: dict) -> dict:

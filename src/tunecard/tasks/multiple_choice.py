@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from tunecard import metrics
-from tunecard.data import choices
+from tunecard.data import checks, choices
 from tunecard.data.columns import Columns
 from tunecard.data.predictions import prediction_frame
 from tunecard.data.splits import hold_out_missing, read_training_splits
@@ -38,14 +38,14 @@ def prepare(data_config, seed: int) -> PreparedData:
     for name, dataset in raw.items():
         split_columns = choices.find_choice_columns(dataset.features, data_config.text_column,
                                                     data_config.label_column, where=f"{name} data")
-        if data_config.empty_texts == "drop":
-            kept = dataset.filter(lambda batch: choices.complete_rows(batch, split_columns), batched=True)
-            dropped.update({name: len(dataset) - len(kept)} if len(kept) < len(dataset) else {})
-            dataset = kept
+        if data_config.bad_rows == "drop":
+            dataset, report = checks.drop_bad_rows(
+                dataset, lambda batch, c=split_columns: choices.complete_rows(batch, c), split_columns.id)
+            dropped.update({name: report} if report else {})
         splits[name] = standardise(dataset, split_columns, names, name)
     splits, held_out, test_held_out = hold_out_missing(splits, data_config, seed)
     return PreparedData(splits, names, Columns(text=columns.question, label=columns.answer), held_out,
-                        dropped_empty=dropped, test_held_out=test_held_out)
+                        dropped_rows=dropped, test_held_out=test_held_out)
 
 
 def option_count(dataset, columns: choices.ChoiceColumns) -> int:
