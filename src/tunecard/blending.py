@@ -116,10 +116,6 @@ def blend(probs: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
     return np.tensordot(np.asarray(weights, dtype=float), np.stack(probs), axes=1)
 
 
-def log_loss(probs: np.ndarray, gold) -> float:
-    return float(-np.mean(np.log(np.maximum(probs[np.arange(len(probs)), np.asarray(gold)], 1e-12))))
-
-
 def fit_weights(probs: list[np.ndarray], gold, objective: str, headline=None, seed: int = 42) -> np.ndarray:
     """Non-negative weights summing to 1. `headline(blended_probs) -> float` (higher is better) for
     objective 'headline'."""

@@ -39,11 +39,12 @@ class Verification:
 
 def verify_run(run: Path) -> Verification:
     """Recompute metrics.json and the card's numbers of run directory `run` from predictions/<split>.csv."""
+    from tunecard import blending
     from tunecard.data.predictions import read_prediction_split
     from tunecard.report.inputs import split_metrics
 
     reported = _read_metrics(run)
-    task = _task_of(run)
+    task = blending.run_task(run)
     names = reported["label_names"]
     counts = reported["splits"]["train"]["label_distribution"]
     result, recomputed = Verification(), {}
@@ -72,12 +73,6 @@ def _read_metrics(run: Path) -> dict:
         raise TunecardError(f"run {run}", "a tunecard run directory (metrics.json, README.md, predictions/)",
                             f"no {', '.join(missing)} there", "pass the folder `tunecard train` or `ensemble` wrote")
     return json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-
-
-def _task_of(run: Path):
-    from tunecard import blending
-
-    return blending.run_task(run)
 
 
 def _compare_tree(result: Verification, where: str, reported, recomputed) -> None:
