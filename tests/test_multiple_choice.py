@@ -143,11 +143,13 @@ def test_an_answer_outside_the_options_names_the_row_and_its_id(tmp_path, capsys
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
 
 
-def test_rows_with_a_different_number_of_options_are_an_error(tmp_path):
-    rows = [{"question": "q1", "options": ["a", "b", "c"], "answer": 0},
-            {"question": "q2", "options": ["a", "b"], "answer": 1}]
-    with pytest.raises(TunecardError, match=r"expected 3 options in every row \(as in the training data\); found row 2 has 2"):
+def test_a_row_with_one_option_is_an_error_naming_it(tmp_path):
+    rows = [{"id": "q1", "question": "q1", "options": ["a", "b", "c"], "answer": 0},
+            {"id": "q2", "question": "q2", "options": ["a"], "answer": 0}]
+    with pytest.raises(TunecardError) as info:
         multiple_choice.prepare(DataConfig(train=write_jsonl(tmp_path / "d.jsonl", rows)), seed=42)
+    assert str(info.value) == ("options in train: expected at least 2 options per question; found row 2 (id q2) has 1. "
+                               "Fix: give every question two or more options, or remove that row")
 
 
 def test_no_option_columns_is_an_error_listing_the_layouts(tmp_path):
@@ -170,7 +172,7 @@ def test_collator_flattens_pads_per_batch_and_reshapes(tmp_path, minilm_path):
     longest = max(len(ids) for row in rows for ids in row["input_ids"])
     assert batch["input_ids"].shape == (3, 4, longest)
     assert batch["attention_mask"].shape == batch["token_type_ids"].shape == (3, 4, longest)
-    assert batch["labels"].tolist() == [row["label"] for row in rows]
+    assert batch["labels"].tolist() == [[row["label"], 4] for row in rows]  # (answer id, option count)
     assert set(batch) == {"input_ids", "attention_mask", "token_type_ids", "labels"}  # id, text, length... dropped
     assert [row["length"] for row in rows] == [max(len(ids) for ids in row["input_ids"]) for row in rows]
 

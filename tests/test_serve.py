@@ -552,8 +552,12 @@ def test_a_multiple_choice_model_ranks_the_options(mc_run):
     served = ServedModel(str(mc_run.output))
     with app_client(served) as client:
         assert client.get("/info").json()["labels"] == ["A", "B", "C", "D"]
-        assert_error(client.post("/predict", json={"inputs": {"question": "q?", "options": ["a", "b", "c"]}}), 422,
-                     THREE_OPTIONS)
+        assert_error(client.post("/predict", json={"inputs": {"question": "q?", "options": list("abcde")}}), 422,
+                     FIVE_OPTIONS)
+        three = client.post("/predict", json={"inputs": {"question": asked[0][0], "options": asked[0][1][:3]}})
+        assert three.status_code == 200, three.text  # fewer options than letters: D gets probability 0
+        assert three.json()[-1] == {"label": "D", "score": 0.0}
+        assert sum(e["score"] for e in three.json()) == pytest.approx(1, abs=1e-4)
         one = client.post("/predict", json={"inputs": {"question": asked[0][0], "options": asked[0][1]}})
         assert one.status_code == 200, one.text
         assert_scores(one.json(), probs[0], ["A", "B", "C", "D"])
@@ -571,17 +575,17 @@ def test_a_multiple_choice_model_ranks_the_options(mc_run):
                      + json.dumps(served.task.serve_example))
 
 
-THREE_OPTIONS = ("options in data to score: expected 4 options in every row (as in the training data); "
-                 "found row 1 has 3. Fix: give every row the same number of options")
+FIVE_OPTIONS = ("options in data to score: expected at most 4 options per question (the model's letters A-D); "
+                "found row 1 has 5. Fix: score questions of up to 4 options, or train on data that has 5")
 
 
-def test_a_wrong_number_of_options_names_the_request_row_whatever_came_before(mc_run):
+def test_too_many_options_names_the_request_row_whatever_came_before(mc_run):
     question = make_questions(1, seed=8)[0]
     good = {"question": question["prompt"], "options": [question[letter] for letter in "ABCD"]}
     with app_client(ServedModel(str(mc_run.output))) as client:
         assert client.post("/predict", json={"inputs": [good] * 4}).status_code == 200
-        assert_error(client.post("/predict", json={"inputs": {"question": "q?", "options": ["a", "b", "c"]}}), 422,
-                     THREE_OPTIONS)
+        assert_error(client.post("/predict", json={"inputs": {"question": "q?", "options": list("abcde")}}), 422,
+                     FIVE_OPTIONS)
 
 
 def test_a_multiple_choice_question_without_options_is_422(mc_run):

@@ -23,7 +23,7 @@ def test_share_matches_a_direct_count(tmp_path, minilm_path):
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     prepared = classification.prepare(DataConfig(path=str(tmp_path / "d")), seed=42)
     tokenized = {n: classification.tokenize(ds, tokenizer, 10) for n, ds in prepared.splits.items()}
-    finding = truncation_of(data_findings(prepared.splits, tokenized, 10), "train")
+    finding = truncation_of(data_findings(prepared.splits, tokenized, 10, prepared.label_names), "train")
     lengths = [len(tokenizer(t)["input_ids"]) for t in list(prepared.splits["train"]["text"])]
     over = [n - 10 for n in lengths if n > 10]
     assert finding.evidence["truncated"] == len(over) > 0
@@ -37,7 +37,7 @@ def test_pairs_report_which_side_is_cut(tmp_path, minilm_path):
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     prepared = classification.prepare(DataConfig(path=str(tmp_path / "p")), seed=42)
     tokenized = {n: classification.tokenize(ds, tokenizer, 16) for n, ds in prepared.splits.items()}
-    finding = truncation_of(data_findings(prepared.splits, tokenized, 16), "train")
+    finding = truncation_of(data_findings(prepared.splits, tokenized, 16, prepared.label_names), "train")
     assert finding.evidence["side_cut"] == {"text": 0, "text_pair": finding.evidence["truncated"]}
     assert "text_pair: 36" in finding.message
 
@@ -60,7 +60,7 @@ def test_emotion_at_max_length_32_warns_with_the_right_share(minilm_path):
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     prepared = classification.prepare(DataConfig(path=str(EMOTION)), seed=42)
     tokenized = {n: classification.tokenize(ds, tokenizer, 32) for n, ds in prepared.splits.items()}
-    findings = data_findings(prepared.splits, tokenized, 32)
+    findings = data_findings(prepared.splits, tokenized, 32, prepared.label_names)
     for split in ("train", "validation", "test"):
         texts = list(prepared.splits[split]["text"])
         direct = sum(len(ids) > 32 for ids in tokenizer(texts)["input_ids"]) / len(texts)

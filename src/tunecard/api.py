@@ -6,15 +6,15 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from tunecard import open_book, outputs, run_directory
 from tunecard.report import inputs as report_inputs
-from tunecard.config import (AUTO_EPOCHS, Config, IndexConfig, RetrievalConfig, ServeConfig, TrainConfig, TuneConfig,
-                             check_config, config_from_dict, load_config)
+from tunecard.config import (AUTO_EPOCHS, Config, IndexConfig, LlmConfig, RetrievalConfig, ServeConfig, TrainConfig,
+                             TuneConfig, check_config, config_from_dict, load_config)
 from tunecard.diagnostics import Finding, history_findings, sort_findings
 from tunecard.errors import Stopped, TunecardError, TunecardErrors
 
@@ -73,7 +73,7 @@ def train(config: Config | dict | str | Path, *, callbacks: tuple = (), score_te
         trainer, epoch_log = training.build_trainer(
             setup.model, setup.tokenizer, train_set, validation, config.train,
             str(workdir / run_directory.CHECKPOINTS), None, setup.best_metric, task.data_collator(setup.tokenizer),
-            task.loss_function(config.train), task.preprocess_logits(setup.tokenizer, names),
+            task.loss_function(config.train, train_set), task.preprocess_logits(setup.tokenizer, names),
             collator_drops_columns=task.collator_drops_columns, model_loss_sums_items=task.model_loss_sums_items)
         trainer.compute_metrics = task.compute_metrics_fn(names, validation, training.eval_row_order(trainer))
         for callback in callbacks:
@@ -101,11 +101,12 @@ def _write_run(trainer, setup: _Setup, config: Config, task, index, result, work
     """Judge every split and write the run directory: (card inputs, metrics.json content, findings)."""
     from tunecard import distributed, training
 
-    evaluations, findings = _judge_run(trainer.model, setup, config, result, workdir, task, logits)
+    task, temperature = _fit_after_training(trainer.model, setup, config, task, logits["validation"])
+    evaluations, findings = _judge_run(trainer.model, setup, config, result, workdir, task, logits, temperature)
     inputs = report_inputs.card_inputs(
         config, task, task.card(setup.prepared, setup.tokenizer), setup.ref.base_model, setup.prepared,
         evaluations, result, setup.best_metric, str(trainer.args.device), training.precision_of(trainer.args),
-        findings, setup.train_counts, getattr(trainer.model.config, "tunecard_temperature", None),
+        findings, setup.train_counts, temperature,
         index.manifest if index else None, trainer.args.world_size, distributed.kind())
     inputs.selection = selection
     run_metrics = report_inputs.run_metrics(inputs, result)
@@ -148,40 +149,48 @@ def _setup(config: Config, task, index=None, score_test: bool = True) -> _Setup:
     if config.retrieval.index:
         model.config.tunecard_retrieval = {"index": config.retrieval.index, "top_k": config.retrieval.top_k}
     headline = task.headline_metric(prepared.label_names)
+    findings = evaluation.data_findings(prepared.splits, tokenized, config.model.max_length, prepared.label_names,
+                                        prepared.dropped_rows)
     return _Setup(ref, prepared, tokenizer, tokenized, model, config.train.metric_for_best_model or headline,
-                  headline, train_counts,
-                  prepared.findings + evaluation.data_findings(prepared.splits, tokenized, config.model.max_length,
-                                                               prepared.dropped_rows))
+                  headline, train_counts, prepared.findings + findings)
 
 
-def _judge_run(model, setup: _Setup, config: Config, result, workdir: Path, task, logits: dict):
-    """Judge every split's logits (scored with the kept model); fit the temperature; collect all findings."""
-    from tunecard import evaluation
-
-    names, splits = setup.prepared.label_names, setup.prepared.splits
-    temperature = None
-    if config.train.temperature_scaling:
-        temperature = evaluation.fit_temperature(logits["validation"], splits["validation"]["label"])
+def _fit_after_training(model, setup: _Setup, config: Config, task, validation_logits):
+    """(the task with its decision rules fitted on validation, the softmax temperature or None); both saved
+    in the model's config.json."""
+    validation = setup.prepared.splits["validation"]
+    temperature = task.temperature(validation_logits, validation) if config.train.temperature_scaling else None
+    if temperature is not None:
         model.config.tunecard_temperature = temperature
+    task = task.fit(validation_logits, setup.prepared)
+    for key, value in task.fitted_settings().items():
+        setattr(model.config, key, value)
+    return task, temperature
+
+
+def _judge_run(model, setup: _Setup, config: Config, result, workdir: Path, task, logits: dict, temperature):
+    """Judge every split's logits (scored with the kept model); collect all findings."""
+    names, splits = setup.prepared.label_names, setup.prepared.splits
     evaluations, findings = [], list(setup.data_findings)
     # Other scorers cost as much as the evaluation itself (an LLM's base model, free generation):
     # they run on the held-out split the card leads with, not on the validation split that picked the epoch.
     held_out = "test" if "test" in splits else "validation"
     for name in (n for n in SPLIT_ORDER if n in splits and n != "train"):
-        judged = evaluation.judge_split(task, name, splits[name], logits[name], names, setup.train_counts,
-                                         temperature, config.train.seed)
+        judged = task.judge(name, splits[name], logits[name], names, setup.train_counts, temperature,
+                            config.train.seed)
         if name == held_out:
             judged.report.comparisons, judged.report.examples = task.comparisons(
                 name, model, setup.tokenizer, splits[name], setup.tokenized[name], judged.probs,
                 config.train.eval_batch_size)
-        outputs.write_split(workdir, judged, splits[name]["id"], names, task.score_histogram,
+        outputs.write_split(workdir, task, judged, splits[name]["id"], names,
                             task.prediction_extras(splits[name], judged.probs))
         evaluations.append(judged)
         findings.extend(judged.findings)
     chance = task.chance_loss(names, setup.train_counts, splits["validation"]["label"], config.train)
     findings.extend(history_findings(result.history, setup.headline, result.best_epoch, chance, temperature))
-    findings.append(evaluation.label_noise_candidates(
+    findings.append(task.label_noise_candidates(
         splits["train"], logits["train"], names, workdir / "diagnostics" / "label_noise_candidates.csv"))
+    findings = [f for f in findings if f is not None]
     return evaluations, sort_findings(findings)
 
 
@@ -200,11 +209,14 @@ def _print_train_summary(run: RunResult, inputs, result) -> None:
 def evaluate(model: str, data: str, output: str | None = None, text_column: str | None = None,
              text_pair_column: str | None = None, label_column: str | None = None,
              batch_size: int = 64, max_length: int | None = None, overwrite: bool = False,
-             k: int | None = None, retrieval: RetrievalConfig | dict | None = None) -> dict | None:
+             k: int | None = None, retrieval: RetrievalConfig | dict | None = None, task: str | None = None,
+             llm: LlmConfig | dict | None = None) -> dict | None:
     """Score every labelled split in `data` with a trained model; write tables to `output` if given.
     Under several processes each scores its share of the rows; the main one judges, writes and returns.
-    multiple_choice: `k` adds MAP@k; `retrieval` (index, top_k) adds retrieved passages as context."""
-    from tunecard import distributed, evaluation, metrics, tasks
+    multiple_choice: `k` adds MAP@k; `retrieval` (index, top_k) adds retrieved passages as context.
+    `task` with a model tunecard did not train (an alias, a folder, a hub id): that task scores it zero-shot,
+    with `llm` as its prompt where the task takes one (docs/predict-export.md#zero-shot-evaluation)."""
+    from tunecard import distributed, evaluation, metrics
     from tunecard import blending
     from tunecard.config import DataConfig
     from tunecard.data.readers import read_splits
@@ -216,14 +228,14 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
     if blending.is_ensemble(model):
         raise TunecardError(f"--model {model}", "a trained model", "an ensemble (its members are scored separately)",
                             "evaluate each member, or read the ensemble's card: it scored validation and test")
-    task = tasks.for_model(model, k=k)  # bound to the options the model was trained with
+    options = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
+    raw = read_splits(DataConfig(path=data))
+    task, predictor, zero_shot = _model_to_evaluate(model, task, raw, options, batch_size, k, llm)
     retrieval = open_book.as_retrieval(retrieval)
     index = open_book.open_index(task, retrieval)
-    predictor = task.load_predictor(model, batch_size)
     names, config = predictor.labels, predictor.config
     open_book.note_missing_retrieval(config, retrieval)
-    options = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
-    splits = task.evaluation_splits(read_splits(DataConfig(path=data)), names, options)
+    splits = task.evaluation_splits(raw, names, options)
     splits = open_book.with_retrieved_context(splits, index, retrieval.top_k if retrieval else 0)
     counts = getattr(config, "tunecard_train_label_counts", None)
     limit = max_length or predictor.max_length
@@ -239,23 +251,72 @@ def evaluate(model: str, data: str, output: str | None = None, text_column: str 
         results, findings = [], []
         for name, ds in splits.items():
             logits = scored[name]
-            judged = evaluation.judge_split(task, name, ds, logits, names,
-                                           counts or metrics.label_counts(ds["label"], names),
-                                           predictor.temperature, TrainConfig().seed)
+            judged = task.judge(name, ds, logits, names, counts or metrics.label_counts(ds["label"], names),
+                                predictor.temperature, TrainConfig().seed)
             findings.extend(judged.findings + [evaluation.truncation_finding(name, tokenized[name], limit)])
             results.append(judged)
             if workdir:
-                outputs.write_split(workdir, judged, ds["id"], names, task.score_histogram,
-                                    task.prediction_extras(ds, judged.probs))
-        report = report_inputs.evaluation_report(model, data, names, counts, results, sort_findings(findings))
+                outputs.write_split(workdir, task, judged, ds["id"], names, task.prediction_extras(ds, judged.probs))
+        report = report_inputs.evaluation_report(model, data, names, counts, results, sort_findings(findings),
+                                                    task)
+        if zero_shot:
+            report["zero_shot"] = task.zero_shot_description(predictor, splits)
         if workdir:
             outputs.write_evaluation(workdir, report, [r.report for r in results], names, task.metric_keys(names),
                                      info)
     distributed.finish()
-    print(format_summary(f"tunecard evaluate: {model} on {data}", [], [r.report for r in results],
-                         task.metric_keys(names), None, report["diagnostics"],
-                         [f"written to {output}"] if output else [], metric_names(info)))
+    print(format_summary(f"tunecard evaluate: {model} on {data}{' (zero-shot)' if zero_shot else ''}", [],
+                         [r.report for r in results], task.metric_keys(names), None, report["diagnostics"],
+                         _zero_shot_lines(report) + ([f"written to {output}"] if output else []), metric_names(info)))
     return report
+
+
+def _model_to_evaluate(model: str, task_name: str | None, raw: dict, columns: dict, batch_size: int,
+                       k: int | None, llm) -> tuple:
+    """(task, predictor, zero-shot?): a tunecard-trained model with the task it was trained for; with --task, a
+    model tunecard did not train (an embedded alias, a model folder, a hub id), scored zero-shot by that task."""
+    from tunecard import models, tasks
+
+    trained = tasks.trained_task(model)
+    prompt = _given_prompt(llm)
+    if trained and task_name not in (None, trained):
+        raise TunecardError(f"--task {task_name}", f"the task the model was trained for ({trained})",
+                            f"a tunecard {trained} run at {model}",
+                            f"drop --task to evaluate it as {trained}, or pass a base model to score it zero-shot")
+    if trained is None and task_name is not None:
+        task, predictor = tasks.task_class(task_name).zero_shot(model, raw, columns, batch_size, k=k, **prompt)
+        return task, predictor, True
+    if trained is None and (model in models.EMBEDDED_MODELS or (models.model_folder(model) / "config.json").is_file()):
+        found = "an embedded base model" if model in models.EMBEDDED_MODELS else "a model folder tunecard did not train"
+        able = " or --task ".join(tasks.zero_shot_tasks())
+        raise TunecardError(f"--model {model}", "a tunecard run directory or model folder (or --task, to score "
+                            "another model zero-shot)", found, f"pass --task {able} to score it zero-shot, or train it first")
+    if prompt:
+        flag = next(iter(prompt))
+        raise TunecardError(f"--{flag}", "prompt options only with --task and a model tunecard did not train",
+                            f"the tunecard run {model}, which keeps the prompt it was trained with", f"drop --{flag}")
+    task = tasks.for_model(model, k=k)  # bound to the options the model was trained with
+    return task, task.load_predictor(model, batch_size), False
+
+
+def _given_prompt(llm) -> dict:
+    """The --llm.* options that differ from their defaults, as {"llm.<field>": value}."""
+    if llm is None:
+        return {}
+    given = llm if isinstance(llm, LlmConfig) else LlmConfig(**llm)
+    default = LlmConfig()
+    return {f"llm.{f.name}": getattr(given, f.name) for f in fields(LlmConfig)
+            if getattr(given, f.name) != getattr(default, f.name)}
+
+
+def _zero_shot_lines(report: dict) -> list[str]:
+    """The summary's word on a zero-shot evaluation: no training, and each split's chance level."""
+    if "zero_shot" not in report:
+        return []
+    chance = "; ".join(f"{split}: " + ", ".join(f"{key} {value:.4f}" for key, value in levels.items())
+                       for split, levels in report["zero_shot"]["chance"].items())
+    return [f"scored without training: {report['zero_shot']['model']}, training {report['zero_shot']['training']}; "
+            f"chance: {chance}"]
 
 
 PREDICTION_FORMATS = (".csv", ".jsonl", ".parquet")
@@ -415,9 +476,8 @@ def ensemble(runs: list[str], output: str, objective: str | None = None, folds: 
         judged = {}
         for name, probs in blended.items():
             dataset = first.splits[name].dataset
-            judged[name] = evaluation.judge_split(task, name, dataset, np.log(np.maximum(probs, 1e-12)), names, counts,
-                                                  None, seed)
-            outputs.write_split(workdir, judged[name], dataset["id"], names, task.score_histogram,
+            judged[name] = task.judge(name, dataset, np.log(np.maximum(probs, 1e-12)), names, counts, None, seed)
+            outputs.write_split(workdir, task, judged[name], dataset["id"], names,
                                 task.prediction_extras(dataset, judged[name].probs))
         leads = blending.member_leads(task, members, judged, names, seed)
         report = outputs.write_ensemble(workdir, task, members, weights, blending.mean_confidence(members), objective,

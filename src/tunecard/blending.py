@@ -53,6 +53,15 @@ class Member:
         return "unknown"
 
 
+def _check_blends(path: Path, task: str) -> None:
+    from tunecard import tasks
+
+    if not tasks.task_class(task).blends:
+        blendable = [name for name in tasks.TASKS if tasks.task_class(name).blends]
+        raise TunecardError(f"member {path}", f"a run of a task whose probabilities blend ({', '.join(blendable)})",
+                            f"a {task} run", "evaluate the runs separately")
+
+
 def is_ensemble(path) -> bool:
     return (Path(path) / ENSEMBLE_FILE).is_file()
 
@@ -71,6 +80,7 @@ def read_members(paths: list[str]) -> list[Member]:
                                 "no such run there" if not is_ensemble(path) else "an ensemble",
                                 "pass run directories of trained models")
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+        _check_blends(path, metrics["task"])
         names = metrics["label_names"]
         splits = {name: MemberSplit(*read_prediction_split(path / "predictions" / f"{name}.csv", names))
                   for name, values in metrics["splits"].items() if "metrics" in values}

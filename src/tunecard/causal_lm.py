@@ -35,7 +35,8 @@ def score_candidates(model, prompts: list[list[int]], candidates, prefix: list[i
     mean), as an array [n_prompts, n_candidates].
 
     `candidates` is one list of token-id lists shared by every row (class labels), or one such list per
-    row (answer options, the same count for every row). Strategies for candidates of several tokens:
+    row (answer options; rows may have different counts: a row's missing candidates score -inf, so
+    they are never chosen and get probability 0). Strategies for candidates of several tokens:
     "cache" runs each prompt once and the candidates' continuations on copies of its KV cache; "concat"
     runs every prompt + candidate sequence; "auto" is "cache". Single-token shared candidates need one
     forward of the prompt only, whatever the strategy.
@@ -43,7 +44,8 @@ def score_candidates(model, prompts: list[list[int]], candidates, prefix: list[i
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}")
     shared = bool(candidates) and isinstance(candidates[0][0], int)
-    n_candidates = len(candidates) if shared else len(candidates[0])
+    present = None if shared else np.array([len(row) for row in candidates])  # candidates per row
+    n_candidates = len(candidates) if shared else int(present.max(initial=0))
     order = np.argsort(-np.array([len(p) for p in prompts]), kind="stable")
     scores = np.empty((len(prompts), n_candidates), dtype=np.float32)
     model.eval()
@@ -51,14 +53,22 @@ def score_candidates(model, prompts: list[list[int]], candidates, prefix: list[i
         prefix_states = _prefix_states(model, list(prefix))
         for start in range(0, len(order), batch_size):
             index = order[start:start + batch_size]
-            rows = [candidates if shared else candidates[i] for i in index]
+            rows = [candidates if shared else _padded(candidates[i], n_candidates) for i in index]
             batch = _Batch(model, [prompts[i] for i in index], prefix_states, len(prefix), pad_id)
             run = batch.concat if strategy == "concat" else batch.cached
             total, counts = run(rows)
             scores[index] = (total / counts if length_normalized else total).cpu().numpy()
             if bar is not None:
                 bar.update(len(index))
+    if present is not None:
+        scores[np.arange(n_candidates)[None, :] >= present[:, None]] = -np.inf
     return scores
+
+
+def _padded(row: list[list[int]], width: int) -> list[list[int]]:
+    """A row's candidates filled up to `width` with copies of its first (scored, then set to -inf): every row
+    of a batch then has the same count, which the batched forward needs."""
+    return list(row) + [row[0]] * (width - len(row))
 
 
 def _prefix_states(model, prefix: list[int]):

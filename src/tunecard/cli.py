@@ -9,8 +9,8 @@ from typing import Optional
 
 from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, set_parsing_settings
 
-from tunecard.config import (Config, IndexConfig, RetrievalConfig, ServeConfig, TuneConfig, config_from_dict,
-                             expected_value)
+from tunecard.config import (Config, IndexConfig, LlmConfig, RetrievalConfig, ServeConfig, TuneConfig,
+                             config_from_dict, expected_value)
 from tunecard.errors import TunecardError
 
 # Short flags users type most, mapped onto the nested config keys they stand for.
@@ -35,8 +35,10 @@ def build_parser() -> ArgumentParser:
     tune.add_class_arguments(TuneConfig, nested_key="tune")
     commands.add_subcommand("tune", tune, help="search hyperparameters; the best trial becomes a run")
 
-    evaluate = ArgumentParser(description="Score labelled data with a trained model.")
-    evaluate.add_argument("--model", required=True, help="a run directory or model folder")
+    evaluate = ArgumentParser(description="Score labelled data with a trained model, or (with --task) a model "
+                                          "tunecard did not train, zero-shot.")
+    evaluate.add_argument("--model", required=True,
+                          help="a run directory or model folder; with --task also an alias, model folder or hub id")
     evaluate.add_argument("--data", required=True, help="a labelled file, a folder of splits or a hub id")
     evaluate.add_argument("--output", default=None, help="folder for metrics.json, predictions, plots, README.md")
     evaluate.add_argument("--text_column", default=None)
@@ -47,7 +49,12 @@ def build_parser() -> ArgumentParser:
     evaluate.add_argument("--overwrite", type=bool, default=False)
     evaluate.add_argument("--k", type=Optional[int], default=None, help="multiple_choice: also report MAP@k")
     evaluate.add_class_arguments(RetrievalConfig, nested_key="retrieval")
-    commands.add_subcommand("evaluate", evaluate, help="score a labelled file with a trained model")
+    evaluate.add_argument("--task", type=Optional[str], default=None,
+                          help="score a model tunecard did not train zero-shot as this task: multiple_choice (each "
+                               "option by its log-likelihood) or llm_classification (each label by the likelihood "
+                               "of its words); a run is evaluated as the task it was trained for")
+    evaluate.add_class_arguments(LlmConfig, nested_key="llm")
+    commands.add_subcommand("evaluate", evaluate, help="score a labelled file with a trained model (or zero-shot)")
 
     predict = ArgumentParser(description="Predict labels for a file of texts, in input order, in chunks.")
     predict.add_argument("--model", required=True, help="a run directory or model folder")
@@ -141,7 +148,15 @@ def _parse(argv: list[str]):
     try:
         return parser.parse_args(argv)
     except argparse.ArgumentError as exc:
+        _check_config_file(argv)  # a --config file that does not parse is named with its line and column
         raise _argument_error(str(exc), argv[0] if argv else "") from None
+
+
+def _check_config_file(argv: list[str]) -> None:
+    from tunecard.config import read_config_file
+
+    if "--config" in argv[:-1]:
+        read_config_file(argv[argv.index("--config") + 1])
 
 
 PARSER_TYPE_ERROR = re.compile(r'Parser key "([^"]+)":\s*Expected a <class \'(\w+)\'>\. Got value: (.*)', re.S)

@@ -39,6 +39,11 @@ class DataConfig:
     """Column with the label; inferred from label, labels, label_text, category, ... when not given."""
     label_names: Optional[str] = None
     """For numeric labels: a file mapping ids to names (one name per line, line i = id i, or a JSON object)."""
+    label_delimiter: str = ","
+    """multi_label: the separator between the labels of one string value (`joy,love`)."""
+    label_columns: Optional[str] = None
+    """multi_label: one 0/1 column per label, comma-separated (`joy,love,anger`), or a prefix ending in `*`
+    (`emotion_*`: every column starting `emotion_`, named without it)."""
     format: Optional[str] = None
     """csv, tsv, jsonl, json, parquet or txt: how to read data files whatever their extension (`corpus`,
     `train.label`); unset: by extension."""
@@ -417,16 +422,31 @@ def check_config(config: Config) -> Config:
 
 
 def load_config(path: str | Path) -> Config:
+    return config_from_dict(read_config_file(path))
+
+
+def read_config_file(path: str | Path) -> Any:
+    """The parsed YAML of a config file; a one-line TunecardError naming the file when it is missing or does
+    not parse (for any command's --config: the keys are checked by whoever reads them)."""
     path = Path(path)
     if not path.is_file():
         raise TunecardError("config file", "an existing YAML file", f"no file at {path}",
                             "check the --config path")
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise TunecardError("config file", "valid UTF-8 YAML", f"{path} does not parse ({exc})",
+        raise TunecardError("config file", "valid UTF-8 YAML", f"{path} does not parse ({yaml_problem(exc)})",
                             "fix the YAML syntax") from None
-    return config_from_dict(values)
+
+
+def yaml_problem(exc: Exception) -> str:
+    """A YAML or decoding error on one line: what is wrong and where ("expected ',' or '}', but got '<scalar>'
+    on line 2, column 7"), not PyYAML's several lines."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        mark = exc.problem_mark
+        where = f" on line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return " ".join(f"{exc.problem}{where}".split())
+    return " ".join(str(exc).split())
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:

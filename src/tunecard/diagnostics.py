@@ -108,6 +108,41 @@ def collapse_findings(split: str, y_true, y_pred, names: list[str], model_macro_
     return findings
 
 
+def label_set_collapse_findings(split: str, gold, predicted, names: list[str]) -> list[Finding]:
+    """A multi-label model that predicts no label, or one and the same set, for most inputs has collapsed
+    (unless the gold sets are like that too); labels with support that are never predicted are named."""
+    gold, predicted = np.asarray(gold, dtype=bool), np.asarray(predicted, dtype=bool)
+    findings = []
+    none_share, gold_none = float((~predicted.any(-1)).mean()), float((~gold.any(-1)).mean())
+    if none_share >= COLLAPSE_SHARE and gold_none < COLLAPSE_SHARE:
+        findings.append(Finding("collapse.no_labels", "error", f"the model predicts no label for {none_share:.1%} "
+                                f"of {split} inputs ({gold_none:.1%} have none)",
+                                {"share": round(none_share, 4), "gold_share": round(gold_none, 4)}, COLLAPSE_ADVICE,
+                                split))
+    sets, counts = np.unique(predicted, axis=0, return_counts=True)
+    top = int(counts.argmax())
+    if sets[top].any() and counts[top] / len(predicted) >= COLLAPSE_SHARE:
+        shown = ", ".join(n for n, on in zip(names, sets[top]) if on)
+        findings.append(Finding("collapse.one_label_set", "error", f"the model predicts the set {{{shown}}} for "
+                                f"{counts[top] / len(predicted):.1%} of {split} inputs",
+                                {"labels": shown, "share": round(float(counts[top] / len(predicted)), 4)},
+                                COLLAPSE_ADVICE, split))
+    return findings + _never_predicted(split, gold, predicted, names)
+
+
+def _never_predicted(split: str, gold: np.ndarray, predicted: np.ndarray, names: list[str]) -> list[Finding]:
+    support = gold.sum(0)
+    dead = [names[i] for i in np.flatnonzero((support > 0) & ~predicted.any(0))]
+    if not dead:
+        return []
+    present = int((support > 0).sum())
+    severity = "error" if len(dead) >= NEVER_RECALLED_ERROR_SHARE * present else "warning"
+    return [Finding("labels.never_predicted", severity, f"{len(dead)} of {present} labels present in {split} are "
+                    f"never predicted: {', '.join(dead[:10])}", {"labels": dead,
+                    "support": {n: int(support[names.index(n)]) for n in dead}, "labels_present": present},
+                    "more training examples of these labels, more epochs, or a lower threshold for them", split)]
+
+
 def _never_recalled(split: str, y_true, y_pred, names: list[str], near_baseline: bool) -> list[Finding]:
     """Classes with support and no correct prediction. A collapse when they are many or the model is no
     better than its baseline; one class of dozens missed by a model far above its baselines is a warning
@@ -259,7 +294,8 @@ def duplicate_finding(train_texts: list[str], train_labels) -> Finding | None:
     n_dup = int(repeated.sum())
     if not n_dup:
         return None
-    conflicting = int((repeated & (labels[1:] != labels[:-1])).sum())
+    differs = labels[1:] != labels[:-1]
+    conflicting = int((repeated & (differs.any(-1) if differs.ndim == 2 else differs)).sum())  # label sets: rows
     share = n_dup / len(keys)
     return Finding("data.duplicates", "warning" if share > 0.01 or conflicting else "info",
                    f"{n_dup} training texts ({share:.1%}) repeat an earlier one; {conflicting} of them with a "

@@ -23,6 +23,8 @@ class SplitEvaluation:
     probs: np.ndarray
     """Probabilities as reported (temperature-scaled when a temperature was fitted)."""
     findings: list[Finding]
+    logits: np.ndarray | None = None
+    """The scores the probabilities came from, as the model gave them (e.g. option log-likelihoods)."""
 
 
 def judge_split(task, name: str, dataset, logits: np.ndarray, names: list[str], train_counts: dict[str, int],
@@ -55,7 +57,7 @@ def judge_split(task, name: str, dataset, logits: np.ndarray, names: list[str], 
     findings = diagnostics.collapse_findings(
         name, gold, pred, names, macro(gold, pred), macro(gold, scorers["majority"][0]),
         diagnostics.bootstrap_std(gold, pred, macro, seed))
-    return SplitEvaluation(report, gold, probs, findings)
+    return SplitEvaluation(report, gold, probs, findings, logits)
 
 
 def _intervals(task, dataset, scorers: dict, names: list[str], headline: str, scored: dict, seed: int) -> dict:
@@ -65,10 +67,14 @@ def _intervals(task, dataset, scorers: dict, names: list[str], headline: str, sc
                for key, (pred, scores) in scorers.items()}
     result = intervals.bootstrap(dataset["label"], task.resampling_units(dataset), len(names), by_name,
                                  task.metric_keys(names), headline, seed)
-    result["differences"] = {
-        key: {"metric": headline, "difference": round(scored["model"][headline] - scored[key][headline], 6),
-              "interval": interval} for key, interval in result["differences"].items()}
-    return {"unit": task.interval_unit, **result}
+    return {"unit": task.interval_unit, **with_leads(result, scored, headline)}
+
+
+def with_leads(result: dict, scored: dict, headline: str) -> dict:
+    """A bootstrap result whose paired intervals sit beside the model's headline lead over each baseline."""
+    leads = {key: {"metric": headline, "difference": round(scored["model"][headline] - scored[key][headline], 6),
+                   "interval": interval} for key, interval in result["differences"].items()}
+    return {**result, "differences": leads}
 
 
 def _calibration(raw_probs, probs, gold, temperature) -> dict:
@@ -81,12 +87,13 @@ def _calibration(raw_probs, probs, gold, temperature) -> dict:
     return result
 
 
-def data_findings(splits: dict, tokenized: dict, max_length: int, dropped_rows: dict | None = None) -> list[Finding]:
+def data_findings(splits: dict, tokenized: dict, max_length: int, names: list[str],
+                  dropped_rows: dict | None = None) -> list[Finding]:
     """Checks on the data itself: duplicates, leakage, imbalance, near-empty texts, truncation."""
     train = splits["train"]
     train_texts = _texts(train)
     findings = [dropped_rows_finding(dropped_rows), diagnostics.duplicate_finding(train_texts, train["label"]),
-                diagnostics.imbalance_finding(metrics.label_counts(train["label"], train.features["label"].names))]
+                diagnostics.imbalance_finding(metrics.label_counts(train["label"], names))]
     for name, dataset in splits.items():
         texts = _texts(dataset)
         findings.append(diagnostics.short_text_finding(name, texts))

@@ -63,24 +63,54 @@ def score_encoded(runner, tokenizer, encoded: dict, batch_size: int, bar=None) -
     return _score_by_length(runner, lengths, batch_of, batch_size, bar)
 
 
-def score_choices(runner, tokenizer, encoded: dict, batch_size: int, bar=None) -> np.ndarray:
-    """Option logits [n_questions, n_options] for multiple-choice rows (`encoded`: model input name ->
-    per question one id list per option). `batch_size` counts option inputs."""
-    from transformers import DataCollatorForMultipleChoice
+class ChoiceBatcher:
+    """Multiple-choice rows (each: model input name -> one id list per option) as one [questions, options,
+    tokens] batch whose questions may have different option counts: each question's options are padded to the
+    batch's most with a blank input (the tokenizer's special tokens around two empty texts: [CLS] [SEP] [SEP]
+    for BERT, a well-formed input whose score is masked anyway), then every input to the longest."""
 
-    if not encoded["input_ids"]:
-        return np.empty((0, 0), dtype=np.float32)
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        blank = tokenizer("", "")
+        self.blank = {k: list(v) for k, v in blank.items() if k in MODEL_INPUTS}
+
+    def __call__(self, rows: list[dict]) -> tuple[dict, list[int]]:
+        """(the padded batch of torch tensors, each question's own option count)."""
+        counts = [len(row["input_ids"]) for row in rows]
+        width = max(counts)
+        inputs = [c for c in MODEL_INPUTS if c in rows[0]]
+        flat = [{c: row[c][j] for c in inputs} if j < n else {c: self.blank[c] for c in inputs}
+                for row, n in zip(rows, counts) for j in range(width)]
+        batch = self.tokenizer.pad(flat, return_tensors="pt")
+        return {k: v.view(len(rows), width, -1) for k, v in batch.items()}, counts
+
+
+def score_choices(runner, tokenizer, encoded: dict, batch_size: int, bar=None,
+                  n_options: int | None = None) -> np.ndarray:
+    """Option logits [n_questions, n_options] for multiple-choice rows (`encoded`: model input name -> per
+    question one id list per option; questions may have different counts). An option a question lacks scores
+    -inf (probability 0). `n_options`: the width (a model's letters; by default the most options a question
+    has here), the same for every batch and share. `batch_size` counts option inputs."""
+    from tunecard.data.choices import mask_absent_options
+
+    counts = np.array([len(row) for row in encoded["input_ids"]], dtype=int)
+    width = n_options or int(counts.max(initial=0))
+    if counts.max(initial=0) > width:
+        raise TunecardError("options", f"at most {width} options per question (one per letter the model names)",
+                            f"a question with {counts.max()}", f"score questions of up to {width} options")
+    if not len(counts):
+        return np.empty((0, width), dtype=np.float32)
     inputs = [c for c in MODEL_INPUTS if c in encoded]
-    n_options = len(encoded["input_ids"][0])
     lengths = np.array([max(len(ids) for ids in row) for row in encoded["input_ids"]])
-    collator = DataCollatorForMultipleChoice(tokenizer)
+    batcher = ChoiceBatcher(tokenizer)
 
     def batch_of(index):
-        # The collator (flatten, pad, reshape to [questions, options, tokens]) needs a label; scoring has none.
-        batch = collator([{**{c: encoded[c][i] for c in inputs}, "label": 0} for i in index])
-        batch.pop("labels")
-        return batch
-    return _score_by_length(runner, lengths, batch_of, max(1, batch_size // n_options), bar)
+        return batcher([{c: encoded[c][i] for c in inputs} for i in index])[0], counts[index]
+
+    def run(batch_and_counts) -> np.ndarray:
+        batch, batch_counts = batch_and_counts
+        return mask_absent_options(runner(batch), batch_counts, width)
+    return _score_by_length(run, lengths, batch_of, max(1, batch_size // width), bar)
 
 
 def _score_by_length(runner, lengths: np.ndarray, batch_of, batch_size: int, bar=None) -> np.ndarray:
@@ -108,10 +138,11 @@ def predict_logits(model, tokenizer, dataset, batch_size: int = 64, desc: str = 
 
 
 def predict_choice_logits(model, tokenizer, dataset, batch_size: int = 64, desc: str = "Predicting") -> np.ndarray:
-    """Option logits [n_questions, n_options] for a tokenized multiple-choice dataset, in row order."""
+    """Option logits [n_questions, the model's letters] for a tokenized multiple-choice dataset, in row order;
+    -inf for the options a question lacks."""
     encoded = {c: list(dataset[c]) for c in MODEL_INPUTS if c in dataset.column_names}
     with tqdm(total=len(dataset), desc=desc, unit="question") as bar:
-        return score_choices(TorchRunner(model), tokenizer, encoded, batch_size, bar)
+        return score_choices(TorchRunner(model), tokenizer, encoded, batch_size, bar, model.config.num_labels)
 
 
 class Classifier:
@@ -207,7 +238,7 @@ class ChoiceRanker:
                        bar=None) -> np.ndarray:
         contexts = list(contexts) if contexts is not None else [""] * len(questions)
         encoded = self.encode(self.tokenizer, list(questions), [list(o) for o in options], contexts, self.max_length)
-        return score_choices(self.runner, self.tokenizer, encoded, self.batch_size, bar)
+        return score_choices(self.runner, self.tokenizer, encoded, self.batch_size, bar, len(self.labels))
 
     def predict_proba(self, questions: list[str], options: list[list[str]], contexts: list[str] | None = None,
                       bar=None) -> np.ndarray:
@@ -227,3 +258,30 @@ def load_choice_ranker(path: str, batch_size: int = 64, backend: str = "torch", 
         raise TunecardError("--backend", "torch for a multiple-choice model", f"'{backend}'", "leave out --backend")
     runner, tokenizer = _torch_runner(path, AutoModelForMultipleChoice)
     return ChoiceRanker(runner, tokenizer, _scoring_length(runner.model.config, tokenizer), encode, batch_size)
+
+
+class LabelSetClassifier(Classifier):
+    """A trained multi-label classifier (config.problem_type multi_label_classification), as `tunecard.load`
+    returns it: an independent sigmoid probability per label, and the labels at or above the decision
+    thresholds fitted on validation (config.json `tunecard_thresholds`; 0.5 without them)."""
+
+    def __init__(self, runner, config, tokenizer, max_length: int, batch_size: int = 64):
+        super().__init__(runner, config, tokenizer, max_length, batch_size)
+        self.temperature = None  # label probabilities are not temperature-scaled
+        self.thresholds = np.asarray(getattr(config, "tunecard_thresholds", None) or [0.5] * len(self.labels))
+
+    def predict_proba(self, texts: list[str], text_pairs: list[str] | None = None, bar=None) -> np.ndarray:
+        return metrics.sigmoid(self.predict_logits(texts, text_pairs, bar))
+
+    def predict(self, texts: list[str], text_pairs: list[str] | None = None) -> list[list[str]]:
+        """Each text's predicted label set, in label order."""
+        chosen = self.predict_proba(texts, text_pairs) >= self.thresholds
+        return [[label for label, on in zip(self.labels, row) if on] for row in chosen]
+
+
+def load_label_set_classifier(path: str, batch_size: int = 64, backend: str = "torch") -> LabelSetClassifier:
+    if backend != "torch":
+        raise TunecardError("--backend", "torch for a multi_label model", f"'{backend}'", "leave out --backend")
+    runner, tokenizer = _torch_runner(path)
+    config = runner.model.config
+    return LabelSetClassifier(runner, config, tokenizer, _scoring_length(config, tokenizer), batch_size)

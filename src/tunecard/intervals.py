@@ -42,7 +42,13 @@ def bootstrap(gold, units, n_labels: int, scorers: dict[str, Scorer], keys: list
     cells = np.asarray(gold) * n_labels
     values = {name: _resampled(cells, scorer, units, n_units, n_labels, seed, resamples)
               for name, scorer in scorers.items()}
-    model, *others = scorers
+    return _summary(values, keys, headline, seed, resamples)
+
+
+def _summary(values: dict[str, dict[str, np.ndarray]], keys: list[str], headline: str, seed: int,
+             resamples: int) -> dict:
+    """Percentile intervals of the first scorer's metrics and of its headline lead over each other scorer."""
+    model, *others = values
     low, high = (1 - CONFIDENCE) / 2 * 100, (1 + CONFIDENCE) / 2 * 100
 
     def interval(samples: np.ndarray) -> list[float]:
@@ -76,3 +82,23 @@ def _resampled(cells: np.ndarray, scorer: Scorer, units: np.ndarray, n_units: in
 def _counts_per_unit(draws: np.ndarray, n_units: int) -> np.ndarray:
     offsets = np.arange(len(draws))[:, None] * n_units
     return np.bincount((draws + offsets).ravel(), minlength=len(draws) * n_units).reshape(len(draws), n_units)
+
+
+def bootstrap_row_terms(terms: dict[str, np.ndarray], from_sums, keys: list[str], headline: str, seed: int,
+                        resamples: int = RESAMPLES) -> dict:
+    """`bootstrap` for metrics that are functions of column sums of per-row terms (multi-label:
+    `metrics.multi_label_terms` and `multi_label_from_sums`): `terms` maps each scorer (the model first) to
+    its [n_rows, n_terms] array; every scorer is weighted by the same resampled rows."""
+    values = {name: _resampled_sums(rows, from_sums, seed, resamples) for name, rows in terms.items()}
+    return _summary(values, keys, headline, seed, resamples)
+
+
+def _resampled_sums(rows: np.ndarray, from_sums, seed: int, resamples: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = len(rows)
+    out: dict[str, list] = {}
+    for start in range(0, resamples, _CHUNK):
+        counts = _counts_per_unit(rng.integers(0, n, (min(_CHUNK, resamples - start), n)), n)
+        for key, value in from_sums(counts @ rows, counts.sum(-1)).items():
+            out.setdefault(key, []).append(value)
+    return {key: np.concatenate(parts) for key, parts in out.items()}

@@ -97,8 +97,10 @@ def balanced_class_weights(labels, n_classes: int) -> np.ndarray:
 
 
 def label_counts(labels, names: list[str]) -> dict[str, int]:
-    """Rows per class name (label ids index `names`)."""
-    counts = np.bincount(np.asarray(labels), minlength=len(names))
+    """Rows per class name (label ids index `names`); for 0/1 label rows [n_rows, n_labels], rows carrying
+    each label."""
+    labels = np.asarray(labels)
+    counts = labels.sum(0).astype(int) if labels.ndim == 2 else np.bincount(labels, minlength=len(names))
     return {name: int(c) for name, c in zip(names, counts)}
 
 
@@ -160,3 +162,67 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+# ---- multi-label ------------------------------------------------------------------------------
+
+MULTI_LABEL_KEYS = ["f1_micro", "precision_micro", "recall_micro", "f1_macro", "precision_macro", "recall_macro",
+                    "f1_samples", "precision_samples", "recall_samples", "subset_accuracy", "hamming_loss",
+                    "label_cardinality"]
+"""Every multi-label metric, in the card's order: P/R/F1 averaged three ways (micro: over every (row, label)
+decision; macro: each label counts the same; samples: each row counts the same), exact-set accuracy, the
+share of wrong (row, label) decisions, and the mean number of labels predicted per row."""
+
+
+def multi_label_terms(gold, predicted) -> np.ndarray:
+    """Per-row terms [n_rows, 3 * n_labels + 6] whose column sums give every multi-label metric
+    (`multi_label_from_sums`): the row's true positives, false positives and false negatives per label, its
+    precision, recall and F1 (the samples averages), exact match, share of wrong labels, and labels predicted.
+    A bootstrap resample weights these rows, so intervals and point values share one formula."""
+    gold, predicted = np.asarray(gold, dtype=bool), np.asarray(predicted, dtype=bool)
+    tp, fp, fn = gold & predicted, ~gold & predicted, gold & ~predicted
+    n_tp, n_gold, n_pred = tp.sum(-1), gold.sum(-1), predicted.sum(-1)
+    row = np.stack([_ratio(n_tp, n_pred), _ratio(n_tp, n_gold), _ratio(2 * n_tp, n_gold + n_pred),
+                    (gold == predicted).all(-1), (gold != predicted).mean(-1), n_pred], axis=-1)
+    return np.concatenate([tp, fp, fn, row], axis=-1).astype(float)
+
+
+def multi_label_from_sums(sums: np.ndarray, n_rows) -> dict[str, np.ndarray]:
+    """Every metric of MULTI_LABEL_KEYS from column sums of `multi_label_terms` [..., terms] over `n_rows`
+    rows, as scikit-learn computes them with zero_division=0."""
+    sums = np.asarray(sums, dtype=float)
+    n_labels = (sums.shape[-1] - 6) // 3
+    tp, fp, fn = (sums[..., i * n_labels:(i + 1) * n_labels] for i in range(3))
+    row = sums[..., 3 * n_labels:] / np.maximum(np.asarray(n_rows, dtype=float), 1)[..., None]
+    result = {}
+    for name, numerator, denominator in (("precision", tp, tp + fp), ("recall", tp, tp + fn),
+                                         ("f1", 2 * tp, 2 * tp + fp + fn)):
+        result[f"{name}_micro"] = _ratio(numerator.sum(-1), denominator.sum(-1))
+        result[f"{name}_macro"] = _ratio(numerator, denominator).mean(-1)
+    for i, key in enumerate(("precision_samples", "recall_samples", "f1_samples", "subset_accuracy",
+                             "hamming_loss", "label_cardinality")):
+        result[key] = row[..., i]
+    return result
+
+
+def multi_label_metrics(gold, predicted) -> dict[str, float]:
+    """MULTI_LABEL_KEYS of 0/1 label matrices [n_rows, n_labels], and the gold labels per row beside the
+    predicted ones (`gold_label_cardinality`)."""
+    terms = multi_label_terms(gold, predicted)
+    result = {key: float(value) for key, value in multi_label_from_sums(terms.sum(0), len(terms)).items()}
+    result["gold_label_cardinality"] = float(np.asarray(gold, dtype=bool).sum(-1).mean()) if len(terms) else 0.0
+    return result
+
+
+def multi_label_report(gold, predicted, names: list[str]) -> dict[str, dict[str, float]]:
+    """precision/recall/f1/support per label name (the single-label per-class report's shape)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p, r, f, s = precision_recall_fscore_support(np.asarray(gold), np.asarray(predicted), average=None,
+                                                 labels=list(range(len(names))), zero_division=0)
+    return {name: {"precision": float(p[i]), "recall": float(r[i]), "f1-score": float(f[i]), "support": float(s[i])}
+            for i, name in enumerate(names)}
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, dtype=np.float64)))  # no overflow for large |x|

@@ -47,9 +47,12 @@ def resolve_model(name: str) -> ModelRef:
         return ModelRef(name, _embedded_path(name, embedded), embedded.hub_id)
     path = Path(name).expanduser()
     if path.is_dir():
+        if (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+            return ModelRef(name, str(path), _adapter_base_name(path))  # a PEFT (LoRA) adapter on its base
         if not (path / "config.json").is_file():
-            raise TunecardError(f"model folder {path}", "a Hugging Face model folder with config.json",
-                                "no config.json", "point --model at the folder holding config.json")
+            raise TunecardError(f"model folder {path}", "a Hugging Face model folder with config.json "
+                                "(or a PEFT adapter folder with adapter_config.json)",
+                                "neither", "point --model at the folder holding config.json")
         return ModelRef(name, str(path), _base_model_of(path))
     if name.startswith((".", "/", "~")) or path.suffix:
         raise TunecardError(f"model '{name}'", "an embedded alias, a local folder or a hub id",
@@ -116,6 +119,33 @@ def _convert_gguf(source: Path, gguf_file: str, target: Path) -> None:
     del model.config.quantization_config
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
+
+
+def _adapter_base_name(path: Path) -> str:
+    """The base model a PEFT adapter folder names (`base_model_name_or_path`: a hub id, a folder or an alias)."""
+    import json
+
+    return json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+
+
+def is_adapter(ref: ModelRef) -> bool:
+    """A PEFT adapter folder without config.json (e.g. a LoRA as peft saves it)."""
+    folder = Path(ref.location)
+    return (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file()
+
+
+def adapter_base(ref: ModelRef) -> ModelRef | None:
+    """The base model of a PEFT adapter folder, or None for any other model."""
+    return resolve_model(ref.base_model) if is_adapter(ref) else None
+
+
+def untrained_scoring(ref: ModelRef) -> tuple[str, str]:
+    """(the metrics' `training` value, the card's first words) for a model scored without training here."""
+    if is_adapter(ref):
+        return ("none here (a PEFT adapter trained elsewhere, merged into its base)",
+                f"**No training here.** `{ref.name}` is a PEFT adapter trained elsewhere, merged into its base "
+                f"{ref.base_model} and scored as it is:")
+    return "none (zero-shot)", f"**Zero-shot: no training.** `{ref.name}` ({ref.base_model}) is scored as published:"
 
 
 def _base_model_of(path: Path) -> str:
@@ -213,6 +243,41 @@ def load_causal_lm(ref: ModelRef, quantize: str | None = None):
     if quantize == "4bit":
         kwargs = {"quantization_config": qlora_quantization(), "device_map": {"": 0}}
     return from_pretrained(AutoModelForCausalLM, ref, **kwargs)
+
+
+ZERO_SHOT_MAX_LENGTH = 512
+"""The most prompt tokens a zero-shot evaluation keeps when --max_length is unset (less if the model's limit is)."""
+CAUSAL_LM_ARCHITECTURES = ("ForCausalLM", "LMHeadModel")
+"""How the architectures of models with a language-model head end (LlamaForCausalLM, GPT2LMHeadModel, ...)."""
+
+
+def load_scoring_lm(ref: ModelRef):
+    """(model, tokenizer): a causal LM as published, or a PEFT adapter folder merged into its base, to score
+    without training (on the GPU when there is one). Refuses a model whose config.json names no language-model
+    head: transformers would load an encoder (e.g. BertModel) as a causal LM with a new random head."""
+    import torch
+    from transformers import AutoConfig
+
+    from tunecard import distributed
+
+    base = adapter_base(ref)
+    architectures = from_pretrained(AutoConfig, base or ref).architectures or []
+    if not any(name.endswith(CAUSAL_LM_ARCHITECTURES) for name in architectures):
+        raise TunecardError(f"model '{ref.name}'", "a causal language model (config.json architectures ending in "
+                            f"{' or '.join(CAUSAL_LM_ARCHITECTURES)})", ", ".join(architectures) or "no architectures",
+                            "pass a causal LM (e.g. smollm2-135m) to score zero-shot")
+    model = load_causal_lm(base or ref)
+    if base is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, ref.location).merge_and_unload()
+    own_tokenizer = base is None or (Path(ref.location) / "tokenizer_config.json").is_file()
+    tokenizer = load_tokenizer(ref if own_tokenizer else base)
+    return (model.to(distributed.device()) if torch.cuda.is_available() else model), tokenizer
+
+
+def zero_shot_max_length(tokenizer) -> int:
+    return min(tokenizer.model_max_length, ZERO_SHOT_MAX_LENGTH)
 
 
 def qlora_quantization():

@@ -8,32 +8,30 @@ from pathlib import Path
 
 
 from tunecard.config import Config, save_config
-from tunecard.data.predictions import prediction_frame
 from tunecard.report.card import CardInputs, SplitReport, build_card, metric_names, render_evaluation
 
 
 # ---- per split -----------------------------------------------------------------------------
 
-def write_split(workdir: Path, judged, ids, names: list[str], score_histogram: bool = False,
-                extras: dict | None = None) -> None:
-    """predictions/<split>.csv (plus the task's `extras` columns) and the split's confusion matrix and
-    reliability diagram; with `score_histogram`, the histogram of the positive-class score per gold label."""
+def write_split(workdir: Path, task, judged, ids, names: list[str], extras: dict | None = None) -> None:
+    """predictions/<split>.csv (the task's rows plus its `extras` columns) and the split's confusion matrix (where
+    it has one) and reliability diagram; for a task with score histograms, the positive-class score per gold label."""
     from tunecard.report.plots import confusion_matrix_plot, reliability_plot, score_histogram_plot
 
     report = judged.report
     (workdir / "predictions").mkdir(parents=True, exist_ok=True)
     (workdir / "plots").mkdir(exist_ok=True)
-    frame = prediction_frame(ids, judged.probs, names, top_k=1, decimals=None)
-    frame.insert(1, "gold", [names[i] for i in judged.gold])
+    frame = task.prediction_frame(ids, judged, names)
     for column, values in (extras or {}).items():
         frame[column] = list(values)
     # nine significant digits: the smallest probabilities keep their logits (tunecard verify recomputes from these)
     frame.to_csv(workdir / "predictions" / f"{report.name}.csv", index=False, float_format="%.9g")
-    confusion_matrix_plot(report.confusion, names, f"Confusion matrix: {report.name}",
-                          workdir / "plots" / f"confusion_matrix_{report.name}.png")
+    if report.confusion:
+        confusion_matrix_plot(report.confusion, names, f"Confusion matrix: {report.name}",
+                              workdir / "plots" / f"confusion_matrix_{report.name}.png")
     reliability_plot(report.calibration["reliability"], f"Reliability: {report.name}",
                      workdir / "plots" / f"reliability_{report.name}.png")
-    if score_histogram:
+    if task.score_histogram:
         score_histogram_plot({names[i]: judged.probs[judged.gold == i, 1] for i in (1, 0)}, f"P({names[1]})",
                              f"Score distribution: {report.name}", workdir / "plots" / f"scores_{report.name}.png")
 

@@ -63,15 +63,17 @@ def label_words(names: list[str], verbalizers: dict | None) -> list[str]:
 
 
 def build_format(tokenizer, words: list[str], system_prompt: str | None, template: str = "{text}",
-                 use_chat_template: bool = True) -> PromptFormat:
+                 use_chat_template: bool = True, answer_cue: str = PLAIN_ANSWER_CUE) -> PromptFormat:
     """Render the prompt around the text slot, tokenize its parts and every label's answer (`words` may
-    be empty: prompts whose answers vary per row, such as multiple-choice options)."""
+    be empty: prompts whose answers vary per row, such as multiple-choice options). `answer_cue` ends a
+    plain (non-chat) prompt; "" makes the answer the text's direct continuation, as lm-evaluation-harness
+    scores multiple choice."""
     check_template(template)
     labels_text = ", ".join(words)
     system = (system_prompt or "").replace("{labels}", labels_text).strip()
     user = template.replace("{labels}", labels_text).replace("{text}", TEXT_SLOT)
     chat = use_chat_template and bool(getattr(tokenizer, "chat_template", None))
-    rendered = _render_chat(tokenizer, system, user) if chat else _render_plain(system, user)
+    rendered = _render_chat(tokenizer, system, user) if chat else _render_plain(system, user, answer_cue)
     before, after = rendered.split(TEXT_SLOT)
     encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"] if text else []  # noqa: E731
     prefix = encode(before)
@@ -107,8 +109,8 @@ def _render_chat(tokenizer, system: str, user: str) -> str:
     return rendered
 
 
-def _render_plain(system: str, user: str) -> str:
-    return (f"{system}\n\n" if system else "") + user + PLAIN_ANSWER_CUE
+def _render_plain(system: str, user: str, answer_cue: str = PLAIN_ANSWER_CUE) -> str:
+    return (f"{system}\n\n" if system else "") + user + answer_cue
 
 
 def _adds_bos(tokenizer) -> bool:

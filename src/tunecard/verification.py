@@ -3,7 +3,7 @@ list each one that differs. The truth check a reader of the card can run without
 
 The predictions files hold each row's gold label and probabilities (to nine significant digits,
 temperature-scaled when a temperature was fitted; the raw ones are recovered as softmax(T log p)). Each split is judged again by the
-same code that judged it in the run (`evaluation.judge_split`), so a number that differs was edited, or
+same code that judged it in the run (the task's `judge`), so a number that differs was edited, or
 written from something other than these predictions. Numbers agree when within TOLERANCE: the card shows
 four decimals.
 """
@@ -40,19 +40,17 @@ class Verification:
 def verify_run(run: Path) -> Verification:
     """Recompute metrics.json and the card's numbers of run directory `run` from predictions/<split>.csv."""
     from tunecard import blending
-    from tunecard.data.predictions import read_prediction_split
     from tunecard.report.inputs import split_metrics
 
     reported = _read_metrics(run)
-    task = blending.run_task(run)
+    task = blending.run_task(run).with_fitted(reported.get("fitted", {}))
     names = reported["label_names"]
     counts = reported["splits"]["train"]["label_distribution"]
     result, recomputed = Verification(), {}
     for split, values in reported["splits"].items():
         if "metrics" not in values:
             continue
-        dataset, probs = read_prediction_split(run / "predictions" / f"{split}.csv", names)
-        logits = np.log(np.maximum(probs, 1e-300)) * (reported["temperature"] or 1.0)  # softmax(logits / T) = probs
+        dataset, logits = task.read_predictions(run / "predictions" / f"{split}.csv", names, reported["temperature"])
         seed = (values.get("intervals") or {}).get("seed", 42)
         judged = _judge(task, split, dataset, logits, names, counts, reported["temperature"], seed)
         recomputed[split] = split_metrics(judged)
@@ -62,9 +60,7 @@ def verify_run(run: Path) -> Verification:
 
 
 def _judge(task, split, dataset, logits, names, counts, temperature, seed):
-    from tunecard import evaluation
-
-    return evaluation.judge_split(task, split, dataset, logits, names, counts, temperature, seed).report
+    return task.judge(split, dataset, logits, names, counts, temperature, seed).report
 
 
 def _read_metrics(run: Path) -> dict:
@@ -143,7 +139,7 @@ def _display_name(key: str, reported: dict) -> str:
 
 def _table_rows(text: str, split: str) -> dict[str, list[str]]:
     """The first table under the card's `### <split> (N rows)` heading: first cell -> the other cells."""
-    match = re.search(rf"^### {re.escape(split)} \(\d+ rows\)\n(.*?)(?=^#|\Z)", text, re.M | re.S)
+    match = re.search(rf"^### {re.escape(split)} \(\d+ rows[^)]*\)\n(.*?)(?=^#|\Z)", text, re.M | re.S)
     rows = {}
     for line in (match.group(1).splitlines() if match else []):
         if line.startswith("|") and not line.startswith("|---"):

@@ -9,6 +9,9 @@ Layouts (the answer may be a letter, a 0-based index, or the text of one option)
 - nested records (OpenBookQA, ARC): a `question` record with `stem` and `choices` (a list of
   {text, label}), or a `choices` column ({text: [...], label: [...]} or a list of {text, label})
   beside a question column; the answer may then also be one of the choice labels
+
+Questions may have different numbers of options (at least MIN_OPTIONS each) in the list and record layouts; in
+the letters layout every row has one option per letter column.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import string
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
+
 from tunecard.errors import TunecardError
 
 QUESTION_COLUMNS = ("prompt", "question", "stem", "query", "sentence", "goal", "text")
@@ -26,6 +31,8 @@ LIST_COLUMNS = ("options", "choices", "endings", "candidates")
 CONTEXT_COLUMNS = ("context", "passage", "article")
 ID_COLUMNS = ("id", "idx", "guid")
 LETTERS = string.ascii_uppercase
+MIN_OPTIONS = 2
+"""Fewer options leave nothing to choose between."""
 LAYOUT_HELP = ("option columns A, B, ... beside a question column, a list column (options, choices, endings), "
                "or OpenBookQA-style question.stem + question.choices")
 
@@ -53,7 +60,40 @@ class ChoiceRows:
 
 
 def option_letters(n_options: int) -> list[str]:
+    """A, B, ... for the most options a question has; one with fewer options uses the first letters."""
+    if n_options > len(LETTERS):
+        raise TunecardError("options", f"at most {len(LETTERS)} options per question (one letter each)",
+                            f"a question with {n_options}", "split or shorten those questions")
     return list(LETTERS[:n_options])
+
+
+def option_column(columns: ChoiceColumns) -> str | None:
+    """The one column that holds a row's options (list and record layouts); None for letter columns, where every
+    row has one option per column."""
+    if columns.layout == "letters":
+        return None
+    return columns.question if columns.layout == "nested" else columns.options
+
+
+def option_counts(values: list, columns: ChoiceColumns) -> list[int]:
+    """How many options each row has, from the values of its `option_column`."""
+    if columns.layout == "nested":
+        values = [record.get("choices") if record else None for record in values]
+    return [len(_choices(value)[0]) for value in values]
+
+
+def mask_absent_options(scores, counts, width: int | None = None) -> np.ndarray:
+    """Option scores [questions, width] where each question keeps its own options' scores (its first `counts[i]`
+    columns) and every option it lacks scores -inf: probability exactly 0 after a softmax, ranked after all of
+    its real options. Columns past `scores`' own width (a narrower batch) are lacking options too."""
+    scores = np.asarray(scores)
+    width = width or scores.shape[-1]
+    dtype = scores.dtype if np.issubdtype(scores.dtype, np.floating) else np.float64
+    masked = np.full((len(scores), width), -np.inf, dtype=dtype)
+    kept = min(width, scores.shape[-1]) if scores.ndim == 2 else 0
+    masked[:, :kept] = scores[:, :kept]
+    masked[np.arange(width)[None, :] >= np.asarray(counts)[:, None]] = -np.inf
+    return masked
 
 
 def find_choice_columns(features, question: str | None = None, answer: str | None = None,
@@ -105,13 +145,12 @@ def _is_record(feature) -> bool:
 
 
 def read_rows(batch: dict, columns: ChoiceColumns, row_numbers: list[int], split: str,
-              n_options: int | None = None) -> ChoiceRows:
-    """Questions, options, contexts and answer ids of a batch; every option must be present, rows must have
-    the same number of options (`n_options`, else the first row's), and answers must name an option."""
+              max_options: int | None = None) -> ChoiceRows:
+    """Questions, options, contexts and answer ids of a batch; every option must be present, a row has at least
+    MIN_OPTIONS options and at most `max_options` (the letters a model names), and answers must name an option."""
     questions, options, labels = _questions_and_options(batch, columns)
-    expected = n_options or (len(options[0]) if options else 0)
     for i, row_options in enumerate(options):
-        _check_options(row_options, expected, _row_name(batch, columns, row_numbers, i), split,
+        _check_options(row_options, max_options, _row_name(batch, columns, row_numbers, i), split,
                        columns.options if columns.layout == "letters" else None)
     options = [[str(option) for option in row] for row in options]
     contexts = [str(c or "") for c in batch[columns.context]] if columns.context else [""] * len(questions)
@@ -160,10 +199,15 @@ def _choices(value) -> tuple[list, list | None]:
     return list(value), None
 
 
-def _check_options(row_options: list, expected: int, row: str, split: str, letter_columns) -> None:
-    if len(row_options) != expected:
-        raise TunecardError(f"options in {split}", f"{expected} options in every row (as in the training data)",
-                            f"{row} has {len(row_options)}", "give every row the same number of options")
+def _check_options(row_options: list, max_options: int | None, row: str, split: str, letter_columns) -> None:
+    n = len(row_options)
+    if n < MIN_OPTIONS:
+        raise TunecardError(f"options in {split}", f"at least {MIN_OPTIONS} options per question", f"{row} has {n}",
+                            "give every question two or more options, or remove that row")
+    if max_options is not None and n > max_options:
+        raise TunecardError(f"options in {split}", f"at most {max_options} options per question (the model's letters "
+                            f"A-{LETTERS[max_options - 1]})", f"{row} has {n}",
+                            f"score questions of up to {max_options} options, or train on data that has {n}")
     for i, option in enumerate(row_options):
         if _is_missing(option):
             name = letter_columns[i] if letter_columns else LETTERS[i]
@@ -172,22 +216,24 @@ def _check_options(row_options: list, expected: int, row: str, split: str, lette
 
 
 def answer_index(value, row_options: list, choice_labels: list | None, row: str, split: str) -> int:
-    """The option id an answer names: a choice label (nested layouts), a letter, a 0-based index, or an
-    option's exact text, tried in that order."""
+    """The option id an answer names: a choice label (record layouts), a letter, a 0-based index, or an
+    option's exact text, tried in that order. A row with choice labels takes no 0-based index: ARC numbers
+    its choices 1, 2, 3, ..., so there a digit is a label or a mistake, never a position."""
     n = len(row_options)
     text = str(value).strip() if value is not None else ""
-    if choice_labels and text in choice_labels:
+    if choice_labels and text in choice_labels[:n]:
         return choice_labels.index(text)
     if text in LETTERS[:n]:
         return LETTERS.index(text)
-    if text.isdigit() and int(text) < n:
+    if text.isdigit() and int(text) < n and not choice_labels:
         return int(text)
     stripped = [str(option).strip() for option in row_options]
     if text and text in stripped:
         return stripped.index(text)
-    raise TunecardError(f"answers in {split}", f"a letter (A-{LETTERS[n - 1]}), a 0-based index (0-{n - 1}) "
-                        "or the text of one of the row's options", f"{row}: answer '{value}'",
-                        "correct the answer or remove that row")
+    forms = (f"one of the row's choice labels ({', '.join(choice_labels[:n])}), a letter (A-{LETTERS[n - 1]})"
+             if choice_labels else f"a letter (A-{LETTERS[n - 1]}), a 0-based index (0-{n - 1})")
+    raise TunecardError(f"answers in {split}", f"{forms} or the text of one of the row's options",
+                        f"{row}: answer '{value}'", "correct the answer or remove that row")
 
 
 def _row_name(batch: dict, columns: ChoiceColumns, row_numbers: list[int], i: int) -> str:

@@ -7,6 +7,7 @@ inputs larger than RAM work.
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,9 @@ def read_file(path: Path, options: ReadOptions = ReadOptions()):
     """One file as a datasets.Dataset (the `.txt` format is one text per line)."""
     import datasets
 
+    if path.is_dir():
+        raise TunecardError(f"data file {path}", "a file", "a folder",
+                            "pass a file here (a folder of split files goes to --data)")
     if not path.is_file():
         raise _missing(path)
     if options.format is not None and options.format not in FORMAT_NAMES:
@@ -73,6 +77,8 @@ def read_file(path: Path, options: ReadOptions = ReadOptions()):
     if builder is None:
         raise TunecardError(f"data file {path}", f"a {FORMATS} file", f"the extension '{path.suffix}'",
                             f"name its format with --data.format ({', '.join(FORMAT_NAMES)}), or convert it")
+    if _is_blank(path):
+        raise TunecardError(f"data file {path}", "at least one data row", "an empty file", "add rows")
     kwargs = {} if builder == "parquet" else {"encoding": check_decodes(path, options.encoding)}
     if builder == "csv":
         kwargs["sep"] = options.delimiter or detected_delimiter(path, options.encoding, extension)
@@ -82,12 +88,58 @@ def read_file(path: Path, options: ReadOptions = ReadOptions()):
     except Exception as exc:  # datasets raises many types for a malformed file
         if "corresponds to no data" in str(exc):  # a CSV with a header line only
             raise TunecardError(f"data file {path}", "at least one data row", "none", "add rows") from None
+        ragged = RAGGED_ROW.search(str(_root_cause(exc)))
+        if builder == "csv" and ragged:
+            expected, line, found = ragged.groups()
+            raise TunecardError(f"data file {path}", f"{expected} fields in every row, as on its first line",
+                                f"{found} on line {line}",
+                                f"quote the fields that contain {kwargs['sep']!r}, or fix that line") from None
+        shape = _json_shape_problem(path, options.encoding) if builder == "json" else None
+        if shape:
+            raise TunecardError(f"data file {path}", "JSON objects keyed by column name, one per row (JSON Lines, "
+                                "or a JSON list of them)", shape,
+                                'write each row as an object such as {"text": ..., "label": ...}') from None
         raise TunecardError(f"data file {path}", f"a well-formed {builder.upper()} file",
                             f"it does not parse ({_first_line(_root_cause(exc))})",
                             "fix the file's format") from None
     if not len(dataset):
         raise TunecardError(f"data file {path}", "at least one data row", "none", "add rows")
     return mixed_scalars_as_text(dataset)
+
+
+RAGGED_ROW = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+"""pandas' complaint about a CSV row with more fields than the first."""
+
+
+def _is_blank(path: Path) -> bool:
+    """Whether the file is empty, or (when small) whitespace only."""
+    size = path.stat().st_size
+    return size == 0 or (size <= 1 << 16 and not path.read_bytes().strip())
+
+
+JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false",
+              type(None): "null"}
+
+
+def _json_shape_problem(path: Path, encoding: str) -> str | None:
+    """What the first row of a JSON(L) file is, when it parses but is not an object (a row of values, a
+    bare string): the usual reason such a file does not load. None when that is not the problem."""
+    import json
+
+    with open(path, encoding=encoding) as handle:
+        for number, line in enumerate(iter(lambda: handle.readline(1 << 20), ""), 1):
+            if line.strip():
+                break  # a line longer than the limit is cut, does not parse, and says nothing
+        else:
+            return None
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(value, dict) or (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)):
+        return None
+    shown = line.strip() if len(line.strip()) <= 40 else line.strip()[:37] + "..."
+    return f"line {number} is {JSON_KINDS.get(type(value), 'not an object')}: {shown}"
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -137,17 +189,34 @@ def header_arguments(path: Path, options: ReadOptions, sep: str) -> dict:
     import csv
     import itertools
 
-    if options.header is True and not options.columns:
-        return {}
     with open(path, encoding=options.encoding, newline="") as handle:
         rows = [row for row in itertools.islice(csv.reader(handle, delimiter=sep), HEADER_ROWS_SEEN) if row]
-    if not rows or (options.header == "auto" and not options.columns and not looks_like_data(rows)):
+    if not rows:
+        return {}
+    if not options.columns and (options.header is True or (options.header == "auto" and not looks_like_data(rows))):
+        repeated = _repeated([c.strip() for c in rows[0] if c.strip()])
+        if repeated:
+            raise TunecardError(f"data file {path}", "a different name for each column of its header line",
+                                f"{repeated} in {', '.join(c.strip() for c in rows[0])}",
+                                "rename the repeated columns, or name them all with --data.columns and "
+                                "--data.header true")
         return {}
     names = [c.strip() for c in options.columns.split(",")] if options.columns else text_and_label(rows, path)
+    repeated = _repeated(names)
+    if repeated:
+        raise TunecardError("--data.columns", "a different name for each column", f"{repeated} in {', '.join(names)}",
+                            "give each column its own name")
     if len(names) != len(rows[0]):
         raise TunecardError("--data.columns", f"{len(rows[0])} names, one per column of {path.name}",
                             f"{len(names)}: {', '.join(names)}", "name every column")
     return {"column_names": names, "header": 0 if options.header is True else None}
+
+
+def _repeated(names: list[str]) -> str:
+    """"'text' twice" for names given more than once ("" when none is)."""
+    counts = {name: names.count(name) for name in dict.fromkeys(names)}
+    words = {2: "twice", 3: "three times"}
+    return ", ".join(f"'{name}' {words.get(n, f'{n} times')}" for name, n in counts.items() if n > 1)
 
 
 def looks_like_data(rows: list[list[str]]) -> bool:
@@ -183,6 +252,10 @@ def check_decodes(path: Path, encoding: str = "utf-8") -> str:
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as exc:
+                    if line == 1 and chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                        raise TunecardError(f"data file {path}", f"{encoding} text",
+                                            "UTF-16 text (it starts with a UTF-16 byte-order mark)",
+                                            "pass --data.encoding utf-16, or re-save it as UTF-8") from None
                     line += chunk[: exc.start].count(b"\n")
                     raise TunecardError(f"data file {path}", f"{encoding} text",
                                         f"a byte that is not {encoding} on line {line}",

@@ -30,6 +30,17 @@ def stratified_holdout(train, size: float, seed: int, split: str = "validation")
     return parts["train"], parts["test"]
 
 
+def random_holdout(train, size: float, seed: int, split: str = "validation") -> tuple:
+    """(train, held out): a seeded random share of the rows, for labels that cannot stratify (label sets)."""
+    n_holdout = math.ceil(size * len(train))
+    if n_holdout < 1 or len(train) - n_holdout < 1:
+        raise TunecardError(f"{split} split", "at least one row on each side of the hold-out",
+                            f"{len(train)} rows, {n_holdout} to hold out",
+                            f"add rows or give a {split} file with --data.{split}")
+    parts = train.train_test_split(test_size=n_holdout, seed=seed)
+    return parts["train"], parts["test"]
+
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -50,6 +61,9 @@ def hold_out_missing(splits: dict, data_config, seed: int, holdout=stratified_ho
     draws one (stratified by label unless the task draws by pair)."""
     splits = dict(splits)
     test_held_out = "test" not in splits and bool(data_config.test_size)
+    if test_held_out and not 0 < data_config.test_size < 1:
+        raise TunecardError("--data.test_size", "a share between 0 and 1", repr(data_config.test_size),
+                            "set e.g. 0.1")
     if test_held_out:
         splits["train"], splits["test"] = holdout(splits["train"], data_config.test_size, seed, "test")
     validation_held_out = "validation" not in splits

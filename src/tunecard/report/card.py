@@ -95,6 +95,11 @@ class CardInputs:
     """How the hyperparameters were chosen, when a search chose them (`tunecard tune`)."""
     dropped_rows: dict = field(default_factory=dict)
     """Rows skipped per split by data.bad_rows: drop ({"count", "first", "by"})."""
+    baselines: str = ""
+    """The task's baseline_description (empty: the majority class and stratified random labels)."""
+    baseline_names: dict = field(default_factory=dict)
+    fitted: dict = field(default_factory=dict)
+    """What the task fitted on validation after training (Task.fitted_settings), e.g. decision thresholds."""
 
 
 def framework_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
@@ -146,7 +151,7 @@ def build_card(inputs: CardInputs) -> ModelCard:
         metric_names=names, best_metric_name=names.get(inputs.best_metric, inputs.best_metric),
         train_time=_duration(inputs.train_seconds), samples_per_second=f"{inputs.samples_per_second:.1f}",
         framework_versions=framework_versions(inputs.extra_frameworks),
-        example_columns=EXAMPLE_COLUMNS, baseline_names=BASELINE_NAMES,
+        example_columns=EXAMPLE_COLUMNS, baseline_names={**BASELINE_NAMES, **inputs.baseline_names},
         interval_settings=interval_settings(evaluated),
         fmt=fmt, interval=format_interval, signed=signed)}
     return ModelCard.from_template(data, template_path=str(TEMPLATE), **context)
@@ -205,8 +210,10 @@ def render_evaluation(report: dict, results: list[SplitReport], names: list[str]
     template = jinja2.Template((TEMPLATE.parent / "evaluation.md").read_text(encoding="utf-8"))
     return template.render(
         model=report["model"], data=report["data"], baseline_source=report["baseline_source"],
-        majority_label=report["majority_label"], results=results, label_names=names,
+        majority_label=report["majority_label"], baselines=report.get("baselines"), results=results, label_names=names,
+        zero_shot=report.get("zero_shot"),
         diagnostics=report["diagnostics"],
-        metric_keys=metric_keys, metric_names=metric_names(metric_info), baseline_names=BASELINE_NAMES,
+        metric_keys=metric_keys, metric_names=metric_names(metric_info),
+        baseline_names={**BASELINE_NAMES, **report.get("baseline_names", {})},
         interval_settings=interval_settings(results),
         fmt=fmt, interval=format_interval, signed=signed)

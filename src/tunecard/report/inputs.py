@@ -26,7 +26,8 @@ def card_inputs(config: Config, task, card_text, base_model: str, prepared, eval
         best_metric=best_metric, best_epoch=result.best_epoch,
         history=result.history, hyperparameters=hyperparameters(config, precision, retrieval_manifest, world_size,
                                                                         distributed_type, len(result.history)),
-        majority_label=max(names, key=lambda n: train_counts[n]),
+        majority_label=max(names, key=lambda n: train_counts[n]), fitted=task.fitted_settings(),
+        baselines=task.baseline_description, baseline_names=dict(task.baseline_names),
         validation_held_out=prepared.validation_held_out, validation_share=config.data.validation_size,
         test_held_out=prepared.test_held_out, test_share=config.data.test_size, holdout=task.holdout,
         card_text=card_text, score_plots=task.score_histogram, extra_frameworks=task.extra_frameworks,
@@ -48,6 +49,7 @@ def run_metrics(inputs: CardInputs, result) -> dict:
         "splits": {s.name: split_metrics(s) if s.metrics else {"size": s.size, "label_distribution": s.distribution}
                    for s in inputs.splits},
         **({"dropped_rows": inputs.dropped_rows} if inputs.dropped_rows else {}),
+        **({"fitted": inputs.fitted} if inputs.fitted else {}),
         "diagnostics": inputs.findings,
     }
 
@@ -60,9 +62,12 @@ def split_metrics(report: SplitReport) -> dict:
             **({"comparisons": report.comparisons, "examples": report.examples} if report.comparisons else {})}
 
 
-def evaluation_report(model: str, data: str, names: list[str], train_counts, results, findings) -> dict:
+def evaluation_report(model: str, data: str, names: list[str], train_counts, results, findings, task) -> dict:
+    """metrics.json of `tunecard evaluate` (`task`: its facts are read)."""
     counts = train_counts or results[0].report.distribution
     return {"model": str(model), "data": str(data), "label_names": names,
+            **({"baselines": task.baseline_description, "baseline_names": dict(task.baseline_names)}
+               if task.baseline_description else {}),
             "majority_label": max(names, key=lambda n: counts[n]),
             "baseline_source": "the training data" if train_counts else "the evaluated data",
             "splits": {r.report.name: split_metrics(r.report) for r in results},

@@ -18,6 +18,7 @@ TASKS: dict[str, object] = {
     "preference": "tunecard.tasks.preference:Preference",
     "multiple_choice": "tunecard.tasks.multiple_choice:MultipleChoice",
     "llm_classification": "tunecard.tasks.llm_classification:LlmClassification",
+    "multi_label": "tunecard.tasks.multi_label:MultiLabel",
 }
 """Task name -> its class, or "module:Class" until first used."""
 
@@ -74,3 +75,22 @@ def for_model(path: str, **options) -> Task:
     """The task a trained model was trained with, bound to its saved settings and the given options."""
     saved = saved_settings(path)
     return task_class(saved.get("tunecard_task", "classification")).from_model(saved, **options)
+
+
+def trained_task(model: str) -> str | None:
+    """The task a tunecard-trained model (a run directory or its model folder) was trained for; None for any
+    other model: an embedded alias, a hub id, a folder whose config.json tunecard did not write, or nothing."""
+    from tunecard.models import EMBEDDED_MODELS, model_folder
+
+    config = model_folder(model) / "config.json"
+    if model in EMBEDDED_MODELS or not config.is_file():
+        return None
+    saved = json.loads(config.read_text(encoding="utf-8"))
+    if not any(key.startswith("tunecard_") for key in saved):
+        return None
+    return saved.get("tunecard_task", "classification")  # the first models saved no task: classifiers
+
+
+def zero_shot_tasks() -> list[str]:
+    """The tasks `tunecard evaluate --task` can score a model with that tunecard did not train (zero-shot)."""
+    return [name for name in TASKS if task_class(name).zero_shot_models]

@@ -107,12 +107,21 @@ class Task:
     """The model when model.name is left at its generic default; None keeps that default."""
     tune_space: ClassVar[dict] = {}
     """Options `tunecard tune` searches beside the generic ones (tuning.default_space), e.g. the LoRA rank."""
+    baseline_description: ClassVar[str] = ""
+    """What the two baselines are, in the card's words, when not the majority class and stratified random labels."""
+    baseline_names: ClassVar[dict[str, str]] = {}
+    """The baselines' names in the card's lead lines (by metrics.json key), where not the usual ones."""
+    blends: ClassVar[bool] = True
+    """`tunecard ensemble` can blend this task's runs (their predictions are one probability row per input)."""
     ensemble_objective: ClassVar[str] = "log_loss"
     """What `tunecard ensemble` fits its weights to by default (ensemble.OBJECTIVES)."""
     interval_unit: ClassVar[str] = "rows"
     """What a bootstrap resample draws (intervals.py): rows, or the groups whose rows are scored together."""
     learning_rate: ClassVar[float] = DEFAULT_LEARNING_RATE
     """The default peak learning rate."""
+    zero_shot_models: ClassVar[str] = ""
+    """What models `tunecard evaluate --task NAME` scores zero-shot (never trained for the task), in the error
+    that lists such tasks; empty: none, this task's models need training (`zero_shot` refuses)."""
     model_learning_rates: ClassVar[dict[str, float]] = {}
     """Measured defaults for particular (embedded) models, overriding `learning_rate`."""
 
@@ -134,6 +143,24 @@ class Task:
             raise TunecardError(shown, "an option of this task", f"{values}, which the {cls.name} task does not take",
                                 f"drop {shown}")
         return cls()
+
+    @classmethod
+    def zero_shot(cls, model: str, raw: dict, columns: dict, batch_size: int, **options) -> tuple["Task", Any]:
+        """(the task, a predictor like `load_predictor`'s) to score `model`, a model tunecard never trained (an
+        alias, a local folder or a hub id), zero-shot on `raw` (the evaluated data's splits as read; `columns`:
+        the evaluate column options) with the evaluate options (None: not given). The predictor's labels come
+        from the data. By default refused: the task's models need training."""
+        from tunecard import tasks
+
+        able = tasks.zero_shot_tasks()
+        raise TunecardError(f"--task {cls.name}", f"a task that scores a model zero-shot ({', '.join(able)})",
+                            f"{cls.name}, whose models need training ('{model}' is not a tunecard run)",
+                            f"train it first (tunecard train --task {cls.name} --model {model}) and evaluate the run")
+
+    def zero_shot_description(self, predictor, splits: dict) -> dict:
+        """For a `zero_shot` evaluation, what metrics.json (`zero_shot`) and the card say: the model, the prompt,
+        how answers are scored, the chance level of each metric, and `notes` (the card's paragraphs)."""
+        raise NotImplementedError(f"{type(self).__name__}.zero_shot_description")
 
     @classmethod
     def default_learning_rate(cls, model_name: str) -> float:
@@ -174,9 +201,9 @@ class Task:
 
         return DataCollatorWithPadding(tokenizer)
 
-    def loss_function(self, train_config):
+    def loss_function(self, train_config, train):
         """A Trainer `compute_loss_func`, or None for the model's own loss (class weights come from
-        train.class_weights)."""
+        train.class_weights). `train`: the rows Trainer trains on (for weights drawn from them)."""
         return None
 
     def preprocess_logits(self, tokenizer, label_names: list[str]):
@@ -194,6 +221,25 @@ class Task:
             return metrics.classification_metrics(eval_prediction.label_ids, np.argmax(logits, -1),
                                                   len(label_names))
         return compute
+
+    def temperature(self, validation_logits: np.ndarray, validation) -> Optional[float]:
+        """The softmax temperature fitted on validation (train.temperature_scaling)."""
+        from tunecard import evaluation
+
+        return evaluation.fit_temperature(validation_logits, validation["label"])
+
+    def fit(self, validation_logits: np.ndarray, prepared: PreparedData) -> "Task":
+        """The task with its decision rules fitted after training (e.g. thresholds on validation); by default
+        there are none to fit."""
+        return self
+
+    def fitted_settings(self) -> dict[str, Any]:
+        """What `fit` chose, as config.json entries (tunecard_*), also kept in metrics.json under `fitted`."""
+        return {}
+
+    def with_fitted(self, settings: dict) -> "Task":
+        """The task with what `fit` chose restored from `fitted_settings` (a saved model, a run's metrics)."""
+        return self
 
     def model_settings(self, prepared: PreparedData) -> dict[str, Any]:
         """Task-specific entries (named tunecard_*) saved in the model's config.json for its predictor."""
@@ -219,6 +265,36 @@ class Task:
 
     def headline_metric(self, label_names: list[str]) -> str:
         return "f1" if len(label_names) == 2 else "f1_macro"
+
+    def judge(self, name: str, dataset, logits: np.ndarray, names: list[str], train_counts: dict[str, int],
+              temperature: Optional[float], seed: int):
+        """One split's evaluation (evaluation.SplitEvaluation): metrics beside baselines, intervals, findings."""
+        from tunecard import evaluation
+
+        return evaluation.judge_split(self, name, dataset, logits, names, train_counts, temperature, seed)
+
+    def label_noise_candidates(self, train, logits: np.ndarray, names: list[str], path):
+        """A finding listing the training rows the model finds least likely under their label (written to
+        `path`); None where the task has no such list."""
+        from tunecard import evaluation
+
+        return evaluation.label_noise_candidates(train, logits, names, path)
+
+    def prediction_frame(self, ids, judged, names: list[str]):
+        """The rows of predictions/<split>.csv for a judged split: id, gold, prediction, prob_<label> per label."""
+        from tunecard.data.predictions import prediction_frame
+
+        frame = prediction_frame(ids, judged.probs, names, top_k=1, decimals=None)
+        frame.insert(1, "gold", [names[i] for i in judged.gold])
+        return frame
+
+    def read_predictions(self, path, names: list[str], temperature: Optional[float]):
+        """(dataset, logits) from predictions/<split>.csv: the rows as the task's metrics read them, and logits
+        whose judged probabilities are the ones written (softmax(logits / T) = probs)."""
+        from tunecard.data.predictions import read_prediction_split
+
+        dataset, probs = read_prediction_split(path, names)
+        return dataset, np.log(np.maximum(probs, 1e-300)) * (temperature or 1.0)
 
     def split_metrics(self, dataset, probs: np.ndarray) -> dict[str, float]:
         """Metrics beyond the per-row ones (e.g. pairwise accuracy)."""

@@ -30,6 +30,9 @@ EXAMPLES = 8
 """Rows of each evaluated split shown in the card with gold, before and after labels."""
 ANSWER_STRIP = " \t\n\"'`*.,:;!?()[]"
 """Stripped from both ends of a generated answer before it is compared with the label words."""
+ZERO_SHOT_PROMPT = ("system_prompt", "template", "verbalizers", "chat_template", "length_normalized")
+"""The llm options a zero-shot evaluation takes: the prompt and how labels are scored (the others are about
+training and the run's comparisons)."""
 USAGE = """import tunecard
 
 classifier = tunecard.load("{model_path}")
@@ -278,7 +281,22 @@ class LlmClassification(Task):
             notes=self._card_notes(self.prompt_format(tokenizer, names), names))
 
     def _card_notes(self, fmt: prompting.PromptFormat, label_names: list[str]) -> list[str]:
-        llm, lora = self.llm, self.lora
+        lora = self.lora
+        return [
+            *self._prompt_notes(fmt, label_names),
+            f"**LoRA.** rank {lora.r}, alpha {lora.alpha}, dropout {lora.dropout}, on "
+            f"{', '.join(lora.target_modules) if lora.target_modules else 'the attention projections'}"
+            f"{', 4-bit NF4 base (QLoRA)' if lora.quantize else ''}; the loss is on the answer tokens only "
+            "(label words and end of answer; the prompt is masked). "
+            + ("The adapter is merged into the base weights." if lora.merge else
+               "The model folder holds the adapter; `tunecard.load` puts it back on its base."),
+            "Per-epoch validation metrics (which pick the kept epoch) score each label by its first token; "
+            "the evaluation below scores whole labels.",
+        ]
+
+    def _prompt_notes(self, fmt: prompting.PromptFormat, label_names: list[str]) -> list[str]:
+        """How labels are predicted and the prompt, for the card."""
+        llm = self.llm
         words = ", ".join(f"`{n}` → \"{w}\"" for n, w in zip(label_names, fmt.words))
         how = "mean" if llm.length_normalized else "sum"
         chat = "the model's chat template" if not fmt.answer_space else "a plain format (no chat template)"
@@ -290,15 +308,72 @@ class LlmClassification(Task):
             "(invalid-output rate 0).",
             f"System prompt: `{_one_line(llm.system_prompt).replace('{labels}', ', '.join(fmt.words)) or '(none)'}`; "
             f"user turn: `{_one_line(llm.template)}`.",
-            f"**LoRA.** rank {lora.r}, alpha {lora.alpha}, dropout {lora.dropout}, on "
-            f"{', '.join(lora.target_modules) if lora.target_modules else 'the attention projections'}"
-            f"{', 4-bit NF4 base (QLoRA)' if lora.quantize else ''}; the loss is on the answer tokens only "
-            "(label words and end of answer; the prompt is masked). "
-            + ("The adapter is merged into the base weights." if lora.merge else
-               "The model folder holds the adapter; `tunecard.load` puts it back on its base."),
-            "Per-epoch validation metrics (which pick the kept epoch) score each label by its first token; "
-            "the evaluation below scores whole labels.",
         ]
+
+    # ---- zero-shot: the base model, never tuned ------------------------------------------------
+
+    zero_shot_models = "a causal language model (each label scored by the log-likelihood of its words)"
+
+    @classmethod
+    def zero_shot(cls, model: str, raw: dict, columns: dict, batch_size: int, **options):
+        """The untuned causal LM scoring each label of the data (its names, or --llm.verbalizers) by the
+        log-likelihood of its words after the prompt, as the card's before-tuning column does; `llm.*`
+        options (the prompt, as for training) are given as "llm.<field>" keys; any other option is refused."""
+        prompt = {key: options.pop(f"llm.{key}") for key in ZERO_SHOT_PROMPT if f"llm.{key}" in options}
+        super().from_model({}, **options)  # refuses any other option (e.g. --k, --llm.free_generation)
+        llm = dataclasses.replace(LlmConfig(), **prompt)
+        check_options(llm, LoraConfig())
+        task = cls(llm, LoraConfig())
+        return task, zero_shot_predictor(model, task, zero_shot_label_names(raw, columns), batch_size)
+
+    def zero_shot_description(self, predictor, splits: dict) -> dict:
+        names, fmt, config = predictor.labels, predictor.format, predictor.config
+        chance = {split: {"accuracy": round(1 / len(names), 6)} for split in splits}
+        notes = [
+            f"{config.tunecard_training[1]} tunecard did not tune it for these labels.",
+            *self._prompt_notes(fmt, names),
+            f"**Chance.** A uniformly random label is right 1 time in {len(names)} (accuracy {1 / len(names):.4f}); "
+            "the Majority class and Stratified random columns are the chance baselines with this data's own label "
+            "frequencies.",
+        ]
+        return {"model": config.tunecard_base_ref, "base_model": config.tunecard_base_model,
+                "training": config.tunecard_training[0],
+                "prompt": {"system_prompt": self.llm.system_prompt, "template": self.llm.template,
+                           "chat_template": not fmt.answer_space, "label_words": dict(zip(names, fmt.words))},
+                "scoring": f"each label's words by their log-likelihood as the answer "
+                           f"({'mean' if self.llm.length_normalized else 'sum'} over tokens)",
+                "chance": chance, "notes": notes}
+
+
+def zero_shot_label_names(raw: dict, columns: dict) -> list[str]:
+    """The labels of data scored zero-shot: a ClassLabel's (or label/label_text pair's) names, else every
+    value of the label column in any split, sorted (numbers by value)."""
+    import datasets
+
+    from tunecard.data import labels
+    from tunecard.data.columns import resolve_columns
+
+    first = next(iter(raw.values()))
+    found = resolve_columns(first.column_names, columns.get("text_column"), columns.get("text_pair_column"),
+                            columns.get("label_column"))
+    if isinstance(first.features[found.label], datasets.ClassLabel) or found.label_name:
+        return labels.label_names(first, found, None)
+    values = {str(v) for ds in raw.values() for v in ds.unique(found.label) if v is not None}
+    return sorted(values, key=labels.sort_key)
+
+
+def zero_shot_predictor(model: str, task: LlmClassification, names: list[str], batch_size: int) -> "LlmClassifier":
+    """The base causal LM as an `LlmClassifier` over `names`; its config carries what the classifier and the
+    card read (labels, the length limit: the model's, at most 512 tokens; the model as named and its hub id)."""
+    from tunecard import models
+
+    ref = models.resolve_model(model)
+    lm, tokenizer = models.load_scoring_lm(ref)
+    lm.config.tunecard_labels = list(names)
+    lm.config.tunecard_max_length = models.zero_shot_max_length(tokenizer)
+    lm.config.tunecard_base_ref, lm.config.tunecard_base_model = ref.name, ref.base_model
+    lm.config.tunecard_training = models.untrained_scoring(ref)
+    return LlmClassifier(lm, tokenizer, lm.config, task, batch_size)
 
 
 class AnswerCollator:
@@ -383,25 +458,34 @@ def load_predictor(path: str, task: LlmClassification, batch_size: int = 32, bac
 
 def score_options(model, tokenizer, questions: list[str], options: list[list[str]], *,
                   system_prompt: str | None = None, template: str = "{text}", chat_template: bool = True,
-                  batch_size: int = 16, length_normalized: bool = False, max_length: int = 512) -> np.ndarray:
+                  answer_cue: str = prompting.PLAIN_ANSWER_CUE, batch_size: int = 16, length_normalized: bool = False,
+                  max_length: int = 512, bar=None) -> np.ndarray:
     """Multiple choice by likelihood: the log-likelihood of each option as the model's answer to its
-    question, [n_questions, n_options] (every question the same number of options; argmax = the
-    chosen option). `questions` hold whatever the prompt should show (question, retrieved context);
-    `model` is a base causal LM (zero-shot) or a tuned one (`tunecard.load(run).model`). Each question
-    runs once; its options are scored on copies of its KV cache, in batches."""
+    question, [n_questions, most options] (argmax = the chosen option; a question with fewer options than
+    the most scores -inf for the ones it lacks). `questions` hold whatever the prompt should show (question,
+    retrieved context); `model` is a base causal LM (zero-shot) or a tuned one (`tunecard.load(run).model`).
+    `answer_cue=""` with `chat_template=False` is lm-evaluation-harness's multiple-choice prompt: the option
+    follows the question directly (" <option>"). Each question runs once; its options are scored on copies of
+    its KV cache, in batches."""
     from tunecard import causal_lm
 
-    if len({len(o) for o in options}) > 1:
-        raise TunecardError("options", "the same number of options for every question",
-                            f"counts {sorted({len(o) for o in options})}", "pad or drop questions")
-    if any(not str(o).strip() for row in options for o in row):
-        raise TunecardError("options", "a text for every option", "an empty option", "fill or drop it")
-    fmt = prompting.build_format(tokenizer, [], system_prompt, template, chat_template)
-    ids = tokenizer(list(questions), add_special_tokens=False)["input_ids"]
-    prompts = [fmt.prompt(cut(x, max_length, tokenizer.truncation_side))[len(fmt.prefix):] for x in ids]
-    candidates = [[fmt.encode_answer(tokenizer, o) for o in row] for row in options]
+    fmt = prompting.build_format(tokenizer, [], system_prompt, template, chat_template, answer_cue)
+    question_ids = tokenizer(list(questions), add_special_tokens=False)["input_ids"]
+    prompts, candidates = choice_inputs(tokenizer, fmt, question_ids, options, max_length)
     return causal_lm.score_candidates(model, prompts, candidates, fmt.prefix, pad_id=pad_id(tokenizer),
-                                      batch_size=batch_size, length_normalized=length_normalized)
+                                      batch_size=batch_size, length_normalized=length_normalized, bar=bar)
+
+
+def choice_inputs(tokenizer, fmt: prompting.PromptFormat, question_ids: list[list[int]], options: list[list[str]],
+                  max_length: int) -> tuple[list[list[int]], list[list[list[int]]]]:
+    """What `causal_lm.score_candidates` takes: each question's prompt ids after the shared prefix (its
+    tokens cut to `max_length`) and each of its options' ids as the answer."""
+    if any(not row for row in options) or any(not str(o).strip() for row in options for o in row):
+        raise TunecardError("options", "a text for every option, at least one per question",
+                            "an empty option (or a question without options)", "fill or drop it")
+    prompts = [fmt.prompt(cut(x, max_length, tokenizer.truncation_side))[len(fmt.prefix):] for x in question_ids]
+    candidates = [[fmt.encode_answer(tokenizer, o) for o in row] for row in options]
+    return prompts, candidates
 
 
 # ---- helpers ----------------------------------------------------------------------------------

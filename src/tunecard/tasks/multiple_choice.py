@@ -1,14 +1,20 @@
 """Multiple-choice question answering: `AutoModelForMultipleChoice` scores each (context #### question,
 option) input, and the options of a question compete in one softmax.
 
-Contract after `prepare`: every split has `id` (str), `question`, `options` (a list of texts, the same
-number in every row), `context` (text; "" when there is none), `text` (the question and its options: what
-the duplicate and leakage checks compare) and `label` (a ClassLabel over the option letters A, B, ...).
+Contract after `prepare`: every split has `id` (str), `question`, `options` (a list of texts: each question its
+own, at least two), `n_options` (their count), `context` (text; "" when there is none), `text` (the question and
+its options: what the duplicate and leakage checks compare) and `label` (a ClassLabel over the option letters A,
+B, ... up to the most options any question has).
 Retrieval (`retrieval.attach_context`) fills `context` and adds `retrieved` (the passages and scores).
+
+Questions with different option counts train and score together: a batch pads each question's options to the
+batch's most with a blank input, and every score of an option a question lacks is -inf (probability 0), in the
+loss, the per-epoch metrics, the judged splits, the baselines and the ranked letters.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
@@ -26,56 +32,82 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 CONTEXT_SEPARATOR = " #### "
 """Between the context and the question (the public LLM Science Exam notebooks' `context #### prompt`)."""
 HEADLINE_K = 3
+COUNT_BATCH = 10_000
+"""Rows read at once when counting options."""
+LABEL_FIELDS = 2
+"""The collator's `labels` per question: (answer id, option count). Trainer counts label entries for
+`num_items_in_batch`, so a batch's questions are that count / LABEL_FIELDS."""
 
 
 def prepare(data_config, seed: int) -> PreparedData:
     """Read and check the question splits; hold out validation (and test) when missing."""
     raw = read_training_splits(data_config)
-    columns = choices.find_choice_columns(raw["train"].features, data_config.text_column, data_config.label_column)
-    n_options = option_count(raw["train"], columns)
-    names = choices.option_letters(n_options)
-    splits, dropped = {}, {}
-    for name, dataset in raw.items():
-        split_columns = choices.find_choice_columns(dataset.features, data_config.text_column,
-                                                    data_config.label_column, where=f"{name} data")
-        if data_config.bad_rows == "drop":
-            dataset, report = checks.drop_bad_rows(
-                dataset, lambda batch, c=split_columns: choices.complete_rows(batch, c), split_columns.id)
-            dropped.update({name: report} if report else {})
-        splits[name] = standardise(dataset, split_columns, names, name)
+    if not len(raw["train"]):
+        raise TunecardError("train data", "at least one question", "no rows", "add rows")
+    columns = {name: choices.find_choice_columns(dataset.features, data_config.text_column, data_config.label_column,
+                                                 where=f"{name} data") for name, dataset in raw.items()}
+    dropped = {}
+    if data_config.bad_rows == "drop":
+        raw, dropped = _drop_bad_rows(raw, columns)
+    # Every split the run reads counts: a validation question with more options than any training question
+    # still gets a letter for each of them.
+    names = choices.option_letters(largest_option_count(raw, columns))
+    splits = {name: standardise(dataset, columns[name], names, name) for name, dataset in raw.items()}
     splits, held_out, test_held_out = hold_out_missing(splits, data_config, seed)
-    return PreparedData(splits, names, Columns(text=columns.question, label=columns.answer), held_out,
-                        dropped_rows=dropped, test_held_out=test_held_out)
+    return PreparedData(splits, names, Columns(text=columns["train"].question, label=columns["train"].answer),
+                        held_out, dropped_rows=dropped, test_held_out=test_held_out)
+
+
+def _drop_bad_rows(raw: dict, columns: dict) -> tuple[dict, dict]:
+    """(the splits without rows missing a question, option or answer, what was dropped per split)."""
+    kept, dropped = {}, {}
+    for name, dataset in raw.items():
+        kept[name], report = checks.drop_bad_rows(
+            dataset, lambda batch, c=columns[name]: choices.complete_rows(batch, c), columns[name].id)
+        dropped.update({name: report} if report else {})
+    return kept, dropped
+
+
+def largest_option_count(splits: dict, columns: dict) -> int:
+    """The most options a question has in any of `splits` (`columns`: each split's ChoiceColumns); reads only
+    the column that holds the options."""
+    largest = 0
+    for name, dataset in splits.items():
+        column = choices.option_column(columns[name])
+        if column is None:  # letter columns: every row has one option per column
+            largest = max(largest, len(columns[name].options))
+            continue
+        for batch in dataset.select_columns([column]).iter(batch_size=COUNT_BATCH):
+            largest = max([largest, *choices.option_counts(batch[column], columns[name])])
+    return largest
 
 
 def option_count(dataset, columns: choices.ChoiceColumns) -> int:
-    """Options per question, from the first row; at least two."""
+    """The most options a question of `dataset` has: the option letters a model of it names."""
     if not len(dataset):
         raise TunecardError("train data", "at least one question", "no rows", "add rows")
-    first = choices.read_rows(dataset[:1], columns, [0], "train")
-    if len(first.options[0]) < 2:
-        raise TunecardError("options in train", "at least 2 options per question",
-                            f"{len(first.options[0])} in row 1", "give every question two or more options")
-    return len(first.options[0])
+    return largest_option_count({"data": dataset}, {"data": columns})
 
 
 def standardise(dataset, columns: choices.ChoiceColumns, names: list[str], split: str, require_answer: bool = True,
                 first_row: int = 0):
-    """Rows in the contract above; a missing option or an answer outside the options names its row
-    (`first_row`: the file row number of the dataset's first row, for files read in chunks)."""
+    """Rows in the contract above; a missing option, fewer than two options or more than `names` letters, or
+    an answer outside the options names its row (`first_row`: the file row number of the dataset's first row,
+    for files read in chunks)."""
     import datasets
 
     def convert(batch, indices):
         indices = [first_row + i for i in indices]
         rows = choices.read_rows(batch, columns, indices, split, len(names))
         ids = [str(v) for v in batch[columns.id]] if columns.id else [str(i) for i in indices]
-        return {"id": ids, "question": rows.questions, "options": rows.options, "context": rows.contexts,
+        return {"id": ids, "question": rows.questions, "options": rows.options,
+                "n_options": [len(o) for o in rows.options], "context": rows.contexts,
                 "text": [question_text(q, o) for q, o in zip(rows.questions, rows.options)],
                 **({"label": rows.answers} if require_answer else {})}
 
     features = {"id": datasets.Value("string"), "question": datasets.Value("string"),
-                "options": datasets.List(datasets.Value("string")), "context": datasets.Value("string"),
-                "text": datasets.Value("string")}
+                "options": datasets.List(datasets.Value("string")), "n_options": datasets.Value("int32"),
+                "context": datasets.Value("string"), "text": datasets.Value("string")}
     if require_answer:
         features["label"] = datasets.ClassLabel(names=names)
     return dataset.map(convert, batched=True, with_indices=True, remove_columns=dataset.column_names,
@@ -88,7 +120,7 @@ def question_text(question: str, options: list[str]) -> str:
 
 
 def evaluation_splits(raw: dict, names: list[str], options: dict) -> dict:
-    """Labelled question files to evaluate a trained model on, with the model's option count."""
+    """Labelled question files to evaluate a trained model on; a question may have up to the model's letters."""
     splits = {}
     for name, dataset in raw.items():
         columns = choices.find_choice_columns(dataset.features, options.get("text_column"),
@@ -98,19 +130,47 @@ def evaluation_splits(raw: dict, names: list[str], options: dict) -> dict:
 
 
 def card_notes(prepared: PreparedData) -> list[str]:
-    n = len(prepared.label_names)
+    names = prepared.label_names
+    fewest, most = option_range(prepared)
+    if fewest == most:
+        options = f"Each question has {most} options ({', '.join(names)})."
+        chance = f"A random ranking of {most} options scores {random_map(most, HEADLINE_K):.4f} on average"
+    else:
+        options = (f"Questions have {fewest} to {most} options ({names[0]}-{names[-1]}; a question with fewer "
+                   "options uses the first letters, and a letter it lacks gets probability 0 and is never ranked).")
+        chance = (f"A random ranking of a question's own options scores {random_map(most, HEADLINE_K):.4f} "
+                  f"({most} options) to {random_map(fewest, HEADLINE_K):.4f} ({fewest}) on average")
     return [
-        f"**Inputs.** Each question has {n} options ({', '.join(prepared.label_names)}). The model reads "
+        f"**Inputs.** {options} The model reads "
         f"`context{CONTEXT_SEPARATOR}question` paired with each option and gives each option a score; a softmax "
         "over a question's options gives their probabilities. When an input is too long, the context is "
         "trimmed first, then the question, and an option last.",
         f"**MAP@3** (mean average precision at 3) scores a question 1, 1/2 or 1/3 when the correct option is "
-        f"ranked first, second or third, else 0; accuracy is the same with only the first rank. A random ranking "
-        f"of {n} options scores {random_map(n, HEADLINE_K):.4f} on average (the Stratified random column draws "
-        "one); the Majority class column ranks the letters the same way for every question, by how often each "
-        "is the answer in train. Precision, recall and F1 are per answer letter: they show whether the model "
-        "favours a position.",
+        f"ranked first, second or third, else 0; accuracy is the same with only the first rank. {chance} (the "
+        "Stratified random column draws one); the Majority class column ranks the letters the same way for every "
+        "question, by how often each is the answer in train. Precision, recall and F1 are per answer letter: "
+        "they show whether the model favours a position.",
     ]
+
+
+def option_range(prepared: PreparedData) -> tuple[int, int]:
+    """(fewest, most) options a question has across the prepared splits."""
+    counts = np.concatenate([option_counts(split) for split in prepared.splits.values()])
+    return int(counts.min()), int(counts.max())
+
+
+def option_counts(dataset) -> np.ndarray:
+    """Each question's number of options: the contract's `n_options`. Rows read back from a predictions file
+    carry it only where some question lacks letters (`prediction_extras`); without it every question has
+    them all."""
+    if "n_options" in dataset.column_names:
+        return np.asarray(dataset["n_options"], dtype=int)
+    return np.full(len(dataset), len(dataset.features["label"].names))
+
+
+def own_options(dataset, scores: np.ndarray) -> np.ndarray:
+    """`scores` with every option a question lacks at -inf (choices.mask_absent_options)."""
+    return choices.mask_absent_options(scores, option_counts(dataset))
 
 
 def random_map(n_options: int, k: int) -> float:
@@ -140,35 +200,46 @@ def ranking_metrics(gold, scores: np.ndarray, k: int | None = None) -> dict[str,
 
 
 def split_metrics(dataset, probs: np.ndarray, k: int | None = None) -> dict[str, float]:
-    return ranking_metrics(dataset["label"], probs, k)
+    return ranking_metrics(dataset["label"], own_options(dataset, probs), k)
 
 
 def chance_scores(dataset, seed: int) -> np.ndarray:
-    """A random ranking of each question's options (seeded): the chance level."""
+    """A random ranking of each question's own options (seeded): the chance level."""
     n_options = len(dataset.features["label"].names)
-    return np.random.default_rng(seed).random((len(dataset), n_options))
+    return own_options(dataset, np.random.default_rng(seed).random((len(dataset), n_options)))
 
 
 def majority_scores(dataset, train_counts: dict[str, int]) -> np.ndarray:
     """One fixed ranking for every question, the letters by how often they answer a training question: what
-    position bias alone scores (the ranking form of the majority class)."""
+    position bias alone scores (the ranking form of the majority class); a question ranks only its own letters."""
     frequency = np.array([train_counts.get(name, 0) for name in dataset.features["label"].names], dtype=float)
-    return np.tile(frequency, (len(dataset), 1))
+    return own_options(dataset, np.tile(frequency, (len(dataset), 1)))
 
 
-def chance_loss(label_names: list[str], train_counts: dict[str, int], validation_labels, train_config) -> float:
-    """ln(options): each option is scored on its own with shared weights, so a model blind to the text
-    gives every option the same logit, whatever the letter frequencies."""
-    return float(np.log(len(label_names)))
+def chance_loss(label_names: list[str], train_counts: dict[str, int], validation_labels, train_config,
+                level: float | None = None) -> float:
+    """ln(options), averaged over the validation questions (`level`, from MultipleChoice.fit; ln(letters) when
+    unset): each option is scored on its own with shared weights, so a model blind to the text gives every
+    option of a question the same logit, whatever the letter frequencies."""
+    return float(np.log(len(label_names))) if level is None else level
+
+
+def validation_chance_loss(validation) -> float:
+    """The loss of a text-blind model on `validation`: mean ln(options) over its questions."""
+    return float(np.mean(np.log(option_counts(validation))))
 
 
 def compute_metrics_fn(label_names: list[str], validation=None, row_order=None, k: int | None = None):
-    """The `compute_metrics` Trainer calls after each evaluation (row order does not matter here)."""
+    """The `compute_metrics` Trainer calls after each evaluation (row order does not matter here). Label ids
+    are the collator's (answer id, option count) per question; the logits of options a question lacks (and
+    Trainer's -100 fill where a batch had fewer options than the widest) are masked before ranking."""
     def compute(eval_prediction) -> dict:
         logits = eval_prediction.predictions
         logits = logits[0] if isinstance(logits, tuple) else logits
-        gold = eval_prediction.label_ids
-        return {"accuracy": float(np.mean(np.argmax(logits, -1) == gold)), **ranking_metrics(gold, logits, k)}
+        labels = np.asarray(eval_prediction.label_ids)
+        gold, counts = labels[:, 0], labels[:, 1]
+        scores = choices.mask_absent_options(logits, counts)
+        return {"accuracy": float(np.mean(np.argmax(scores, -1) == gold)), **ranking_metrics(gold, scores, k)}
     return compute
 
 
@@ -194,8 +265,8 @@ def encode_choices(tokenizer, questions: list[str], options: list[list[str]], co
     if backend is None:
         raise TunecardError("tokenizer", "a fast (tokenizers-backed) tokenizer for multiple_choice",
                             type(tokenizer).__name__, "use a model that ships a tokenizer.json")
-    n_options = len(options[0]) if options else 0
     flat = [o for row in options for o in row]
+    starts = np.cumsum([0] + [len(row) for row in options])  # row i's options are flat[starts[i]:starts[i + 1]]
     pieces = tokenizer(list(contexts) + list(questions) + flat + [CONTEXT_SEPARATOR],
                        add_special_tokens=False).encodings
     n, separator = len(questions), pieces[-1]
@@ -204,7 +275,7 @@ def encode_choices(tokenizer, questions: list[str], options: list[list[str]], co
            "cut_context": [], "cut_question_or_option": []}
     for i in range(n):
         context, question = pieces[i], pieces[n + i]
-        row_options = pieces[2 * n + i * n_options: 2 * n + (i + 1) * n_options]
+        row_options = pieces[2 * n + starts[i]: 2 * n + starts[i + 1]]
         whole = len(question.ids) + sum(len(o.ids) for o in row_options)  # before any in-place truncation
         first, full, cut = _first_segment(context, separator, question, row_options, budget, tokenizer.truncation_side)
         encoded = [_join(backend, first, option, budget, Encoding) for option in row_options]
@@ -258,21 +329,39 @@ def build_model(ref, label_names: list[str]):
 
 
 def data_collator(tokenizer):
-    """Flatten [questions, options, tokens] to one padded batch and back (DataCollatorForMultipleChoice),
-    after dropping the non-model columns Trainer keeps for length grouping."""
-    from transformers import DataCollatorForMultipleChoice
+    """[questions, options, tokens] batches (inference.ChoiceBatcher: each question's options padded to the
+    batch's most with a blank input) of the model inputs alone (Trainer keeps the other columns for length
+    grouping), and `labels` [questions, 2]: each question's (answer id, option count), from which the loss
+    (`choice_loss`) and the per-epoch metrics mask the padded options."""
+    import torch
 
-    collator = DataCollatorForMultipleChoice(tokenizer)
-    keep = (*MODEL_INPUTS, "label", "labels")
+    from tunecard.inference import ChoiceBatcher
+
+    batcher = ChoiceBatcher(tokenizer)
 
     def collate(features):
-        return collator([{k: v for k, v in f.items() if k in keep} for f in features])
+        batch, counts = batcher([{k: f[k] for k in MODEL_INPUTS if k in f} for f in features])
+        batch["labels"] = torch.tensor([[f["label"], n] for f, n in zip(features, counts)])
+        return batch
     return collate
 
 
+def choice_loss(outputs, labels, num_items_in_batch=None):
+    """Trainer's `compute_loss_func`: cross-entropy over each question's own options (`labels` from the
+    collator: answer id, option count; the options a question lacks get logit -inf, so no probability and no
+    gradient), summed and divided by the questions of the whole accumulated batch, as Trainer expects of it."""
+    import torch
+
+    logits = outputs["logits"].float()
+    answers, counts = labels[:, 0], labels[:, 1]
+    lacking = torch.arange(logits.shape[-1], device=logits.device)[None, :] >= counts[:, None]
+    total = torch.nn.functional.cross_entropy(logits.masked_fill(lacking, float("-inf")), answers, reduction="sum")
+    return total / (num_items_in_batch / LABEL_FIELDS if num_items_in_batch is not None else len(answers))
+
+
 def score(model, tokenizer, tokenized, batch_size: int, desc: str) -> np.ndarray:
-    """Option logits [n_questions, n_options] in row order; `batch_size` counts option inputs, so a batch
-    holds batch_size / n_options questions."""
+    """Option logits [n_questions, model letters] in row order, -inf for the options a question lacks;
+    `batch_size` counts option inputs, so a batch holds batch_size / letters questions."""
     from tunecard.inference import predict_choice_logits
 
     return predict_choice_logits(model, tokenizer, tokenized, batch_size, desc=desc)
@@ -287,16 +376,25 @@ def load_predictor(path: str, batch_size: int = 64, backend: str = "torch"):
 # ---- predictions --------------------------------------------------------------------------------
 
 def prediction_extras(dataset, probs: np.ndarray) -> dict[str, list]:
-    """Columns added to predictions/<split>.csv: the ranked letters, and what retrieval gave as context."""
+    """Columns added to predictions/<split>.csv: the ranked letters, each question's option count where some
+    question lacks letters (so `tunecard verify` and `ensemble` know which zero probabilities are no option),
+    and what retrieval gave as context."""
     names = dataset.features["label"].names
-    extras = {"ranked": ranked_letters(probs, names, HEADLINE_K)}
+    counts = option_counts(dataset)
+    extras = {"ranked": ranked_letters(probs, names, HEADLINE_K, counts)}
+    if (counts < len(names)).any():
+        extras["n_options"] = counts.tolist()
     if "retrieved" in dataset.column_names:
         extras["retrieved"] = dataset["retrieved"]
     return extras
 
 
-def ranked_letters(probs: np.ndarray, names: list[str], k: int) -> list[str]:
-    return [" ".join(names[i] for i in row) for row in metrics.rank_options(probs, k)]
+def ranked_letters(probs: np.ndarray, names: list[str], k: int, counts=None) -> list[str]:
+    """The top k letters of each question, best first; never a letter the question lacks (`counts`: each
+    question's option count; None: every question has every letter)."""
+    counts = np.full(len(probs), len(names)) if counts is None else np.asarray(counts)
+    ranked = metrics.rank_options(choices.mask_absent_options(probs, counts, len(names)), k)
+    return [" ".join(names[i] for i in row[:n]) for row, n in zip(ranked, counts)]
 
 
 def chunk_scorer(ranker, columns: list[str], options: dict):
@@ -317,7 +415,7 @@ def chunk_scorer(ranker, columns: list[str], options: dict):
             rows = retrieve(rows)
         probs = ranker.predict_proba(rows["question"], rows["options"], rows["context"], bar)
         frame = prediction_frame(ids, probs, names, top_k=1)
-        frame.insert(2, "ranked", ranked_letters(probs, names, top_k))
+        frame.insert(2, "ranked", ranked_letters(probs, names, top_k, rows["n_options"]))
         if "retrieved" in rows.column_names:
             frame["retrieved"] = rows["retrieved"]
         return frame
@@ -338,8 +436,6 @@ UNCUT = 10**9
 
 def _predict_columns(chunk: dict, options: dict) -> choices.ChoiceColumns:
     """The question and option columns of a file to score (an answer column, if any, is ignored)."""
-    import dataclasses
-
     import datasets
 
     features = datasets.Dataset.from_dict({k: v[:1] for k, v in chunk.items()}).features
@@ -373,6 +469,9 @@ class MultipleChoice(Task):
 
     k: Optional[int] = None
     """Also report MAP@k for this cut-off (MAP@3 is always reported)."""
+    chance_level: Optional[float] = None
+    """The validation loss of a text-blind model, mean ln(options) over the validation questions (set by `fit`;
+    where unset, ln(letters))."""
 
     def __post_init__(self):
         if self.k is not None and not 1 <= self.k <= metrics.MAX_MAP_K:
@@ -402,6 +501,16 @@ class MultipleChoice(Task):
     def data_collator(self, tokenizer):
         return data_collator(tokenizer)
 
+    def loss_function(self, train_config, train):
+        if train_config.class_weights:
+            raise TunecardError("--train.class_weights", "unset for multiple_choice", f"'{train_config.class_weights}'",
+                                "drop --train.class_weights: each option is scored on its own, so answer-letter "
+                                "weights would only reweight questions by where their answer stands")
+        return choice_loss
+
+    def fit(self, validation_logits: np.ndarray, prepared: PreparedData) -> "MultipleChoice":
+        return dataclasses.replace(self, chance_level=validation_chance_loss(prepared.splits["validation"]))
+
     def compute_metrics_fn(self, label_names: list[str], validation, row_order):
         return compute_metrics_fn(label_names, validation, row_order, self.k)
 
@@ -424,19 +533,32 @@ class MultipleChoice(Task):
         return majority_scores(dataset, train_counts)
 
     def unit_terms(self, dataset, scores: np.ndarray) -> dict[str, np.ndarray]:
-        return ranking_terms(dataset["label"], scores, self.k)
+        return ranking_terms(dataset["label"], own_options(dataset, scores), self.k)
 
     def chance_loss(self, label_names, train_counts, validation_labels, train_config) -> float:
-        return chance_loss(label_names, train_counts, validation_labels, train_config)
+        return chance_loss(label_names, train_counts, validation_labels, train_config, self.chance_level)
+
+    def judge(self, name: str, dataset, logits: np.ndarray, names: list[str], train_counts: dict[str, int],
+              temperature: Optional[float], seed: int):
+        """The usual judgement, of logits where every option a question lacks is -inf: exactly 0 probability in
+        the metrics, the calibration and the written predictions, whatever scored them (the model, a blend, or
+        the probabilities `tunecard verify` reads back)."""
+        from tunecard import evaluation
+
+        return evaluation.judge_split(self, name, dataset, own_options(dataset, np.asarray(logits, dtype=np.float64)),
+                                      names, train_counts, temperature, seed)
 
     def prediction_extras(self, dataset, probs: np.ndarray) -> dict[str, list]:
         return prediction_extras(dataset, probs)
 
     def card(self, prepared: PreparedData, tokenizer) -> TaskCard:
         names = prepared.label_names
+        fewest, most = option_range(prepared)
+        options = f"{most} options ({', '.join(names)})" if fewest == most else \
+            f"{fewest} to {most} options ({names[0]}-{names[-1]})"
         return TaskCard(
             description="multiple-choice question answering",
-            intended_use=f"Ranks the {len(names)} options ({', '.join(names)}) of a question, best first.",
+            intended_use=f"Ranks the {options} of a question, best first.",
             usage=USAGE, notes=card_notes(prepared))
 
     def load_predictor(self, path: str, batch_size: int = 64, backend: str = "torch"):
@@ -448,6 +570,18 @@ class MultipleChoice(Task):
     def input_lengths(self, predictor, rows: dict[str, list]) -> list[list[int]]:
         """One sequence per option: context, question and the option, uncut."""
         return input_lengths(predictor, rows)
+
+    # ---- zero-shot: a causal LM that was never trained for the task ---------------------------
+
+    zero_shot_models = "a causal language model (each option scored by its log-likelihood)"
+
+    @classmethod
+    def zero_shot(cls, model: str, raw: dict, columns: dict, batch_size: int, **options):
+        """A causal LM scoring each option by its log-likelihood as the answer, lm-evaluation-harness's way
+        (tasks/choice_likelihood.py); takes --k like a trained model, refuses any other option."""
+        from tunecard.tasks import choice_likelihood
+
+        return choice_likelihood.zero_shot(cls.from_model({}, **options), model, raw, columns, batch_size)
 
 
 USAGE = """import tunecard

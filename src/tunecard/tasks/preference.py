@@ -95,6 +95,9 @@ def prepare(data_config, seed: int) -> PreparedData:
     splits = {}
     for name, ds in pairs.items():
         splits[name], identical[name] = expand_pairs(ds, columns)
+        if not len(splits[name]):
+            raise TunecardError(f"{name} pairs", "pairs whose chosen and rejected responses differ",
+                                f"all {len(ds)} identical", "check the chosen and rejected columns")
     findings = [_identical_finding({k: v for k, v in identical.items() if v})]
     has_prompt = any(any(splits[name]["text"]) for name in splits)
     if not has_prompt:
@@ -502,7 +505,7 @@ class Preference(Task):
     def data_collator(self, tokenizer):
         return PairCollator(tokenizer)
 
-    def loss_function(self, train_config):
+    def loss_function(self, train_config, train):
         return loss_function(train_config)
 
     def preprocess_logits(self, tokenizer, label_names: list[str]):
