@@ -133,7 +133,8 @@ class TrainConfig:
     logging_steps: Optional[int] = None
     """Steps between training-loss logs; unset: about 20 per epoch."""
     class_weights: Optional[str] = None
-    """balanced: weight each class's loss by n_rows / (n_classes * class_rows), for imbalanced labels."""
+    """balanced: weight each class's loss by n_rows / (n_classes * class_rows), for imbalanced labels
+    (multi_label: each label's positive and negative rows by n_rows / (2 * rows on that side))."""
     early_stopping_patience: Optional[int] = None
     """Stop after this many evaluations without a better kept metric (unset: train all epochs)."""
     reuse_freed_memory: bool = True
