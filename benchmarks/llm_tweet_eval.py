@@ -28,6 +28,7 @@ import random
 import shutil
 import time
 from pathlib import Path
+from yardstick import matmul_gflops  # benchmarks/ is on sys.path when a script runs
 
 HERE = Path(__file__).parent
 SYSTEM_PROMPTS = {
@@ -67,19 +68,6 @@ def write_data(splits: dict[str, list[dict]], folder: Path, limit: int | None, t
         (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         sizes[name] = len(rows)
     return sizes
-
-
-def matmul_gflops() -> float:
-    """fp32 1024x1024 matmul speed, the yardstick DESIGN.md quotes (~164 GFLOP/s on an idle machine):
-    recorded before and after each run, so a run slowed by other work on the machine shows it."""
-    import torch
-
-    a = torch.randn(1024, 1024)
-    a @ a
-    start = time.perf_counter()
-    for _ in range(20):
-        a @ a
-    return round(2 * 1024 ** 3 * 20 / (time.perf_counter() - start) / 1e9, 1)
 
 
 def run_task(task: str, args) -> dict:

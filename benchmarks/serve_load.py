@@ -29,6 +29,7 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
+from yardstick import matmul_gflops  # benchmarks/ is on sys.path when a script runs
 
 HERE = Path(__file__).parent
 LEVELS = (1, 8, 32, 64)
@@ -207,21 +208,6 @@ def machine() -> dict:
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "matmul_gflops": matmul_gflops()}
-
-
-def matmul_gflops() -> float:
-    """A 1024x1024 fp32 matmul's speed now, to compare days (see benchmarks/README.md)."""
-    import torch
-
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    for _ in range(3):
-        a @ b
-    times = []
-    for _ in range(20):
-        started = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - started)
-    return round(2 * 1024**3 / float(np.median(times)) / 1e9, 1)
 
 
 if __name__ == "__main__":

@@ -26,23 +26,11 @@ import os
 import shutil
 import time
 from pathlib import Path
+from yardstick import matmul_gflops  # benchmarks/ is on sys.path when a script runs
 
 HERE = Path(__file__).parent
 CHANCE = 0.25
 """Four options per OpenBookQA question: a uniformly random choice is right one time in four."""
-
-
-def matmul_gflops() -> float:
-    """fp32 1024x1024 matmul speed (~164 GFLOP/s on an idle machine, DESIGN.md): recorded before and after,
-    so a run slowed by other work on the machine shows it."""
-    import torch
-
-    a = torch.randn(1024, 1024)
-    a @ a
-    start = time.perf_counter()
-    for _ in range(20):
-        a @ a
-    return round(2 * 1024 ** 3 * 20 / (time.perf_counter() - start) / 1e9, 1)
 
 
 def read_questions(path: Path, limit: int | None) -> list[dict]:

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import make_rows, write_jsonl
-from test_llm_classification import build_tiny_lm
+from test_llm_classification import loaded, tiny_lm  # noqa: F401 (the tiny Llama and its loaded copy: fixtures)
 from tunecard import causal_lm
 from tunecard.cli import main
 from tunecard.config import LlmConfig
@@ -24,18 +24,6 @@ from tunecard.tasks import llm_classification as llm
 
 OPTIONS = ["great", "awful", "very good", "not bad", "superb", "boring", "quite lovely", "really terrible"]
 QUESTION_WORDS = ["the", "film", "plot", "was", "acting", "story", "music", "really"]
-
-
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory) -> str:
-    return build_tiny_lm(tmp_path_factory.mktemp("tiny-llama"))
-
-
-@pytest.fixture(scope="module")
-def loaded(tiny_lm):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    return AutoModelForCausalLM.from_pretrained(tiny_lm), AutoTokenizer.from_pretrained(tiny_lm)
 
 
 def question_rows(n: int = 12, seed: int = 0) -> list[dict]:

@@ -290,7 +290,8 @@ def _model_to_evaluate(model: str, task_name: str | None, raw: dict, columns: di
         found = "an embedded base model" if model in models.EMBEDDED_MODELS else "a model folder tunecard did not train"
         able = " or --task ".join(tasks.zero_shot_tasks())
         raise TunecardError(f"--model {model}", "a tunecard run directory or model folder (or --task, to score "
-                            "another model zero-shot)", found, f"pass --task {able} to score it zero-shot, or train it first")
+                            "another model zero-shot)", found,
+                            f"pass --task {able} to score it zero-shot, or train it first")
     if prompt:
         flag = next(iter(prompt))
         raise TunecardError(f"--{flag}", "prompt options only with --task and a model tunecard did not train",

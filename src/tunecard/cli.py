@@ -38,7 +38,8 @@ def build_parser() -> ArgumentParser:
     evaluate = ArgumentParser(description="Score labelled data with a trained model, or (with --task) a model "
                                           "tunecard did not train, zero-shot.")
     evaluate.add_argument("--model", required=True,
-                          help="a run directory or model folder; with --task also an alias, model folder or hub id")
+                          help="a run directory or model folder; with --task also an alias, model folder, hub id "
+                               "or PEFT adapter folder")
     evaluate.add_argument("--data", required=True, help="a labelled file, a folder of splits or a hub id")
     evaluate.add_argument("--output", default=None, help="folder for metrics.json, predictions, plots, README.md")
     evaluate.add_argument("--text_column", default=None)

@@ -30,13 +30,14 @@ def stratified_holdout(train, size: float, seed: int, split: str = "validation")
     return parts["train"], parts["test"]
 
 
-def random_holdout(train, size: float, seed: int, split: str = "validation") -> tuple:
-    """(train, held out): a seeded random share of the rows, for labels that cannot stratify (label sets)."""
+def random_holdout(train, size: float, seed: int, split: str = "validation", unit: str = "row") -> tuple:
+    """(train, held out): a seeded random share of the rows, for labels that cannot stratify (label sets,
+    preference pairs: `unit` names what a row is in the error)."""
     n_holdout = math.ceil(size * len(train))
     if n_holdout < 1 or len(train) - n_holdout < 1:
-        raise TunecardError(f"{split} split", "at least one row on each side of the hold-out",
-                            f"{len(train)} rows, {n_holdout} to hold out",
-                            f"add rows or give a {split} file with --data.{split}")
+        raise TunecardError(f"{split} split", f"at least one {unit} on each side of the hold-out",
+                            f"{len(train)} {unit}s, {n_holdout} to hold out",
+                            f"add {unit}s or give a {split} file with --data.{split}")
     parts = train.train_test_split(test_size=n_holdout, seed=seed)
     return parts["train"], parts["test"]
 

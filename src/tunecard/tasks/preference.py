@@ -10,7 +10,6 @@ expansion, so the two texts of a pair never land in different splits.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ import numpy as np
 from tunecard import metrics
 from tunecard.data import checks
 from tunecard.data.columns import Columns
-from tunecard.data.splits import hold_out_missing, read_training_splits
+from tunecard.data.splits import hold_out_missing, random_holdout, read_training_splits
 from tunecard.diagnostics import Finding
 from tunecard.errors import TunecardError
 from tunecard.tasks.base import PIPELINE_USAGE, PreparedData, Task, TaskCard, classifier_metrics_note
@@ -134,13 +133,7 @@ def _check_pairs(dataset, columns: PairColumns, split: str):
 
 def pair_holdout(pairs, size: float, seed: int, split: str) -> tuple:
     """(rest, held out): a seeded random share of the pairs (whole pairs, never single texts)."""
-    n_holdout = math.ceil(size * len(pairs))
-    if n_holdout < 1 or len(pairs) - n_holdout < 1:
-        raise TunecardError(f"{split} split", "at least one pair on each side of the hold-out",
-                            f"{len(pairs)} pairs, {n_holdout} to hold out",
-                            f"add pairs or give a {split} file with --data.{split}")
-    parts = pairs.train_test_split(test_size=n_holdout, seed=seed)
-    return parts["train"], parts["test"]
+    return random_holdout(pairs, size, seed, split, unit="pair")
 
 
 def expand_pairs(pairs, columns: PairColumns):
