@@ -8,6 +8,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tunecard.data.columns import id_column as find_id_column
 from tunecard.errors import TunecardError
 
 
@@ -31,9 +32,19 @@ SHOWN_ROWS = 5
 """How many dropped rows a report names."""
 
 
-def drop_bad_rows(dataset, is_complete, id_column: str | None = None):
+def drop_bad_rows_in(splits: dict, is_complete) -> tuple[dict, dict]:
+    """(the splits without their incomplete rows, what was dropped per split: `drop_bad_rows`'s reports)."""
+    kept, dropped = {}, {}
+    for name, dataset in splits.items():
+        kept[name], report = drop_bad_rows(dataset, is_complete)
+        dropped.update({name: report} if report else {})
+    return kept, dropped
+
+
+def drop_bad_rows(dataset, is_complete):
     """(the dataset without its incomplete rows, {"count": n, "first": the first ids or 1-based row numbers});
     `is_complete(batch) -> [bool]` judges a batch of rows."""
+    id_column = find_id_column(dataset.column_names)
     flags = [ok for batch in dataset.iter(batch_size=10_000) for ok in is_complete(batch)]
     bad = [i for i, ok in enumerate(flags) if not ok]
     if not bad:

@@ -23,13 +23,13 @@ from typing import Optional
 
 import numpy as np
 
+from tunecard.data.columns import id_column as find_id_column
 from tunecard.errors import TunecardError
 
 QUESTION_COLUMNS = ("prompt", "question", "stem", "query", "sentence", "goal", "text")
 ANSWER_COLUMNS = ("answer", "answerKey", "answer_key", "label", "correct", "target")
 LIST_COLUMNS = ("options", "choices", "endings", "candidates")
 CONTEXT_COLUMNS = ("context", "passage", "article")
-ID_COLUMNS = ("id", "idx", "guid")
 LETTERS = string.ascii_uppercase
 MIN_OPTIONS = 2
 """Fewer options leave nothing to choose between."""
@@ -109,7 +109,7 @@ def find_choice_columns(features, question: str | None = None, answer: str | Non
         raise TunecardError(f"answer column in the {where}", f"one named {_list(ANSWER_COLUMNS)}",
                             f"columns {_list(available)}", "name it with --data.label_column")
     context = next((c for c in CONTEXT_COLUMNS if c in available), None)
-    id_column = next((c for c in ID_COLUMNS if c in available), None)
+    id_column = find_id_column(available)
     nested = question or "question"
     if _is_record(features.get(nested)) and "stem" in features[nested]:
         return ChoiceColumns("nested", nested, nested, answer, context, id_column)

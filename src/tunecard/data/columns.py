@@ -12,8 +12,15 @@ PAIR_COLUMNS = [("sentence1", "sentence2"), ("premise", "hypothesis"), ("questio
 TEXT_COLUMNS = ["text", "sentence", "content", "review", "document", "tweet", "body",
                 "utterance", "comment"]
 LABEL_COLUMNS = ["label", "labels", "label_text", "category", "class", "target", "sentiment"]
+ID_COLUMNS = ("id", "idx", "guid")
+"""Columns that name a row (kept as its id in predictions files and in the names of dropped rows)."""
 # A numeric label column next to a column of its names (the HF `emotion` layout).
 NAME_COLUMNS = {"label": ["label_text", "label_name"], "labels": ["labels_text"]}
+
+
+def id_column(available: list[str]) -> str | None:
+    """The column that names each row, if the data has one."""
+    return next((c for c in ID_COLUMNS if c in available), None)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ import numpy as np
 from tunecard import diagnostics, metrics
 from tunecard.data import checks, labels
 from tunecard.data.columns import Columns, resolve_columns
+from tunecard.data.columns import id_column as find_id_column
 from tunecard.data.splits import hold_out_missing, read_training_splits
 from tunecard.data.predictions import prediction_frame
 from tunecard.errors import TunecardError
 from tunecard.tasks.base import PIPELINE_USAGE, PreparedData, Task, TaskCard, classifier_metrics_note
 
-ID_COLUMNS = ("id", "idx", "guid")
 MINILM_LEARNING_RATE = 1.5e-4
 """The embedded minilm (6 layers, 384 wide) is under-trained at 5e-5 in 3 epochs (benchmarks/emotion_train.py)."""
 
@@ -28,12 +28,8 @@ def prepare(data_config, seed: int) -> PreparedData:
                               data_config.text_pair_column, data_config.label_column)
     dropped = {}
     if data_config.bad_rows == "drop":
-        is_complete = checks.complete_texts_and_labels([c for c in (columns.text, columns.text_pair) if c],
-                                                       columns.label)
-        for name, dataset in raw.items():
-            id_column = next((c for c in ID_COLUMNS if c in dataset.column_names), None)
-            raw[name], report = checks.drop_bad_rows(dataset, is_complete, id_column)
-            dropped.update({name: report} if report else {})
+        raw, dropped = checks.drop_bad_rows_in(raw, checks.complete_texts_and_labels(
+            [c for c in (columns.text, columns.text_pair) if c], columns.label))
     names = labels.label_names(raw["train"], columns, data_config.label_names)
     by_id = labels.labels_are_ids(raw["train"], columns, data_config.label_names)
     splits = {name: standardise(ds, columns, names, name, by_id) for name, ds in raw.items()}
@@ -68,7 +64,7 @@ def standardise(dataset, columns: Columns, names: list[str], split: str, by_id: 
 
 
 def _rename_to_contract(dataset, columns: Columns):
-    id_column = next((c for c in ID_COLUMNS if c in dataset.column_names), None)
+    id_column = find_id_column(dataset.column_names)
     if id_column:
         dataset = dataset.map(lambda b: {"id": [str(v) for v in b[id_column]]}, batched=True)
     else:

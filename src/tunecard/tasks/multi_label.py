@@ -17,6 +17,7 @@ import numpy as np
 
 from tunecard import diagnostics, intervals, metrics
 from tunecard.data import checks, label_sets
+from tunecard.data.columns import id_column as find_id_column
 from tunecard.data.splits import hold_out_missing, random_holdout, read_training_splits
 from tunecard.errors import TunecardError
 from tunecard.tasks import classification
@@ -43,10 +44,7 @@ def prepare(data_config, seed: int) -> PreparedData:
     columns = label_sets.find_label_set_columns(raw["train"], data_config)
     dropped = {}
     if data_config.bad_rows == "drop":
-        for name, dataset in raw.items():
-            id_column = next((c for c in classification.ID_COLUMNS if c in dataset.column_names), None)
-            raw[name], report = checks.drop_bad_rows(dataset, label_sets.complete_rows(columns), id_column)
-            dropped.update({name: report} if report else {})
+        raw, dropped = checks.drop_bad_rows_in(raw, label_sets.complete_rows(columns))
     names = label_sets.label_names(raw["train"], columns, data_config)
     _check_names(names, len(raw["train"]))
     splits = {name: standardise(ds, columns, names, name) for name, ds in raw.items()}
@@ -73,7 +71,7 @@ def standardise(dataset, columns: label_sets.LabelSetColumns, names: list[str], 
                             f"{', '.join(dataset.column_names)}", "give every split the same columns")
     for column in filter(None, (columns.text, columns.text_pair)):
         checks.check_texts(dataset, column, split)
-    id_column = next((c for c in classification.ID_COLUMNS if c in dataset.column_names), None)
+    id_column = find_id_column(dataset.column_names)
 
     def convert(batch, indices):
         return {"id": [str(v) for v in (batch[id_column] if id_column else indices)],

@@ -63,7 +63,7 @@ def _drop_bad_rows(raw: dict, columns: dict) -> tuple[dict, dict]:
     kept, dropped = {}, {}
     for name, dataset in raw.items():
         kept[name], report = checks.drop_bad_rows(
-            dataset, lambda batch, c=columns[name]: choices.complete_rows(batch, c), columns[name].id)
+            dataset, lambda batch, c=columns[name]: choices.complete_rows(batch, c))
         dropped.update({name: report} if report else {})
     return kept, dropped
 

@@ -18,11 +18,12 @@ import numpy as np
 from tunecard import metrics
 from tunecard.data import checks
 from tunecard.data.columns import Columns
+from tunecard.data.columns import id_column as find_id_column
 from tunecard.data.splits import hold_out_missing, random_holdout, read_training_splits
 from tunecard.diagnostics import Finding
 from tunecard.errors import TunecardError
 from tunecard.tasks.base import PIPELINE_USAGE, PreparedData, Task, TaskCard, classifier_metrics_note
-from tunecard.tasks.classification import ID_COLUMNS, example_input, input_description
+from tunecard.tasks.classification import example_input, input_description
 
 LABEL_NAMES = ["rejected", "chosen"]
 PROMPT_SHARE = 0.25
@@ -126,7 +127,7 @@ def _check_pairs(dataset, columns: PairColumns, split: str):
         raise TunecardError(f"{split} data", f"the prompt column '{columns.prompt}' found in train",
                             f"columns {', '.join(dataset.column_names)}", "give every split the same columns")
     # Name each pair before any hold-out, so ids follow pairs into whichever split they land in.
-    id_column = next((c for c in ID_COLUMNS if c in dataset.column_names), None)
+    id_column = find_id_column(dataset.column_names)
     return dataset.map(lambda batch, idx: {"pair_id": [str(v) for v in (batch[id_column] if id_column else idx)]},
                        batched=True, with_indices=True)
 
