@@ -18,7 +18,7 @@ def test_one_class_predictions_are_a_collapse():
     gold = np.array([0] * 58 + [1] * 42)
     pred = np.zeros(100, dtype=int)
     findings = d.collapse_findings("test", gold, pred, NAMES, model_macro_f1=0.367, majority_macro_f1=0.367,
-                                   noise_std=0.01)
+                                   lead_interval=[0.0, 0.0])
     assert ids(findings) == ["collapse.class_never_recalled", "collapse.no_better_than_majority",
                              "collapse.one_class"]
     one_class = next(f for f in findings if f.id == "collapse.one_class")
@@ -31,13 +31,13 @@ def test_a_healthy_model_raises_no_collapse():
     gold = np.array([0, 1] * 50)
     pred = gold.copy()
     pred[:10] = 1 - pred[:10]
-    assert d.collapse_findings("test", gold, pred, NAMES, 0.9, 0.333, 0.03) == []
+    assert d.collapse_findings("test", gold, pred, NAMES, 0.9, 0.333, [0.5, 0.64]) == []
 
 
 def test_within_noise_of_the_majority_baseline():
     gold = np.array([0] * 50 + [1] * 50)
     pred = np.array([0, 1] * 50)
-    findings = d.collapse_findings("validation", gold, pred, NAMES, 0.40, 0.333, 0.05)
+    findings = d.collapse_findings("validation", gold, pred, NAMES, 0.40, 0.333, [-0.03, 0.16])
     assert ids(findings) == ["collapse.no_better_than_majority"]
     assert findings[0].evidence["majority_baseline"] == 0.333
 
@@ -101,7 +101,7 @@ def test_one_class_of_many_never_recalled_by_a_strong_model_is_a_warning_about_t
     pred = gold.copy()
     pred[gold == 29] = 0  # every c29 text called c0
     findings = d.collapse_findings("test", gold, pred, names, model_macro_f1=0.95, majority_macro_f1=0.002,
-                                   noise_std=0.01)
+                                   lead_interval=[0.93, 0.96])
     assert ids(findings) == ["classes.never_recalled"]
     assert findings[0].severity == "warning"
     assert findings[0].message == ("1 of 30 classes never predicted correctly on test: c29 (the model is otherwise "
@@ -113,10 +113,10 @@ def test_never_recalled_classes_are_a_collapse_when_many_or_near_the_baseline():
     names = [f"c{i}" for i in range(10)]
     gold = np.repeat(np.arange(10), 10)
     many = np.where(gold < 5, gold, 0)  # classes 5-9 never right: 5 of 10
-    found = d.collapse_findings("test", gold, many, names, 0.45, 0.02, 0.02)
+    found = d.collapse_findings("test", gold, many, names, 0.45, 0.02, [0.35, 0.5])
     assert [(f.id, f.severity) for f in found] == [("collapse.class_never_recalled", "error")]
     one = np.where(gold < 9, gold, 0)
-    near = d.collapse_findings("test", gold, one, names, 0.05, 0.02, 0.02)
+    near = d.collapse_findings("test", gold, one, names, 0.05, 0.02, [-0.01, 0.07])
     assert ("collapse.class_never_recalled", "error") in [(f.id, f.severity) for f in near]
 
 

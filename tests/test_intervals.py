@@ -76,3 +76,26 @@ def test_same_seed_same_interval():
     pred = np.array([0, 1, 1, 1] * 25)
     assert _interval(gold, pred, seed=5) == _interval(gold, pred, seed=5)
     assert _interval(gold, pred, seed=5) != _interval(gold, pred, seed=6)
+
+
+def test_paired_macro_f1_lead_over_the_majority_baseline():
+    # A model right on 90% of a balanced 3-class split leads always-"0" (macro F1 1/6) clearly; a model that
+    # guesses at random does not, and the collapse check says so.
+    rng = np.random.default_rng(4)
+    gold = rng.integers(0, 3, 600)
+    majority = np.zeros(600, dtype=int)
+    good = np.where(rng.random(600) < 0.9, gold, (gold + 1) % 3)
+    guess = rng.integers(0, 3, 600)
+    units = np.arange(600)
+    lead = metrics.macro_f1(gold, good, 3) - metrics.macro_f1(gold, majority, 3)
+    low, high = intervals.paired_lead(gold, units, 3, good, majority, metrics.macro_f1_of_confusions, seed=0)
+    assert 0.6 < low < lead < high
+    low, high = intervals.paired_lead(gold, units, 3, guess, majority, metrics.macro_f1_of_confusions, seed=0)
+    assert low > 0  # random guessing over 3 classes does beat one-class macro F1 (0.33 vs 0.17)
+    from tunecard import diagnostics
+
+    one_class = np.ones(600, dtype=int)  # another single class: no lead at all
+    interval = intervals.paired_lead(gold, units, 3, one_class, majority, metrics.macro_f1_of_confusions, seed=0)
+    found = diagnostics.collapse_findings("test", gold, one_class, ["a", "b", "c"], 0.1, 0.1, interval)
+    assert "collapse.no_better_than_majority" in [f.id for f in found]
+    assert intervals.paired_lead(gold, units, 3, good, good, metrics.macro_f1_of_confusions, seed=0) == [0, 0]

@@ -13,8 +13,6 @@ import numpy as np
 SEVERITIES = ("info", "warning", "error")
 COLLAPSE_SHARE = 0.95
 """One class predicted for at least this share of a split's inputs is a collapse."""
-NOISE_Z = 2.0
-"""Within NOISE_Z bootstrap standard deviations of the majority baseline counts as 'no better'."""
 FLAT_METRIC_RANGE = 1e-3
 """A headline metric moving less than this across >= 3 epochs while the loss moves is frozen."""
 LOSS_MOVE = 0.01
@@ -69,21 +67,14 @@ def stratified_predictions(train_counts: np.ndarray, n_rows: int, seed: int) -> 
     return rng.choice(len(train_counts), size=n_rows, p=train_counts / train_counts.sum())
 
 
-def bootstrap_std(y_true, y_pred, metric_fn, seed: int = 0, rounds: int = 200) -> float:
-    """Standard deviation of a metric over bootstrap resamples of the rows."""
-    rng = np.random.default_rng(seed)
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    values = [metric_fn(y_true[idx], y_pred[idx])
-              for idx in (rng.integers(0, len(y_true), len(y_true)) for _ in range(rounds))]
-    return float(np.std(values))
-
-
 # ---- collapse ---------------------------------------------------------------------------------
 
 def collapse_findings(split: str, y_true, y_pred, names: list[str], model_macro_f1: float,
-                      majority_macro_f1: float, noise_std: float) -> list[Finding]:
+                      majority_macro_f1: float, lead_interval: list[float]) -> list[Finding]:
     """Macro F1 is the yardstick for every label count: unlike accuracy or binary F1, a model that
-    predicts one class cannot score well on it, whichever class that is."""
+    predicts one class cannot score well on it, whichever class that is. `lead_interval`: the paired 95%
+    bootstrap interval of the model's macro F1 minus the majority baseline's (`intervals.paired_lead`);
+    a lead whose interval reaches 0 is no measurable lead."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     counts = np.bincount(y_pred, minlength=len(names))
     findings = []
@@ -95,15 +86,15 @@ def collapse_findings(split: str, y_true, y_pred, names: list[str], model_macro_
             f"the model predicts '{names[top]}' for {share:.1%} of {split} inputs",
             {"class": names[top], "share": round(float(share), 4),
              "prediction_entropy": round(normalized_entropy(counts), 4)}, COLLAPSE_ADVICE, split))
-    if model_macro_f1 - majority_macro_f1 <= NOISE_Z * noise_std:
+    near_baseline = lead_interval[0] <= 0
+    if near_baseline:
         findings.append(Finding(
             "collapse.no_better_than_majority", "error",
-            f"macro F1 {model_macro_f1:.4f} on {split} is within noise ({NOISE_Z:g} bootstrap std) of always "
-            f"predicting the majority class ({majority_macro_f1:.4f})",
-            {"metric": "f1_macro", "model": round(model_macro_f1, 4),
-             "majority_baseline": round(majority_macro_f1, 4), "bootstrap_std": round(noise_std, 4)},
-            COLLAPSE_ADVICE, split))
-    near_baseline = model_macro_f1 - majority_macro_f1 <= NOISE_Z * noise_std
+            f"macro F1 {model_macro_f1:.4f} on {split} is no measurable lead over always predicting the majority "
+            f"class ({majority_macro_f1:.4f}): the 95% interval of the lead, {lead_interval[0]:+.4f} to "
+            f"{lead_interval[1]:+.4f}, reaches 0",
+            {"metric": "f1_macro", "model": round(model_macro_f1, 4), "majority_baseline": round(majority_macro_f1, 4),
+             "lead_interval": [round(v, 4) for v in lead_interval]}, COLLAPSE_ADVICE, split))
     findings.extend(_never_recalled(split, y_true, y_pred, names, near_baseline))
     return findings
 

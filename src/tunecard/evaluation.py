@@ -53,10 +53,11 @@ def judge_split(task, name: str, dataset, logits: np.ndarray, names: list[str], 
         per_class=metrics.per_class_report(gold, pred, names), confusion=metrics.confusion(gold, pred, n),
         calibration=_calibration(raw_probs, probs, gold, temperature),
         intervals=_intervals(task, dataset, scorers, names, headline, scored, seed))
-    macro = lambda t, p: metrics.macro_f1(t, p, n)  # noqa: E731
-    findings = diagnostics.collapse_findings(
-        name, gold, pred, names, macro(gold, pred), macro(gold, scorers["majority"][0]),
-        diagnostics.bootstrap_std(gold, pred, macro, seed))
+    majority = scorers["majority"][0]
+    lead = intervals.paired_lead(gold, task.resampling_units(dataset), n, pred, majority,
+                                 metrics.macro_f1_of_confusions, seed)
+    findings = diagnostics.collapse_findings(name, gold, pred, names, metrics.macro_f1(gold, pred, n),
+                                             metrics.macro_f1(gold, majority, n), lead)
     return SplitEvaluation(report, gold, probs, findings, logits)
 
 

@@ -49,34 +49,58 @@ def _summary(values: dict[str, dict[str, np.ndarray]], keys: list[str], headline
              resamples: int) -> dict:
     """Percentile intervals of the first scorer's metrics and of its headline lead over each other scorer."""
     model, *others = values
-    low, high = (1 - CONFIDENCE) / 2 * 100, (1 + CONFIDENCE) / 2 * 100
-
-    def interval(samples: np.ndarray) -> list[float]:
-        return [round(float(v), 6) for v in np.percentile(samples, [low, high])]
     return {
         "confidence": CONFIDENCE, "resamples": resamples, "seed": seed,
-        "metrics": {key: interval(values[model][key]) for key in keys if key in values[model]},
-        "differences": {name: interval(values[model][headline] - values[name][headline])
+        "metrics": {key: _percentiles(values[model][key]) for key in keys if key in values[model]},
+        "differences": {name: _percentiles(values[model][headline] - values[name][headline])
                         for name in others if headline in values[name] and headline in values[model]},
     }
+
+
+def _percentiles(samples: np.ndarray) -> list[float]:
+    low, high = (1 - CONFIDENCE) / 2 * 100, (1 + CONFIDENCE) / 2 * 100
+    return [round(float(v), 6) for v in np.percentile(samples, [low, high])]
 
 
 def _resampled(cells: np.ndarray, scorer: Scorer, units: np.ndarray, n_units: int, n_labels: int, seed: int,
                resamples: int) -> dict[str, np.ndarray]:
     """Each metric of one scorer on every resample; the same seed gives every scorer the same resamples."""
-    rng = np.random.default_rng(seed)
-    cell_of_row = cells + np.asarray(scorer.predictions)
     out: dict[str, list] = {}
-    for start in range(0, resamples, _CHUNK):
-        draws = rng.integers(0, n_units, (min(_CHUNK, resamples - start), n_units))
-        counts = _counts_per_unit(draws, n_units)  # [chunk, n_units]: how often each unit was drawn
-        row_weights = counts[:, units]
-        confusion = np.stack([np.bincount(cell_of_row, weights=w, minlength=n_labels * n_labels) for w in row_weights])
-        chunk = metrics.confusion_metrics(confusion.reshape(-1, n_labels, n_labels))
+    for counts, confusion in _resampled_confusions(cells, scorer.predictions, units, n_units, n_labels, seed,
+                                                   resamples):
+        chunk = metrics.confusion_metrics(confusion)
         chunk.update({key: counts @ terms / n_units for key, terms in scorer.unit_terms.items()})
         for key, value in chunk.items():
             out.setdefault(key, []).append(value)
     return {key: np.concatenate(parts) for key, parts in out.items()}
+
+
+def _resampled_confusions(cells: np.ndarray, predictions, units: np.ndarray, n_units: int, n_labels: int,
+                          seed: int, resamples: int):
+    """Chunk by chunk: how often each unit was drawn [chunk, n_units], and the confusion matrix of each
+    resample [chunk, n_labels, n_labels]."""
+    rng = np.random.default_rng(seed)
+    cell_of_row = cells + np.asarray(predictions)
+    for start in range(0, resamples, _CHUNK):
+        draws = rng.integers(0, n_units, (min(_CHUNK, resamples - start), n_units))
+        counts = _counts_per_unit(draws, n_units)
+        confusion = np.stack([np.bincount(cell_of_row, weights=w, minlength=n_labels * n_labels)
+                              for w in counts[:, units]])
+        yield counts, confusion.reshape(-1, n_labels, n_labels)
+
+
+def paired_lead(gold, units, n_labels: int, model_predictions, baseline_predictions, statistic, seed: int,
+                resamples: int = RESAMPLES) -> list[float]:
+    """The interval of statistic(model) - statistic(baseline) over the same resamples; `statistic` maps
+    confusion matrices [resamples, n, n] to values [resamples] (e.g. `metrics.macro_f1_of_confusions`)."""
+    units = np.asarray(units)
+    n_units = int(units.max()) + 1 if len(units) else 0
+    cells = np.asarray(gold) * n_labels
+
+    def values(predictions) -> np.ndarray:
+        return np.concatenate([statistic(confusion) for _, confusion in _resampled_confusions(
+            cells, predictions, units, n_units, n_labels, seed, resamples)])
+    return _percentiles(values(model_predictions) - values(baseline_predictions))
 
 
 def _counts_per_unit(draws: np.ndarray, n_units: int) -> np.ndarray:

@@ -72,10 +72,21 @@ def metrics_with_invalid(y_true, y_pred, n_labels: int) -> dict[str, float]:
 
 
 def macro_f1(y_true, y_pred, n_labels: int) -> float:
-    """Unweighted mean of per-class F1 over all n_labels classes."""
-    from sklearn.metrics import f1_score
+    """Unweighted mean of per-class F1 over all n_labels classes (scikit-learn's, zero_division=0); a
+    prediction outside 0..n_labels-1 is a miss, as in `classification_metrics`."""
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    column = np.where((y_pred < 0) | (y_pred >= n_labels), n_labels, y_pred)
+    counts = np.bincount(y_true * (n_labels + 1) + column, minlength=n_labels * (n_labels + 1))
+    return float(macro_f1_of_confusions(counts.reshape(n_labels, n_labels + 1)))
 
-    return float(f1_score(y_true, y_pred, average="macro", labels=list(range(n_labels)), zero_division=0))
+
+def macro_f1_of_confusions(counts: np.ndarray) -> np.ndarray:
+    """Macro F1 of confusion matrices [..., n, n] (rows gold; a further column may count predictions of no
+    label), for any n, binary included."""
+    counts = np.asarray(counts, dtype=float)
+    n = counts.shape[-2]
+    hits = np.diagonal(counts[..., :n, :n], axis1=-2, axis2=-1)
+    return _ratio(2 * hits, counts.sum(-1) + counts[..., :n, :n].sum(-2)).mean(-1)
 
 
 def per_class_report(y_true, y_pred, names: list[str]) -> dict[str, dict[str, float]]:
