@@ -31,10 +31,16 @@ def classification_metrics(y_true, y_pred, n_labels: int) -> dict[str, float]:
     """Accuracy and P/R/F1 (binary for 2 labels, macro and weighted otherwise) as scikit-learn computes them
     with zero_division=0; derived from the confusion matrix, as every bootstrap resample is (intervals.py).
     A prediction outside 0..n_labels-1 (no label) is a miss of its gold class and no class's positive."""
+    counts = _confusion_with_no_label(y_true, y_pred, n_labels)
+    return {key: float(value) for key, value in confusion_metrics(counts).items()}
+
+
+def _confusion_with_no_label(y_true, y_pred, n_labels: int) -> np.ndarray:
+    """[n, n + 1] counts, rows gold; the last column counts predictions outside 0..n-1 (no label)."""
     y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
-    column = np.where((y_pred < 0) | (y_pred >= n_labels), n_labels, y_pred)  # the last column: no label
+    column = np.where((y_pred < 0) | (y_pred >= n_labels), n_labels, y_pred)
     counts = np.bincount(y_true * (n_labels + 1) + column, minlength=n_labels * (n_labels + 1))
-    return {key: float(value) for key, value in confusion_metrics(counts.reshape(n_labels, n_labels + 1)).items()}
+    return counts.reshape(n_labels, n_labels + 1)
 
 
 def confusion_metrics(counts: np.ndarray) -> dict[str, np.ndarray]:
@@ -74,10 +80,7 @@ def metrics_with_invalid(y_true, y_pred, n_labels: int) -> dict[str, float]:
 def macro_f1(y_true, y_pred, n_labels: int) -> float:
     """Unweighted mean of per-class F1 over all n_labels classes (scikit-learn's, zero_division=0); a
     prediction outside 0..n_labels-1 is a miss, as in `classification_metrics`."""
-    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
-    column = np.where((y_pred < 0) | (y_pred >= n_labels), n_labels, y_pred)
-    counts = np.bincount(y_true * (n_labels + 1) + column, minlength=n_labels * (n_labels + 1))
-    return float(macro_f1_of_confusions(counts.reshape(n_labels, n_labels + 1)))
+    return float(macro_f1_of_confusions(_confusion_with_no_label(y_true, y_pred, n_labels)))
 
 
 def macro_f1_of_confusions(counts: np.ndarray) -> np.ndarray:
