@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 import tunecard
-from tunecard import api
+from tunecard.workflows import api
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from tunecard import diagnostics
+from tunecard.judging import diagnostics
 from tunecard.config import TrainConfig
 from tunecard.tasks import task_class
 

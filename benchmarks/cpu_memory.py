@@ -63,8 +63,8 @@ def time_steps(variant: str, length: int, steps: int) -> dict:
     import torch
     from transformers import AutoModelForMultipleChoice
 
-    from tunecard import models
-    from tunecard.cpu_memory import reuse_freed_memory
+    from tunecard.engine import models
+    from tunecard.engine.cpu_memory import reuse_freed_memory
 
     if variant == "reuse":
         assert reuse_freed_memory(), "glibc's mallopt is not available here"

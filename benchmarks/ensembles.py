@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import tunecard
-from tunecard import api
+from tunecard.workflows import api
 
 HERE = Path(__file__).parent
 RUNS = HERE / "runs"

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tunecard import causal_lm, models
+from tunecard.engine import causal_lm
+from tunecard.engine import models
 from tunecard.tasks.llm_classification import LlmClassification, pad_id
 from tunecard.config import LlmConfig
 

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 import tunecard
-from tunecard import intervals, metrics
+from tunecard.judging import intervals
+from tunecard.judging import metrics
 from tunecard.config import DataConfig
 from tunecard.tasks.multi_label import HEADLINE, MultiLabel, fit_thresholds
 

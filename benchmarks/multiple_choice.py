@@ -49,7 +49,9 @@ import pandas as pd
 import torch
 
 import tunecard
-from tunecard import metrics, models, retrieval
+from tunecard.judging import metrics
+from tunecard.engine import models
+from tunecard.retrieval import passages as retrieval
 from tunecard.config import IndexConfig
 from tunecard.tasks.multiple_choice import MultipleChoice
 

@@ -32,7 +32,7 @@ import torch
 from transformers import pipeline
 
 import tunecard
-from tunecard.inference import ONNX_FOLDER
+from tunecard.engine.inference import ONNX_FOLDER
 
 HERE = Path(__file__).parent
 
@@ -84,7 +84,7 @@ def end_to_end(run: str, data: Path, backend: str, repeats: int) -> float:
 
 
 def main() -> None:
-    import tunecard.api  # noqa: F401  (export)
+    import tunecard.workflows.api  # noqa: F401  (export)
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=str(HERE / "runs" / "emotion"))

@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-from tunecard import models, training
+from tunecard.engine import models
+from tunecard.engine import training
 from tunecard.config import DataConfig, TrainConfig
 from tunecard.tasks import classification
 from tunecard.tasks.classification import Classification

@@ -119,7 +119,7 @@ def direct_logliks(docs: list[dict], n: int) -> list[list[float]]:
     log-probabilities of the continuation tokens."""
     import torch
 
-    from tunecard import models
+    from tunecard.engine import models
 
     ref = models.resolve_model("smollm2-135m")
     model, tokenizer = models.load_causal_lm(ref).eval(), models.load_tokenizer(ref)

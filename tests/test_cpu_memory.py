@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from tunecard import cpu_memory
+from tunecard.engine import cpu_memory
 
 CHILD = """
 import resource, sys, torch
-from tunecard.cpu_memory import reuse_freed_memory
+from tunecard.engine.cpu_memory import reuse_freed_memory
 if sys.argv[1] == "reuse":
     assert reuse_freed_memory()
 torch.ones(1)
@@ -48,7 +48,7 @@ def test_build_trainer_applies_it_on_cpu_only_when_the_flag_is_set(flag, _tiny_m
     import datasets
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from tunecard import training
+    from tunecard.engine import training
     from tunecard.config import TrainConfig
 
     calls = []
@@ -56,7 +56,7 @@ def test_build_trainer_applies_it_on_cpu_only_when_the_flag_is_set(flag, _tiny_m
     tokenizer = AutoTokenizer.from_pretrained(_tiny_model_master)
     model = AutoModelForSequenceClassification.from_pretrained(_tiny_model_master, num_labels=2)
     rows = datasets.Dataset.from_dict({**tokenizer(["good", "bad"]), "label": [1, 0]})
-    trainer, _ = training.build_trainer(model, tokenizer, rows, rows, TrainConfig(reuse_freed_memory=flag),
-                                        str(tmp_path), None, "accuracy")
+    parts = training.TrainerParts(model=model, tokenizer=tokenizer, train=rows, validation=rows)
+    trainer, _ = training.build_trainer(parts, TrainConfig(reuse_freed_memory=flag), str(tmp_path), "accuracy")
     assert trainer.args.device.type == "cpu"
     assert calls == ([1] if flag else [])

@@ -10,7 +10,7 @@ from conftest import make_rows, write_jsonl
 from tunecard.config import DataConfig
 from tunecard.data.columns import resolve_columns
 from tunecard.data.readers import read_reference, read_splits
-from tunecard.tasks.classification import prepare
+from tunecard.data.texts import prepare
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".json", ".parquet"])

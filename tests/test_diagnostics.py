@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tunecard import diagnostics as d
+from tunecard.judging import diagnostics as d
 
 NAMES = ["not-hate", "hate"]
 
@@ -224,8 +224,8 @@ def test_chance_loss_is_the_loss_of_the_best_input_blind_classifier(class_weight
 
     from tunecard.config import TrainConfig
     from tunecard.tasks import classification
-    from tunecard.metrics import balanced_class_weights
-    from tunecard.training import weighted_loss
+    from tunecard.judging.metrics import balanced_class_weights
+    from tunecard.engine.training import weighted_loss
 
     names = ["a", "b", "c"]
     train = torch.tensor([0] * 70 + [1] * 25 + [2] * 5)
@@ -243,7 +243,7 @@ def test_chance_loss_is_the_loss_of_the_best_input_blind_classifier(class_weight
     optimizer.step(closure)
     fitted = float(loss({"logits": bias.detach().expand(len(validation), 3)}, torch.tensor(validation)))
     counts = {name: int((train == i).sum()) for i, name in enumerate(names)}
-    chance = classification.chance_loss(names, counts, validation, TrainConfig(class_weights=class_weights))
+    chance = classification.Classification().chance_loss(names, counts, validation, TrainConfig(class_weights=class_weights))
     assert chance == pytest.approx(fitted, abs=1e-4)
 
 
@@ -255,7 +255,9 @@ def test_preference_and_multiple_choice_chance_levels_match_their_losses_on_blin
 
     labels = torch.tensor([1, 0] * 8)  # (chosen, rejected) texts of 8 pairs
     blind = torch.full((16, 2), 0.3)  # every text scored alike
-    assert float(preference.loss_function(TrainConfig())({"logits": blind}, labels)) == pytest.approx(
-        preference.chance_loss(preference.LABEL_NAMES, {}, labels.numpy(), TrainConfig()), abs=1e-6)
+    task = preference.Preference()
+    assert float(task.loss_function(TrainConfig(), None)({"logits": blind}, labels)) == pytest.approx(
+        task.chance_loss(preference.LABEL_NAMES, {}, labels.numpy(), TrainConfig()), abs=1e-6)
     options = torch.nn.functional.cross_entropy(torch.zeros(4, 5), torch.tensor([0, 2, 4, 1]))
-    assert float(options) == pytest.approx(multiple_choice.chance_loss(list("ABCDE"), {}, [], TrainConfig()))
+    chance = multiple_choice.MultipleChoice().chance_loss(list("ABCDE"), {}, [], TrainConfig())
+    assert float(options) == pytest.approx(chance)

@@ -9,7 +9,7 @@ import pytest
 from huggingface_hub import ModelCard
 
 import tunecard
-from tunecard import blending
+from tunecard.judging import blending
 from tunecard.cli import main
 
 from conftest import make_rows, tiny_config, write_jsonl

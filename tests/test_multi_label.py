@@ -93,7 +93,7 @@ def test_rows_missing_their_labels_are_dropped_and_named(tmp_path):
 def test_a_text_shared_with_train_and_a_conflicting_set_are_found(tmp_path, tiny_model):
     from transformers import AutoTokenizer
 
-    from tunecard import evaluation
+    from tunecard.judging import judge as evaluation
 
     train, test = label_set_rows(60, seed=1), label_set_rows(20, seed=3)
     test[0] = dict(train[0])  # leaked into test
@@ -114,7 +114,7 @@ def test_a_text_shared_with_train_and_a_conflicting_set_are_found(tmp_path, tiny
 def test_metrics_match_scikit_learn_with_empty_rows():
     from sklearn.metrics import accuracy_score, f1_score, hamming_loss, precision_score, recall_score
 
-    from tunecard.metrics import multi_label_metrics
+    from tunecard.judging.metrics import multi_label_metrics
 
     rng = np.random.default_rng(0)
     gold, predicted = rng.random((300, 6)) < 0.2, rng.random((300, 6)) < 0.3
@@ -140,7 +140,7 @@ def test_thresholds_fitted_on_validation_find_a_planted_one():
 
 
 def test_a_model_that_predicts_no_label_or_one_set_is_a_collapse():
-    from tunecard.diagnostics import label_set_collapse_findings
+    from tunecard.judging.diagnostics import label_set_collapse_findings
 
     gold = np.random.default_rng(2).random((100, 3)) < 0.4
     nothing = label_set_collapse_findings("test", gold, np.zeros_like(gold), NAMES)
@@ -160,12 +160,12 @@ def test_balanced_weights_even_each_label_and_the_chance_loss_is_the_best_blind_
     assert positive * labels.sum(0) == pytest.approx(negative * (1 - labels).sum(0))  # each side weighs alike
     loss = multi_label.weighted_bce(positive, negative)
     blind = lambda q: float(loss({"logits": torch.logit(torch.full((400, 3), q))}, torch.tensor(labels)))
-    assert blind(0.5) == pytest.approx(multi_label.chance_loss(priors, labels, balanced=True), abs=1e-5)
+    assert blind(0.5) == pytest.approx(multi_label.blind_bce(priors, labels, balanced=True), abs=1e-5)
     assert blind(0.5) < min(blind(0.45), blind(0.55))  # 0.5 is the best input-blind guess under these weights
     plain = multi_label.weighted_bce(np.ones(3), np.ones(3))
     expected = torch.nn.functional.binary_cross_entropy(torch.tensor(np.tile(priors, (400, 1))), torch.tensor(labels))
     assert float(plain({"logits": torch.logit(torch.tensor(np.tile(priors, (400, 1))))}, torch.tensor(labels))) == \
-        pytest.approx(float(expected), abs=1e-5) == pytest.approx(multi_label.chance_loss(priors, labels), abs=1e-5)
+        pytest.approx(float(expected), abs=1e-5) == pytest.approx(multi_label.blind_bce(priors, labels), abs=1e-5)
 
 
 # ---- a trained model, end to end ----------------------------------------------------------------

@@ -16,8 +16,10 @@ from conftest import FILLER, NEGATIVE, POSITIVE, tiny_config, write_jsonl
 from tunecard.cli import main
 from tunecard.config import DataConfig
 from tunecard.errors import TunecardError
-from tunecard.metrics import map_at_k, map_at_k_from_scores
+from tunecard.judging.metrics import map_at_k, map_at_k_from_scores
+from tunecard.data import questions
 from tunecard.tasks import multiple_choice
+from tunecard.tasks.multiple_choice import MultipleChoice
 
 LETTERS = "ABCD"
 
@@ -71,8 +73,8 @@ def test_majority_ranking_orders_letters_by_training_frequency():
     split = datasets.Dataset.from_dict({"label": [1, 2, 0, 1]},
                                        features=datasets.Features({"label": datasets.ClassLabel(names=list("ABC"))}))
     # B is the commonest training answer, then C, then A: every question gets the ranking B C A
-    scores = multiple_choice.majority_scores(split, {"A": 2, "B": 9, "C": 5})
-    assert multiple_choice.split_metrics(split, scores) == {"map_at_3": pytest.approx((1 + 1 / 2 + 1 / 3 + 1) / 4)}
+    scores = MultipleChoice().majority_scores(split, {"A": 2, "B": 9, "C": 5})
+    assert MultipleChoice().split_metrics(split, scores) == {"map_at_3": pytest.approx((1 + 1 / 2 + 1 / 3 + 1) / 4)}
 
 
 # ---- data layouts and answers ---------------------------------------------------------------------
@@ -100,7 +102,7 @@ def layouts(tmp_path) -> dict[str, str]:
 
 def test_every_layout_and_answer_form_reads_the_same_questions(tmp_path):
     for name, path in layouts(tmp_path).items():
-        prepared = multiple_choice.prepare(DataConfig(train=path, validation=path), seed=42)
+        prepared = questions.prepare(DataConfig(train=path, validation=path), seed=42)
         split = prepared.splits["validation"]
         assert prepared.label_names == ["A", "B", "C"], name
         assert split["question"] == [q for q, _, _ in QUESTIONS], name
@@ -114,7 +116,7 @@ def test_a_missing_option_names_the_row(tmp_path):
     rows[1]["B"] = None
     path = write_jsonl(tmp_path / "bad.jsonl", rows)
     with pytest.raises(TunecardError) as info:
-        multiple_choice.prepare(DataConfig(train=path), seed=42)
+        questions.prepare(DataConfig(train=path), seed=42)
     assert str(info.value) == ("options in train: expected a non-empty text for every option; found row 2: "
                                "option B is missing. Fix: fill in or remove that row")
 
@@ -122,7 +124,7 @@ def test_a_missing_option_names_the_row(tmp_path):
 def test_rows_with_a_missing_option_can_be_dropped_and_are_reported(tmp_path):
     rows = make_questions(30)
     rows[3]["C"], rows[11]["A"] = None, "  "
-    prepared = multiple_choice.prepare(DataConfig(train=write_jsonl(tmp_path / "d.jsonl", rows), bad_rows="drop",
+    prepared = questions.prepare(DataConfig(train=write_jsonl(tmp_path / "d.jsonl", rows), bad_rows="drop",
                                                   validation_size=0.2), seed=42)
     assert prepared.dropped_rows == {"train": {"count": 2, "first": ["q3", "q11"], "by": "id"}}
     assert sum(len(s) for s in prepared.splits.values()) == 28
@@ -147,7 +149,7 @@ def test_a_row_with_one_option_is_an_error_naming_it(tmp_path):
     rows = [{"id": "q1", "question": "q1", "options": ["a", "b", "c"], "answer": 0},
             {"id": "q2", "question": "q2", "options": ["a"], "answer": 0}]
     with pytest.raises(TunecardError) as info:
-        multiple_choice.prepare(DataConfig(train=write_jsonl(tmp_path / "d.jsonl", rows)), seed=42)
+        questions.prepare(DataConfig(train=write_jsonl(tmp_path / "d.jsonl", rows)), seed=42)
     assert str(info.value) == ("options in train: expected at least 2 options per question; found row 2 (id q2) has 1. "
                                "Fix: give every question two or more options, or remove that row")
 
@@ -155,7 +157,7 @@ def test_a_row_with_one_option_is_an_error_naming_it(tmp_path):
 def test_no_option_columns_is_an_error_listing_the_layouts(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [{"question": "q", "answer": "A"}])
     with pytest.raises(TunecardError) as info:
-        multiple_choice.prepare(DataConfig(train=path), seed=42)
+        questions.prepare(DataConfig(train=path), seed=42)
     assert str(info.value).startswith("multiple-choice train data: expected option columns A, B, ... beside a question "
                                       "column, a list column (options, choices, endings), or OpenBookQA-style")
 
@@ -165,10 +167,10 @@ def test_no_option_columns_is_an_error_listing_the_layouts(tmp_path):
 def test_collator_flattens_pads_per_batch_and_reshapes(tmp_path, minilm_path):
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     path = write_jsonl(tmp_path / "q.jsonl", make_questions(20))
-    prepared = multiple_choice.prepare(DataConfig(train=path, validation=path), 42)
-    tokenized = multiple_choice.tokenize(prepared.splits["train"], tokenizer, 64)
+    prepared = questions.prepare(DataConfig(train=path, validation=path), 42)
+    tokenized = questions.tokenize(prepared.splits["train"], tokenizer, 64)
     rows = [tokenized[i] for i in range(3)]
-    batch = multiple_choice.data_collator(tokenizer)(rows)
+    batch = MultipleChoice().data_collator(tokenizer)(rows)
     longest = max(len(ids) for row in rows for ids in row["input_ids"])
     assert batch["input_ids"].shape == (3, 4, longest)
     assert batch["attention_mask"].shape == batch["token_type_ids"].shape == (3, 4, longest)
@@ -180,14 +182,14 @@ def test_collator_flattens_pads_per_batch_and_reshapes(tmp_path, minilm_path):
 def test_inputs_match_the_tokenizer_and_long_context_is_trimmed_first(minilm_path):
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     question, options = "what is a photon?", ["a particle of light", "a sound wave"]
-    encoded = multiple_choice.encode_choices(tokenizer, [question], [options], ["light is made of photons"], 64)
+    encoded = questions.encode_choices(tokenizer, [question], [options], ["light is made of photons"], 64)
     reference = tokenizer("light is made of photons #### " + question, options[0])
     assert encoded["input_ids"][0][0] == reference["input_ids"]
     assert encoded["token_type_ids"][0][0] == reference["token_type_ids"]
     assert encoded["cut_context"] == encoded["cut_question_or_option"] == [False]
 
     context = " ".join(["background"] * 100) + " final words"
-    encoded = multiple_choice.encode_choices(tokenizer, [question], [options], [context], 24)
+    encoded = questions.encode_choices(tokenizer, [question], [options], [context], 24)
     text = tokenizer.decode(encoded["input_ids"][0][0])
     assert len(encoded["input_ids"][0][0]) == 24 and encoded["cut_context"] == [True]
     assert encoded["cut_question_or_option"] == [False]
@@ -199,7 +201,7 @@ def test_inputs_match_the_tokenizer_and_long_context_is_trimmed_first(minilm_pat
 def test_question_and_option_share_the_length_when_no_context_fits(minilm_path):
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     long_question = " ".join(["why"] * 40)
-    encoded = multiple_choice.encode_choices(tokenizer, [long_question], [["yes because " * 10, "no"]], ["ctx"], 32)
+    encoded = questions.encode_choices(tokenizer, [long_question], [["yes because " * 10, "no"]], ["ctx"], 32)
     lengths = [len(ids) for ids in encoded["input_ids"][0]]
     assert max(lengths) == 32
     first = tokenizer.decode(encoded["input_ids"][0][0])

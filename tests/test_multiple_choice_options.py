@@ -18,6 +18,7 @@ from conftest import FILLER, NEGATIVE, POSITIVE, tiny_config, write_jsonl
 from tunecard.cli import main
 from tunecard.config import DataConfig
 from tunecard.errors import TunecardError
+from tunecard.data import questions
 from tunecard.tasks import multiple_choice
 from tunecard.tasks.multiple_choice import MultipleChoice
 
@@ -44,7 +45,7 @@ def make_mixed_questions(n: int, seed: int = 0, digit_labels: bool = False, coun
 def split_of(rows: list[dict], tmp_path, name: str = "d"):
     """`rows` read as the validation split of a prepared run (train is the same file)."""
     path = write_jsonl(tmp_path / f"{name}.jsonl", rows)
-    return multiple_choice.prepare(DataConfig(train=path, validation=path), seed=42)
+    return questions.prepare(DataConfig(train=path, validation=path), seed=42)
 
 
 # ---- reading ---------------------------------------------------------------------------------------
@@ -62,7 +63,7 @@ def test_the_hf_layout_with_letter_and_digit_labels_is_read_as_is(tmp_path):
 def test_the_letters_cover_the_most_options_of_any_split(tmp_path):
     train = write_jsonl(tmp_path / "train.jsonl", make_mixed_questions(12, counts=(3, 4)))
     validation = write_jsonl(tmp_path / "validation.jsonl", make_mixed_questions(6, seed=1, counts=(2, 5)))
-    prepared = multiple_choice.prepare(DataConfig(train=train, validation=validation), seed=42)
+    prepared = questions.prepare(DataConfig(train=train, validation=validation), seed=42)
     assert prepared.label_names == ["A", "B", "C", "D", "E"]
     assert sorted(set(prepared.splits["train"]["n_options"])) == [3, 4]
 
@@ -71,7 +72,7 @@ def test_a_digit_answer_in_a_row_with_letter_labels_is_no_position(tmp_path):
     rows = make_mixed_questions(3)
     rows[1]["answerKey"] = "2"  # labels A-D: "2" names no choice (a 0-based index would silently pick C)
     with pytest.raises(TunecardError) as info:
-        multiple_choice.prepare(DataConfig(train=write_jsonl(tmp_path / "d.jsonl", rows)), seed=42)
+        questions.prepare(DataConfig(train=write_jsonl(tmp_path / "d.jsonl", rows)), seed=42)
     assert str(info.value) == ("answers in train: expected one of the row's choice labels (A, B, C, D), a letter (A-D) "
                                "or the text of one of the row's options; found row 2 (id q1): answer '2'. "
                                "Fix: correct the answer or remove that row")
@@ -82,9 +83,9 @@ def test_a_digit_answer_in_a_row_with_letter_labels_is_no_position(tmp_path):
 def test_a_batch_pads_each_question_to_the_most_options_with_a_blank_input(tmp_path, minilm_path):
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     split = split_of(make_mixed_questions(3), tmp_path).splits["validation"]
-    tokenized = multiple_choice.tokenize(split, tokenizer, 64)
+    tokenized = questions.tokenize(split, tokenizer, 64)
     rows = [tokenized[i] for i in range(3)]  # 3, 4 and 5 options
-    batch = multiple_choice.data_collator(tokenizer)(rows)
+    batch = MultipleChoice().data_collator(tokenizer)(rows)
     longest = max(len(ids) for row in rows for ids in row["input_ids"])
     assert batch["input_ids"].shape == batch["attention_mask"].shape == (3, 5, longest)
     assert batch["labels"].tolist() == [[row["label"], n] for row, n in zip(rows, COUNTS)]
@@ -126,8 +127,8 @@ def test_map_at_3_with_padded_options_hand_worked():
                        [0.1, 0.2, 0.3, 0.15, 0.25],   # 5 options: ranking C E B D A, answer E at rank 2 -> 1/2
                        [0.6, 0.4, 0.7, 0.9, 0.1]])    # 2 options: ranking A B, answer B at rank 2 -> 1/2
     split = scored_split([3, 5, 2], [0, 4, 1])
-    assert multiple_choice.split_metrics(split, scores) == {"map_at_3": pytest.approx((1 / 3 + 1 / 2 + 1 / 2) / 3)}
-    assert multiple_choice.split_metrics(split, scores, k=1)["map_at_1"] == 0.0
+    assert MultipleChoice().split_metrics(split, scores) == {"map_at_3": pytest.approx((1 / 3 + 1 / 2 + 1 / 2) / 3)}
+    assert MultipleChoice(k=1).split_metrics(split, scores)["map_at_1"] == 0.0
     assert multiple_choice.ranked_letters(scores, list("ABCDE"), 3, [3, 5, 2]) == ["B C A", "C E B", "A B"]
     terms = MultipleChoice().unit_terms(split, scores)["map_at_3"]
     assert terms.tolist() == pytest.approx([1 / 3, 1 / 2, 1 / 2])
@@ -136,11 +137,11 @@ def test_map_at_3_with_padded_options_hand_worked():
 def test_the_baselines_rank_only_each_questions_own_options():
     counts = [2, 3, 4, 5] * 1500
     split = scored_split(counts, [0] * len(counts))
-    chance = multiple_choice.chance_scores(split, seed=3)
+    chance = MultipleChoice().chance_scores(split, seed=3)
     assert np.isneginf(chance[0, 2:]).all() and np.isfinite(chance[3]).all()
     expected = np.mean([multiple_choice.random_map(n, 3) for n in counts])  # 0.55: not 5 options' 0.367
-    assert multiple_choice.split_metrics(split, chance)["map_at_3"] == pytest.approx(expected, abs=0.02)
-    majority = multiple_choice.majority_scores(split, {"A": 1, "B": 2, "C": 3, "D": 40, "E": 50})
+    assert MultipleChoice().split_metrics(split, chance)["map_at_3"] == pytest.approx(expected, abs=0.02)
+    majority = MultipleChoice().majority_scores(split, {"A": 1, "B": 2, "C": 3, "D": 40, "E": 50})
     assert multiple_choice.ranked_letters(majority, list("ABCDE"), 3, counts)[:4] == ["B A", "C B A", "D C B",
                                                                                        "E D C"]
 
@@ -232,8 +233,8 @@ def test_a_request_mixing_option_counts_is_served(mixed_run):
     from fastapi.testclient import TestClient
 
     from tunecard.config import ServeConfig
-    from tunecard.serving.app import create_app
-    from tunecard.serving.engine import ServedModel
+    from tunecard.workflows.serve.app import create_app
+    from tunecard.workflows.serve.engine import ServedModel
 
     questions = make_mixed_questions(3, seed=9)
     inputs = [{"question": q["question"], "options": q["choices"]["text"]} for q in questions]

@@ -15,7 +15,7 @@ from conftest import FILLER, NEGATIVE, POSITIVE, tiny_config, write_jsonl
 from tunecard.cli import main
 from tunecard.config import DataConfig
 from tunecard.errors import TunecardError
-from tunecard.metrics import pairwise_accuracy
+from tunecard.judging.metrics import pairwise_accuracy
 from tunecard.tasks import preference
 
 
@@ -48,7 +48,7 @@ def test_pairwise_accuracy_hand_worked_and_ties_count_as_misses():
 
 def test_pair_splitting_never_separates_a_pair(tmp_path):
     path = write_jsonl(tmp_path / "pairs.jsonl", make_pairs(101, seed=1))
-    prepared = preference.prepare(DataConfig(train=path, test_size=0.2, validation_size=0.1), seed=42)
+    prepared = preference.Preference().prepare(DataConfig(train=path, test_size=0.2, validation_size=0.1), seed=42)
     assert set(prepared.splits) == {"train", "validation", "test"}
     seen = {}
     for name, split in prepared.splits.items():
@@ -67,7 +67,7 @@ def test_pair_splitting_never_separates_a_pair(tmp_path):
 def test_a_pair_file_missing_a_column_is_a_clear_error(tmp_path):
     path = write_jsonl(tmp_path / "pairs.jsonl", [{"chosen": "a good reply", "response": "x"}] * 4)
     with pytest.raises(TunecardError) as info:
-        preference.prepare(DataConfig(train=path), seed=42)
+        preference.Preference().prepare(DataConfig(train=path), seed=42)
     assert str(info.value) == (
         "train data: expected preference pairs: a chosen and a rejected text column (and optionally a prompt); "
         "found no 'rejected' column among chosen, response. Fix: rename the columns, or name them with "
@@ -86,7 +86,7 @@ def test_missing_column_in_cli_exits_2_without_traceback(tmp_path, capsys, tiny_
 
 def test_identical_pairs_are_dropped_and_reported(tmp_path):
     rows = make_pairs(20, seed=3) + [{"chosen": "same text", "rejected": "same text"}] * 2
-    prepared = preference.prepare(DataConfig(train=write_jsonl(tmp_path / "p.jsonl", rows)), seed=42)
+    prepared = preference.Preference().prepare(DataConfig(train=write_jsonl(tmp_path / "p.jsonl", rows)), seed=42)
     assert sum(len(s) for s in prepared.splits.values()) == 40
     assert [f.id for f in prepared.findings] == ["data.identical_pairs"]
 

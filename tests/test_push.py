@@ -16,7 +16,7 @@ from huggingface_hub import ModelCard
 
 import tunecard
 from conftest import make_rows, tiny_config, write_jsonl
-from tunecard.hub import broken_links
+from tunecard.workflows.push import broken_links
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from tunecard.errors import TunecardError
 
 ray = pytest.importorskip("ray")
 
-from tunecard.ray_data import Predictor, predict_dataset  # noqa: E402
+from tunecard.workflows.ray_data import Predictor, predict_dataset  # noqa: E402
 
 ACTORS = 2
 ROWS = 50

@@ -33,7 +33,8 @@ def write_config(tmp_path, tiny_model, sentiment_dir, output, **train) -> Path:
 
 
 def tunecard(*args) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1"}  # every step shown
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1",
+           "TUNECARD_PROGRESS_SECONDS": "0"}  # a progress line at every step
     return subprocess.Popen([sys.executable, "-m", "tunecard", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
 

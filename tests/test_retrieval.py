@@ -17,7 +17,7 @@ from tunecard.cli import main
 from tunecard.config import IndexConfig
 from tunecard.data.corpus import split_words
 from tunecard.errors import TunecardError
-from tunecard.retrieval import attach_context, load_index, reciprocal_rank_fusion
+from tunecard.retrieval.passages import attach_context, load_index, reciprocal_rank_fusion
 
 PLANTED = "The zorblax engine converts moonlight into electricity for lighthouse lamps."
 

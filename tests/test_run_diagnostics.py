@@ -60,7 +60,7 @@ def test_collapse_is_an_error_and_strict_exits_1(tmp_path, tiny_model, capsys):
     assert main(args) == 1
     out = capsys.readouterr()
     assert "ERROR collapse.one_class: [validation] the model predicts 'common' for 100.0% of validation inputs" in out.out
-    assert "--strict: the run has error-level diagnostics" in out.err
+    assert "tunecard: error: --strict: expected a run without error-level diagnostic findings; found " in out.err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     collapse = next(f for f in metrics["diagnostics"] if f["id"] == "collapse.one_class")
     assert collapse["evidence"]["share"] == 1.0

@@ -32,9 +32,9 @@ from test_multiple_choice import make_questions
 from test_preference import make_pairs
 from tunecard.cli import main
 from tunecard.config import ServeConfig
-from tunecard.serving.app import create_app
-from tunecard.serving.batcher import DynamicBatcher, QueueFull
-from tunecard.serving.engine import ServedModel
+from tunecard.workflows.serve.app import create_app
+from tunecard.workflows.serve.batcher import DynamicBatcher, QueueFull
+from tunecard.workflows.serve.engine import ServedModel
 
 CHROMIUM = "/usr/bin/chromium"
 URL = re.compile(r"at (http://\S+)")

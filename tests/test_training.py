@@ -99,7 +99,7 @@ def test_text_pairs_train_and_card_says_pair(tmp_path, tiny_model):
 
 
 def test_failed_run_leaves_nothing(tmp_path, tiny_model, sentiment_dir, monkeypatch):
-    from tunecard import training
+    from tunecard.engine import training
 
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
@@ -120,7 +120,7 @@ def test_progress_bar_shows_the_latest_training_loss(tmp_path, tiny_model, senti
 
 
 def test_epoch_history_keeps_the_last_rows_column_order_and_allows_no_epoch():
-    from tunecard.training import epoch_history
+    from tunecard.engine.training import epoch_history
 
     log = [{"loss": 0.9, "step": 5, "epoch": 0.5}, {"loss": 0.7, "step": 10, "epoch": 1.0},
            {"eval_accuracy": 0.6, "eval_f1": 0.5, "eval_loss": 0.8, "step": 10, "epoch": 1.0},  # as restored: sorted

@@ -10,8 +10,8 @@ from transformers import AutoTokenizer
 
 from conftest import make_rows, write_jsonl
 from tunecard.config import DataConfig
-from tunecard.evaluation import data_findings
-from tunecard.tasks import classification
+from tunecard.judging.judge import data_findings
+from tunecard.data import texts
 
 
 def truncation_of(findings, split):
@@ -21,8 +21,8 @@ def truncation_of(findings, split):
 def test_share_matches_a_direct_count(tmp_path, minilm_path):
     write_jsonl(tmp_path / "d" / "train.jsonl", make_rows(200, seed=4))
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
-    prepared = classification.prepare(DataConfig(path=str(tmp_path / "d")), seed=42)
-    tokenized = {n: classification.tokenize(ds, tokenizer, 10) for n, ds in prepared.splits.items()}
+    prepared = texts.prepare(DataConfig(path=str(tmp_path / "d")), seed=42)
+    tokenized = {n: texts.tokenize(ds, tokenizer, 10) for n, ds in prepared.splits.items()}
     finding = truncation_of(data_findings(prepared.splits, tokenized, 10, prepared.label_names), "train")
     lengths = [len(tokenizer(t)["input_ids"]) for t in list(prepared.splits["train"]["text"])]
     over = [n - 10 for n in lengths if n > 10]
@@ -35,8 +35,8 @@ def test_pairs_report_which_side_is_cut(tmp_path, minilm_path):
     rows = [{"premise": "short one", "hypothesis": "word " * 30, "label": r["label"]} for r in make_rows(40)]
     write_jsonl(tmp_path / "p" / "train.jsonl", rows)
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
-    prepared = classification.prepare(DataConfig(path=str(tmp_path / "p")), seed=42)
-    tokenized = {n: classification.tokenize(ds, tokenizer, 16) for n, ds in prepared.splits.items()}
+    prepared = texts.prepare(DataConfig(path=str(tmp_path / "p")), seed=42)
+    tokenized = {n: texts.tokenize(ds, tokenizer, 16) for n, ds in prepared.splits.items()}
     finding = truncation_of(data_findings(prepared.splits, tokenized, 16, prepared.label_names), "train")
     assert finding.evidence["side_cut"] == {"text": 0, "text_pair": finding.evidence["truncated"]}
     assert "text_pair: 36" in finding.message
@@ -48,7 +48,7 @@ def test_left_truncation_keeps_the_end(minilm_path, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     tokenizer.truncation_side = "left"
     ds = datasets.Dataset.from_list([{"text": "start " * 20 + "finale", "label": 0, "id": "0"}])
-    encoded = classification.tokenize(ds, tokenizer, 8)
+    encoded = texts.tokenize(ds, tokenizer, 8)
     assert tokenizer.decode(encoded[0]["input_ids"][-2:]) == "finale [SEP]"
 
 
@@ -58,12 +58,12 @@ EMOTION = Path(os.environ.get("TUNECARD_DATASETS", Path(__file__).parents[2] / "
 @pytest.mark.skipif(not (EMOTION / "train.jsonl").is_file(), reason="opt-in: needs the shared emotion dataset")
 def test_emotion_at_max_length_32_warns_with_the_right_share(minilm_path):
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
-    prepared = classification.prepare(DataConfig(path=str(EMOTION)), seed=42)
-    tokenized = {n: classification.tokenize(ds, tokenizer, 32) for n, ds in prepared.splits.items()}
+    prepared = texts.prepare(DataConfig(path=str(EMOTION)), seed=42)
+    tokenized = {n: texts.tokenize(ds, tokenizer, 32) for n, ds in prepared.splits.items()}
     findings = data_findings(prepared.splits, tokenized, 32, prepared.label_names)
     for split in ("train", "validation", "test"):
-        texts = list(prepared.splits[split]["text"])
-        direct = sum(len(ids) > 32 for ids in tokenizer(texts)["input_ids"]) / len(texts)
+        rows = list(prepared.splits[split]["text"])
+        direct = sum(len(ids) > 32 for ids in tokenizer(rows)["input_ids"]) / len(rows)
         finding = truncation_of(findings, split)
         assert finding.evidence["share_truncated"] == round(direct, 4)
         assert finding.severity == "warning"

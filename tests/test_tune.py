@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from huggingface_hub import ModelCard
 
-from tunecard import evaluation, tuning
+from tunecard.judging import judge as evaluation
+from tunecard.workflows import tune as tuning
 from tunecard.cli import main
 
 from conftest import tiny_config

@@ -16,7 +16,7 @@ import torch
 
 from conftest import make_rows, write_jsonl
 from test_llm_classification import loaded, tiny_lm  # noqa: F401 (the tiny Llama and its loaded copy: fixtures)
-from tunecard import causal_lm
+from tunecard.engine import causal_lm
 from tunecard.cli import main
 from tunecard.config import LlmConfig
 from tunecard.tasks import choice_likelihood

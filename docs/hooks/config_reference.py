@@ -1,4 +1,4 @@
-"""MkDocs hook: the configuration reference, generated from `src/tunecard/config.py`.
+"""MkDocs hook: the configuration reference, generated from `src/tunecard/config/sections.py`.
 
 `on_page_markdown` replaces the marker line `<!-- config-reference -->` with one table per config section
 (the top-level Config fields, then each nested section in field order, then TuneConfig, IndexConfig and
@@ -22,7 +22,7 @@ from pathlib import Path
 MARKER = "<!-- config-reference -->"
 TASK_MARKER = "<!-- task-defaults -->"
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ROOT / "src" / "tunecard" / "config.py"
+SOURCE = ROOT / "src" / "tunecard" / "config" / "sections.py"
 
 
 def attribute_docstrings(source: Path = SOURCE) -> dict[str, dict[str, str]]:
@@ -48,11 +48,11 @@ def attribute_docstrings(source: Path = SOURCE) -> dict[str, dict[str, str]]:
 
 def load_config_module():
     """`tunecard.config` from this checkout's src/ (refusing another installed copy)."""
-    src = str(SOURCE.parent.parent)
+    src = str(SOURCE.parents[2])
     if src not in sys.path:
         sys.path.insert(0, src)
     module = importlib.import_module("tunecard.config")
-    if Path(module.__file__).resolve() != SOURCE:
+    if Path(module.__file__).resolve() != SOURCE.parent / "__init__.py":
         raise RuntimeError(f"docs/hooks/config_reference.py: expected tunecard.config from {SOURCE}; "
                            f"found {module.__file__}. Fix: pip install -e . from this checkout")
     return module

@@ -1,171 +1,153 @@
-"""Command line: parse arguments and call `tunecard.api`. No logic lives here."""
+"""Command line: one subcommand per verb, each built from the verb's own signature and docstring (jsonargparse),
+so every default and every option's help is written once, where the verb or its config dataclass declares it.
+
+How a signature becomes options: a parameter typed with a config dataclass and named `config` gives its fields
+as flags (`--train.learning_rate`, or `--corpus` for an IndexConfig), with `--config FILE`; another dataclass
+parameter gives nested flags (`--tune.trials`); a positional-only parameter is a positional argument; a
+keyword-only one is for Python callers only. Switches work bare (`--resume` means `--resume true`). No logic lives
+here: a bad argument becomes one TunecardError line and exit status 2."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
 import re
 import sys
-from typing import Optional
+import typing
 
-from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, set_parsing_settings
+from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 
-from tunecard.config import (Config, IndexConfig, LlmConfig, RetrievalConfig, ServeConfig, TuneConfig,
-                             config_from_dict, expected_value)
+from tunecard.config import Config, config_from_dict, expected_value, read_config_file
 from tunecard.errors import TunecardError
 
-# Short flags users type most, mapped onto the nested config keys they stand for.
-TRAIN_SHORTCUTS = {"--data": "--data.path", "--model": "--model.name"}
+VERBS = {
+    "train": "fine-tune, evaluate and write the card",
+    "tune": "search hyperparameters; the best trial becomes a run",
+    "evaluate": "score a labelled file with a trained model (or zero-shot)",
+    "predict": "predict labels for new texts",
+    "export": "export a trained classifier to ONNX",
+    "push": "upload a trained model to the Hugging Face Hub",
+    "ensemble": "blend trained runs with weights fitted on validation",
+    "verify": "check a run's numbers against its predictions",
+    "index": "build a passage index for open-book multiple choice",
+    "serve": "serve a trained model over HTTP",
+}
+"""Verb -> its one-line help; the verb itself is `tunecard.<verb>` (workflows/<verb>.py)."""
+SHORTCUTS = {"--data": "--data.path", "--model": "--model.name"}
+"""Flags users type most, for verbs that take a Config: what they stand for."""
+
+
+def verb_function(verb: str):
+    import tunecard
+
+    return getattr(tunecard, verb)
 
 
 def build_parser() -> ArgumentParser:
     set_parsing_settings(docstring_parse_attribute_docstrings=True)  # config field docs -> --help
     parser = ArgumentParser(prog="tunecard", description="Fine-tune text classifiers and write honest model cards.")
     commands = parser.add_subcommands(dest="command")
-
-    train = ArgumentParser(description="Fine-tune a model and write a run directory with its model card. "
-                                       "--data is data.path, --model is model.name.")
-    train.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
-    train.add_class_arguments(Config, as_group=False)
-    commands.add_subcommand("train", train, help="fine-tune, evaluate and write the card")
-
-    tune = ArgumentParser(description="Search training options with Optuna: trials judged on validation, the "
-                                      "best trained again into <output>/best. Run again to resume.")
-    tune.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
-    tune.add_class_arguments(Config, as_group=False)
-    tune.add_class_arguments(TuneConfig, nested_key="tune")
-    commands.add_subcommand("tune", tune, help="search hyperparameters; the best trial becomes a run")
-
-    evaluate = ArgumentParser(description="Score labelled data with a trained model, or (with --task) a model "
-                                          "tunecard did not train, zero-shot.")
-    evaluate.add_argument("--model", required=True,
-                          help="a run directory or model folder; with --task also an alias, model folder, hub id "
-                               "or PEFT adapter folder")
-    evaluate.add_argument("--data", required=True, help="a labelled file, a folder of splits or a hub id")
-    evaluate.add_argument("--output", default=None, help="folder for metrics.json, predictions, plots, README.md")
-    evaluate.add_argument("--text_column", default=None)
-    evaluate.add_argument("--text_pair_column", default=None)
-    evaluate.add_argument("--label_column", default=None)
-    evaluate.add_argument("--batch_size", type=int, default=64)
-    evaluate.add_argument("--max_length", type=int, default=None, help="unset: the model's limit (at most 512)")
-    evaluate.add_argument("--overwrite", type=bool, default=False)
-    evaluate.add_argument("--k", type=Optional[int], default=None, help="multiple_choice: also report MAP@k")
-    evaluate.add_class_arguments(RetrievalConfig, nested_key="retrieval")
-    evaluate.add_argument("--task", type=Optional[str], default=None,
-                          help="score a model tunecard did not train zero-shot as this task: multiple_choice (each "
-                               "option by its log-likelihood) or llm_classification (each label by the likelihood "
-                               "of its words); a run is evaluated as the task it was trained for")
-    evaluate.add_class_arguments(LlmConfig, nested_key="llm")
-    commands.add_subcommand("evaluate", evaluate, help="score a labelled file with a trained model (or zero-shot)")
-
-    predict = ArgumentParser(description="Predict labels for a file of texts, in input order, in chunks.")
-    predict.add_argument("--model", required=True, help="a run directory or model folder")
-    predict.add_argument("--data", required=True, help="a CSV, TSV, JSONL, JSON, Parquet or .txt file of texts")
-    predict.add_argument("--output", required=True, help="predictions file: .csv, .jsonl or .parquet")
-    predict.add_argument("--top_k", type=Optional[int], default=None,
-                         help="also write the K most likely labels, ranked (unset: 1; multiple_choice: 3 letters)")
-    predict.add_argument("--text_column", default=None)
-    predict.add_argument("--text_pair_column", default=None)
-    predict.add_argument("--batch_size", type=int, default=64)
-    predict.add_argument("--chunk_size", type=int, default=8192, help="rows read, scored and written at a time")
-    predict.add_argument("--backend", default="torch",
-                         help="torch, or onnx: the model written by `tunecard export` (int8 when exported so)")
-    predict.add_argument("--overwrite", type=bool, default=False)
-    predict.add_argument("--submission", default=None,
-                         help="also write a Kaggle id,prediction CSV (multiple_choice: the ranked letters)")
-    predict.add_class_arguments(RetrievalConfig, nested_key="retrieval")
-    commands.add_subcommand("predict", predict, help="predict labels for new texts")
-
-    export = ArgumentParser(description="Export a trained classifier to ONNX for `predict --backend onnx`.")
-    export.add_argument("--model", required=True, help="a run directory or model folder")
-    export.add_argument("--format", default="onnx", help="onnx")
-    export.add_argument("--quantize", default=None, help="int8: also write a dynamically quantised model_int8.onnx")
-    export.add_argument("--output", default=None, help="folder to write (default: <model folder>/onnx)")
-    export.add_argument("--overwrite", type=bool, default=False)
-    commands.add_subcommand("export", export, help="export a trained classifier to ONNX")
-    push = ArgumentParser(description="Upload a run's model folder (card and images included) to the Hub.")
-    push.add_argument("model", help="a run directory or model folder")
-    push.add_argument("--repo", required=True, help="the Hub model repo: user/name or org/name")
-    push.add_argument("--private", action=ActionYesNo, default=False, help="create the repo private")
-    push.add_argument("--dry_run", "--dry-run", action=ActionYesNo, default=False,
-                      help="check the folder (links, no pickle) and list what would be uploaded; upload nothing")
-    commands.add_subcommand("push", push, help="upload a trained model to the Hugging Face Hub")
-    ensemble = ArgumentParser(description="Blend trained runs with weights fitted on validation; write a run "
-                                          "directory whose model loads and predicts like one.")
-    ensemble.add_argument("runs", nargs="+", help="run directories of the same task, labels and data splits")
-    ensemble.add_argument("--output", required=True, help="the ensemble's run directory to create")
-    ensemble.add_argument("--objective", default=None,
-                          help="log_loss (default; multiple_choice: headline, its MAP@3), headline or equal")
-    ensemble.add_argument("--folds", type=int, default=0,
-                          help="K >= 2: report validation out-of-fold (weights fitted on the other folds)")
-    ensemble.add_argument("--overwrite", type=bool, default=False)
-    commands.add_subcommand("ensemble", ensemble, help="blend trained runs with weights fitted on validation")
-    verify = ArgumentParser(description="Recompute every number of a run's metrics.json and card from its "
-                                        "predictions files; exit 1 if any differs.")
-    verify.add_argument("run", help="a run directory (written by tunecard train, ensemble or tune)")
-    commands.add_subcommand("verify", verify, help="check a run's numbers against its predictions")
-    index = ArgumentParser(description="Build a passage index (dense, bm25 or hybrid) for --retrieval.index.")
-    index.add_class_arguments(IndexConfig, as_group=False)
-    commands.add_subcommand("index", index, help="build a passage index for open-book multiple choice")
-    serve = ArgumentParser(description="Serve a trained model over HTTP: POST /predict with dynamic batching, "
-                                       "a try-it page at /, /health, /info, /metrics and /docs.")
-    serve.add_class_arguments(ServeConfig, as_group=False)
-    commands.add_subcommand("serve", serve, help="serve a trained model over HTTP")
+    for verb, help_text in VERBS.items():
+        commands.add_subcommand(verb, verb_parser(verb_function(verb)), help=help_text)
     return parser
 
 
-def expand_shortcuts(argv: list[str]) -> list[str]:
-    """`train --data X` (and `tune`) -> `--data.path X`; also --print-config -> --print_config."""
-    if not argv or argv[0] not in ("train", "tune"):
-        return argv
-    expanded = []
-    for arg in argv:
-        flag, sep, value = arg.partition("=")
-        flag = TRAIN_SHORTCUTS.get(flag, flag)
-        flag = "--print_config" if flag == "--print-config" else flag
-        expanded.append(flag + sep + value)
-    return expanded
+def verb_parser(function) -> ArgumentParser:
+    """A parser for one verb, from its signature and docstring (see the module docstring)."""
+    parser = ArgumentParser(description=inspect.getdoc(function).split("\n\n")[0])
+    hints = typing.get_type_hints(function)
+    skip = set()
+    for name, parameter in inspect.signature(function).parameters.items():
+        if parameter.kind is parameter.KEYWORD_ONLY:
+            skip.add(name)
+        elif parameter.kind is parameter.POSITIONAL_ONLY:
+            skip.add(name)
+            parser.add_argument(name, nargs="+" if typing.get_origin(hints[name]) is list else None,
+                                help=_parameter_docs(function).get(name))
+        elif _dataclass_of(hints[name]):
+            skip.add(name)
+            if name == "config":
+                parser.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
+                parser.add_class_arguments(_dataclass_of(hints[name]), as_group=False)
+            else:
+                parser.add_class_arguments(_dataclass_of(hints[name]), nested_key=name)
+    parser.add_function_arguments(function, as_group=False, skip=skip)
+    return parser
+
+
+def _dataclass_of(hint):
+    """The config dataclass a parameter takes (`T` or `Optional[T]`), else None."""
+    options = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) is typing.Union \
+        else [hint]
+    return options[0] if len(options) == 1 and dataclasses.is_dataclass(options[0]) else None
+
+
+def _parameter_docs(function) -> dict[str, str]:
+    import docstring_parser
+
+    return {p.arg_name: p.description for p in docstring_parser.parse(function.__doc__ or "").params}
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = expand_shortcuts(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
     main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun / accelerate launch set RANK
     if not main_process:
         os.environ.setdefault("TQDM_DISABLE", "1")  # one set of progress bars, the main process's
     try:
-        return _run(_parse(argv))
+        parser = build_parser()
+        argv = expand(argv, parser)
+        return _run(parser, _parse(parser, argv), argv)
     except TunecardError as exc:
         if main_process:  # every process meets the same bad input: say it once
             print(f"tunecard: error: {exc}", file=sys.stderr)
         return exc.exit_code
 
 
-def _parse(argv: list[str]):
+def expand(argv: list[str], parser: ArgumentParser) -> list[str]:
+    """Flags as users type them: `--data X` for a verb that takes a Config is `--data.path X`; `--dry-run` is
+    `--dry_run`; a bare switch (`--resume`, then another flag or nothing) is `--resume true`."""
+    if not argv or argv[0] not in VERBS:
+        return argv
+    verb_parser_ = parser._subcommands_action._name_parser_map[argv[0]]
+    switches = {option for action in verb_parser_._actions for option in action.option_strings
+                if _is_switch(action)}
+    takes_config = typing.get_type_hints(verb_function(argv[0])).get("config") is Config
+    expanded = [argv[0]]
+    for i, arg in enumerate(argv[1:], start=1):
+        flag, sep, value = arg.partition("=")
+        if flag.startswith("--"):
+            flag = "--" + flag[2:].replace("-", "_")
+            flag = SHORTCUTS.get(flag, flag) if takes_config else flag
+        expanded.append(flag + sep + value)
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        if flag in switches and not sep and (following is None or following.startswith("--")):
+            expanded.append("true")
+    return expanded
+
+
+def _is_switch(action) -> bool:
+    return getattr(action, "_typehint", None) is bool or action.type is bool
+
+
+def _parse(parser: ArgumentParser, argv: list[str]):
     """Parsed arguments; the parser's own complaint becomes one TunecardError line."""
     import argparse
 
-    parser = build_parser()
     for each in (parser, *parser._subcommands_action._name_parser_map.values()):
         each.exit_on_error = False
     try:
         return parser.parse_args(argv)
     except argparse.ArgumentError as exc:
-        _check_config_file(argv)  # a --config file that does not parse is named with its line and column
+        if "--config" in argv[:-1]:  # a --config file that does not parse is named with its line and column
+            read_config_file(argv[argv.index("--config") + 1])
         raise _argument_error(str(exc), argv[0] if argv else "") from None
 
 
-def _check_config_file(argv: list[str]) -> None:
-    from tunecard.config import read_config_file
-
-    if "--config" in argv[:-1]:
-        read_config_file(argv[argv.index("--config") + 1])
-
-
 PARSER_TYPE_ERROR = re.compile(r'Parser key "([^"]+)":\s*Expected a <class \'(\w+)\'>\. Got value: (.*)', re.S)
-TYPE_WORDS = {"float": "a number", "int": "a whole number", "bool": "true or false", "str": "a text"}
-
-
 PARSER_UNION_ERROR = re.compile(r'Parser key "([^"]+)":\s*Does not validate against any of the Union subtypes.*'
                                 r'Given value: (.*)', re.S)
+TYPE_WORDS = {"float": "a number", "int": "a whole number", "bool": "true or false", "str": "a text"}
 
 
 def _argument_error(message: str, command: str) -> TunecardError:
@@ -182,51 +164,74 @@ def _argument_error(message: str, command: str) -> TunecardError:
                          f"run: tunecard {command} --help".replace("  ", " "))
 
 
-def _run(args) -> int:
+def _run(parser: ArgumentParser, args, argv: list[str]) -> int:
     import datasets
 
-    from tunecard import api
+    from tunecard.console import quiet_library_progress
 
+    quiet_library_progress()
     datasets.disable_progress_bars()  # file-loading bars; training and scoring show their own
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # a file that does not parse is our one-line error
-    if args.command == "train":
-        values = args.train.as_dict()
-        values.pop("config", None)
-        values.pop("__path__", None)
-        config = config_from_dict(values)
-        run = api.train(config)
-        if config.strict and run is not None and run.has_errors:
-            print("tunecard: --strict: the run has error-level diagnostics (see above)", file=sys.stderr)
-            return 1
-    elif args.command == "tune":
-        values = args.tune.as_dict()
-        for key in ("config", "__path__"):
-            values.pop(key, None)
-        tune_values = values.pop("tune")
-        api.tune(config_from_dict(values), TuneConfig(**tune_values))
-    elif args.command == "evaluate":
-        api.evaluate(**args.evaluate.as_dict())
-    elif args.command == "predict":
-        written = api.predict(**args.predict.as_dict())
-        if written is not None:  # None: another process of several, which wrote nothing
-            print(f"predictions written to {written}")
-    elif args.command == "ensemble":
-        api.ensemble(**args.ensemble.as_dict())
-    elif args.command == "verify":
-        return 1 if api.verify(args.verify.run) else 0
-    elif args.command == "push":
-        api.push(**args.push.as_dict())
-    elif args.command == "export":
-        api.export(**args.export.as_dict())
-    elif args.command == "serve":
-        values = args.serve.as_dict()
-        values.pop("__path__", None)
-        api.serve(ServeConfig(**values))
-    elif args.command == "index":
-        values = args.index.as_dict()
-        values.pop("__path__", None)
-        api.index(IndexConfig(**values))
-    return 0
+    function = verb_function(args.command)
+    values = args[args.command].as_dict()
+    result = function(*_call_arguments(function, values, _given(argv)))
+    return getattr(result, "exit_status", 0)
+
+
+def _call_arguments(function, values: dict, given: set[str]) -> list:
+    """The verb's arguments from the parsed values. A `config` dataclass gets only the options given on the
+    command line or in --config (the verb fills in the defaults, and knows what the user fixed)."""
+    values.pop("__path__", None)
+    config_file = values.pop("config", None) if "config" in values and not isinstance(values["config"], dict) else None
+    hints = typing.get_type_hints(function)
+    arguments = []
+    for name, parameter in inspect.signature(function).parameters.items():
+        if parameter.kind is parameter.KEYWORD_ONLY:
+            continue
+        kind = _dataclass_of(hints[name])
+        if name == "config" and kind:
+            own = {k: v for k, v in values.items() if k not in inspect.signature(function).parameters}
+            chosen = _only(own, given | _file_keys(config_file))
+            arguments.append(config_from_dict(chosen) if kind is Config else kind(**own))
+        elif kind:
+            arguments.append(kind(**(values.get(name) or {})))
+        else:
+            arguments.append(values.get(name, parameter.default))
+    return arguments
+
+
+def _given(argv: list[str]) -> set[str]:
+    """The options written on the command line (`--train.epochs 1` -> train.epochs)."""
+    return {arg[2:].partition("=")[0] for arg in argv[1:] if arg.startswith("--")}
+
+
+def _file_keys(path) -> set[str]:
+    if not path:
+        return set()
+    return set(_flat(read_config_file(str(path[0]) if isinstance(path, list) else str(path)) or {}))
+
+
+def _flat(values: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value and key != "space":
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _only(values: dict, keys: set[str]) -> dict:
+    """The nested values whose dotted keys are in `keys`."""
+    chosen: dict = {}
+    for key, value in _flat(values).items():
+        if key in keys:
+            section = chosen
+            *parents, leaf = key.split(".")
+            for parent in parents:
+                section = section.setdefault(parent, {})
+            section[leaf] = value
+    return chosen
 
 
 if __name__ == "__main__":

@@ -30,7 +30,19 @@ class TunecardErrors(TunecardError):
         return type(self), (self.errors,)
 
 
+class Failed(TunecardError):
+    """A command that finished, but whose result fails a check the user asked for (--strict): exit status 1."""
+
+    exit_code = 1
+
+
 class Stopped(TunecardError):
     """The user stopped the run (Ctrl-C): exit status 130, as a shell reports a SIGINT."""
 
     exit_code = 130
+
+
+def raise_all(problems: list[TunecardError]) -> None:
+    """Raise every problem found at once (one, or TunecardErrors); nothing when there are none."""
+    if problems:
+        raise problems[0] if len(problems) == 1 else TunecardErrors(problems)

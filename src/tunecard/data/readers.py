@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tunecard.data.embedded import EMBEDDED_DATASETS, load_embedded
 from tunecard.errors import TunecardError
-from tunecard.hub_logging import quiet_hub_warnings
+from tunecard.console import quiet_hub_warnings
 
 SPLIT_NAMES = {
     "train": "train", "training": "train",

@@ -1,14 +1,33 @@
-"""Hold out a stratified validation split when the data has none."""
+"""A task's prepared splits, and the held-out splits drawn from train when the data has none."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow.compute as pc
 
 from tunecard.data.checks import arrow_column
 
 from tunecard.errors import TunecardError
+
+
+@dataclass
+class PreparedData:
+    """A task's `prepare` result: standardised splits in the task's contract."""
+    splits: dict
+    """Split name -> datasets.Dataset."""
+    label_names: list[str]
+    columns: Any
+    """The source columns read (data.columns.Columns)."""
+    validation_held_out: bool = False
+    dropped_rows: dict[str, dict] = field(default_factory=dict)
+    """Rows skipped per split for a missing text, label or option (data.bad_rows: drop): {"count", "first"
+    (ids, or 1-based row numbers), "by" ("id" or "row")}."""
+    findings: list = field(default_factory=list)
+    """Findings made while preparing the data (diagnostics.Finding)."""
+    test_held_out: bool = False
 
 
 def stratified_holdout(train, size: float, seed: int, split: str = "validation") -> tuple:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from tunecard.judging.judge import SplitReport
+
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 EXAMPLE_COLUMNS = {"before": "Before (base model)", "after": "After (this model)",
                    "base_output": "Base model, free generation", "tuned_output": "This model, free generation"}
@@ -20,29 +22,6 @@ BASELINE_NAMES = {"majority": "majority class", "stratified": "stratified random
 """The baselines' names in the card's text, by their key in metrics.json."""
 FRAMEWORKS = ("tunecard", "transformers", "torch", "datasets", "tokenizers", "accelerate",
               "huggingface-hub", "scikit-learn")
-
-
-@dataclass
-class SplitReport:
-    name: str
-    size: int
-    distribution: dict[str, int]
-    metrics: dict[str, float] | None = None
-    baseline: dict[str, float] | None = None
-    per_class: dict[str, dict[str, float]] | None = None
-    confusion: list[list[int]] | None = None
-    stratified: dict[str, float] | None = None
-    """Metrics of random labels drawn with the training label frequencies."""
-    calibration: dict | None = None
-    """ece, brier (raw softmax); with temperature scaling also temperature, ece_scaled, brier_scaled."""
-    comparisons: dict | None = None
-    """Other scorers of the split, shown beside the model: key -> {"label": column title, "metrics": {...}}
-    (e.g. the untuned base model zero-shot)."""
-    intervals: dict | None = None
-    """Bootstrap intervals (intervals.bootstrap): "metrics" {key: [low, high]}, "differences" {baseline:
-    {"metric", "difference", "interval"}}, with the unit resampled, confidence, resamples and seed."""
-    examples: list[dict] | None = None
-    """Example rows (id, text, gold, and one label per scorer: before, after, ...) for the card."""
 
 
 @dataclass

@@ -6,34 +6,44 @@ from __future__ import annotations
 from pathlib import Path
 
 from tunecard.config import AUTO_EPOCHS, Config
-from tunecard.metrics import METRIC_INFO
-from tunecard.report.card import CardInputs, SplitReport
+from tunecard.judging.metrics import METRIC_INFO
+from tunecard.judging.judge import SplitReport
+from tunecard.report.card import CardInputs
 
-def card_inputs(config: Config, task, card_text, base_model: str, prepared, evaluations, result, best_metric: str,
-                device: str, precision: str, findings, train_counts: dict[str, int], temperature: float | None,
-                retrieval_manifest: dict | None = None, world_size: int = 1,
-                distributed_type: str = "single") -> CardInputs:
-    """`task`: the run's Task (its facts are read, nothing is called that computes); `card_text`: its TaskCard."""
-    names = prepared.label_names
+def card_inputs(run, evaluations, result, findings, args) -> CardInputs:
+    """The card of a trained run. `run`: the train workflow's TrainingRun (its config, task, prepared data,
+    settings; the task's facts are read, nothing is called that computes); `evaluations`: the judged splits;
+    `result`: Trainer's TrainingResult; `args`: its TrainingArguments (device, precision, processes)."""
+    config, task, prepared = run.config, run.task, run.prepared
+    names, counts = prepared.label_names, run.train_counts
     dataset_name = dataset_name_of(config)
+    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+    manifest = run.index.manifest if run.index is not None else None
     return CardInputs(
-        model_name=Path(config.output).name, base_model=base_model, dataset_name=dataset_name,
+        model_name=Path(config.output).name, base_model=run.ref.base_model, dataset_name=dataset_name,
         dataset_description=dataset_description(config, dataset_name), task=config.task,
         pipeline_tag=task.pipeline_tag, library_name=task.library_name, model_index_task=task.model_index_task,
         label_names=names, max_length=config.model.max_length,
-        splits=[SplitReport("train", len(prepared.splits["train"]), train_counts), *(e.report for e in evaluations)],
+        splits=[SplitReport("train", len(prepared.splits["train"]), counts), *(e.report for e in evaluations)],
         metric_keys=task.metric_keys(names), metric_info={**METRIC_INFO, **task.metric_info},
-        best_metric=best_metric, best_epoch=result.best_epoch,
-        history=result.history, hyperparameters=hyperparameters(config, precision, retrieval_manifest, world_size,
-                                                                        distributed_type, len(result.history)),
-        majority_label=max(names, key=lambda n: train_counts[n]), fitted=task.fitted_settings(),
+        best_metric=run.best_metric, best_epoch=result.best_epoch, history=result.history,
+        hyperparameters=hyperparameters(config, precision, manifest, args.world_size, _distributed_type(args),
+                                        len(result.history)),
+        majority_label=max(names, key=lambda n: counts[n]), fitted=run.settings.keys(list(task.fitted_settings())),
         baselines=task.baseline_description, baseline_names=dict(task.baseline_names),
         validation_held_out=prepared.validation_held_out, validation_share=config.data.validation_size,
         test_held_out=prepared.test_held_out, test_share=config.data.test_size, holdout=task.holdout,
-        card_text=card_text, score_plots=task.score_histogram, extra_frameworks=task.extra_frameworks,
-        seed=config.train.seed, train_seconds=result.train_seconds,
-        samples_per_second=result.samples_per_second, device=device,
-        findings=[f.as_dict() for f in findings], temperature=temperature, dropped_rows=prepared.dropped_rows)
+        card_text=task.card(prepared, run.tokenizer), score_plots=task.score_histogram,
+        extra_frameworks=task.extra_frameworks, seed=config.train.seed, train_seconds=result.train_seconds,
+        samples_per_second=result.samples_per_second, device=str(args.device),
+        findings=[f.as_dict() for f in findings], temperature=run.temperature, dropped_rows=prepared.dropped_rows,
+        selection=run.selection)
+
+
+def _distributed_type(args) -> str:
+    """How the processes ran, in the Trainer cards' words: "multi-GPU", "multi-CPU"... ("single" alone)."""
+    value = args.distributed_state.distributed_type.value  # e.g. "MULTI_CPU"
+    return "single" if value == "NO" else value.replace("MULTI_", "multi-")
 
 
 # ---- metrics.json ---------------------------------------------------------------------------------

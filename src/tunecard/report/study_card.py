@@ -10,7 +10,8 @@ import jinja2
 TEMPLATE = Path(__file__).parent / "templates" / "study.md"
 
 
-def render_study_card(study, frame, space: dict, metric: str, plots: list[str], config) -> str:
+def render_study_card(study, frame, space: dict, metric: str, plots: list[str], config, fixed: dict) -> str:
+    """`fixed`: the options the default space would search that were given explicitly (option -> value)."""
     best = study.best_trial
     columns = [c for c in frame.columns if c not in ("trial",)]
     rows = [[_cell(row[c]) for c in columns] for _, row in frame.iterrows()]
@@ -20,7 +21,8 @@ def render_study_card(study, frame, space: dict, metric: str, plots: list[str], 
         sampler=type(study.sampler).__name__, pruner=type(study.pruner).__name__, seed=config.train.seed,
         trials=len(frame), states=frame["state"].value_counts().to_dict(), columns=["trial", *columns],
         rows=[[str(n), *r] for n, r in zip(frame["trial"], rows)], best=best, plots=plots,
-        best_params={key: _cell(value) for key, value in best.params.items()})
+        best_params={key: _cell(value) for key, value in best.params.items()},
+        fixed={key: _cell(value) for key, value in fixed.items()})
 
 
 def _cell(value) -> str:

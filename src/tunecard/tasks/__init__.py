@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import importlib
-import json
 
 from tunecard.errors import TunecardError
 from tunecard.tasks.base import PreparedData, Task, TaskCard  # noqa: F401 (the protocol's public names)
@@ -21,6 +20,11 @@ TASKS: dict[str, object] = {
     "multi_label": "tunecard.tasks.multi_label:MultiLabel",
 }
 """Task name -> its class, or "module:Class" until first used."""
+ZERO_SHOT: dict[str, object] = {
+    "multiple_choice": "tunecard.tasks.choice_likelihood:ChoiceLikelihood",
+    "llm_classification": "tunecard.tasks.llm_classification:LlmClassification",
+}
+"""Task name -> the class that scores a causal LM tunecard never trained as that task (`evaluate --task`)."""
 
 
 def register(name: str, task_class: type[Task]) -> None:
@@ -33,10 +37,14 @@ def register(name: str, task_class: type[Task]) -> None:
 def task_class(name: str) -> type[Task]:
     if name not in TASKS:
         raise TunecardError("--task", f"one of {', '.join(TASKS)}", f"'{name}'", "choose one of those tasks")
-    entry = TASKS[name]
+    return _imported(TASKS, name)
+
+
+def _imported(registry: dict, name: str) -> type[Task]:
+    entry = registry[name]
     if isinstance(entry, str):
         module, _, attribute = entry.partition(":")
-        entry = TASKS[name] = getattr(importlib.import_module(module), attribute)
+        entry = registry[name] = getattr(importlib.import_module(module), attribute)
     return entry
 
 
@@ -60,37 +68,16 @@ def bind(config) -> Task:
     return task_class(config.task).bind(config)
 
 
-def saved_settings(path: str) -> dict:
-    """A tunecard model's config.json (the run folder's model/ or the folder itself) as a dict."""
-    from tunecard.models import model_folder
-
-    config = model_folder(path) / "config.json"
-    if not config.is_file():
-        raise TunecardError(f"model {path}", "a tunecard run directory or model folder with config.json",
-                            "no config.json there", "point --model at a run directory or its model/ folder")
-    return json.loads(config.read_text(encoding="utf-8"))
-
-
-def for_model(path: str, **options) -> Task:
-    """The task a trained model was trained with, bound to its saved settings and the given options."""
-    saved = saved_settings(path)
-    return task_class(saved.get("tunecard_task", "classification")).from_model(saved, **options)
-
-
-def trained_task(model: str) -> str | None:
-    """The task a tunecard-trained model (a run directory or its model folder) was trained for; None for any
-    other model: an embedded alias, a hub id, a folder whose config.json tunecard did not write, or nothing."""
-    from tunecard.models import EMBEDDED_MODELS, model_folder
-
-    config = model_folder(model) / "config.json"
-    if model in EMBEDDED_MODELS or not config.is_file():
-        return None
-    saved = json.loads(config.read_text(encoding="utf-8"))
-    if not any(key.startswith("tunecard_") for key in saved):
-        return None
-    return saved.get("tunecard_task", "classification")  # the first models saved no task: classifiers
+def zero_shot_class(name: str, model: str) -> type[Task]:
+    """The class that scores `model`, a model tunecard never trained, as task `name` (see ZERO_SHOT)."""
+    if name not in ZERO_SHOT:
+        task_class(name)  # an unknown task: its own error
+        raise TunecardError(f"--task {name}", f"a task that scores a model zero-shot ({', '.join(ZERO_SHOT)})",
+                            f"{name}, whose models need training ('{model}' is not a tunecard run)",
+                            f"train it first (tunecard train --task {name} --model {model}) and evaluate the run")
+    return _imported(ZERO_SHOT, name)
 
 
 def zero_shot_tasks() -> list[str]:
     """The tasks `tunecard evaluate --task` can score a model with that tunecard did not train (zero-shot)."""
-    return [name for name in TASKS if task_class(name).zero_shot_models]
+    return list(ZERO_SHOT)

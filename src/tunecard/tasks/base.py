@@ -1,16 +1,16 @@
 """The Task protocol: one frozen dataclass base with default hooks, which every task shape subclasses once.
 
 A task never subclasses another task: what two tasks share is a function in `data/` (or a plain helper in
-one task's module that the other calls). Everything task-specific lives on the task, so the workflows
-(`api`), the writers (`outputs`), the card (`report`) and `models` never name a task and never probe one
-with `hasattr`.
+one task's module that the other calls). Everything task-specific lives on the task, so the workflows, the saved
+run (`runs/`), the card (`report/`) and the engine never name a task and never probe one with `hasattr`.
 
 - Facts (class variables): what the card, the CLI and the workflows need to know about the shape.
 - Construction: `bind(config)` for a run (the task's options become dataclass fields) and
-  `from_model(saved, **options)` for a trained model (`saved`: its config.json as a dict). Nothing is set
-  later as a side effect: a task is immutable.
-- Hooks: the defaults below are those of single-text classification with
-  `AutoModelForSequenceClassification`; a task overrides what its shape changes.
+  `from_model(settings, **options)` for a trained model (`settings`: its runs.settings.ModelSettings). Nothing
+  is set later as a side effect: a task is immutable.
+- Hooks: the defaults below are those of single-text (or text-pair) classification with
+  `AutoModelForSequenceClassification` (its data half is data/texts.py); a task overrides what its shape
+  changes.
 
 This module is torch-free: hooks import what they need when they run.
 """
@@ -22,27 +22,12 @@ from typing import Any, ClassVar, Optional
 
 import numpy as np
 
+from tunecard.data import texts
+from tunecard.data.splits import PreparedData
 from tunecard.errors import TunecardError
 
 DEFAULT_LEARNING_RATE = 5e-5
 """The Trainer and seed-card default: used for any model a task has no measured default for."""
-
-
-@dataclass
-class PreparedData:
-    """A task's `prepare` result: standardised splits in the task's contract."""
-    splits: dict
-    """Split name -> datasets.Dataset."""
-    label_names: list[str]
-    columns: Any
-    """The source columns read (data.columns.Columns)."""
-    validation_held_out: bool = False
-    dropped_rows: dict[str, dict] = field(default_factory=dict)
-    """Rows skipped per split for a missing text, label or option (data.bad_rows: drop): {"count", "first"
-    (ids, or 1-based row numbers), "by" ("id" or "row")}."""
-    findings: list = field(default_factory=list)
-    """Findings made while preparing the data (diagnostics.Finding)."""
-    test_held_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,8 +118,8 @@ class Task:
         return cls()
 
     @classmethod
-    def from_model(cls, saved: dict, **options) -> "Task":
-        """The task a trained model was trained with (`saved`: its config.json), with evaluate/predict
+    def from_model(cls, settings, **options) -> "Task":
+        """The task a trained model was trained with (`settings`: its ModelSettings), with evaluate/predict
         options (those given; None means not given). A task that takes none refuses any."""
         given = {k: v for k, v in options.items() if v is not None}
         if given:
@@ -149,13 +134,8 @@ class Task:
         """(the task, a predictor like `load_predictor`'s) to score `model`, a model tunecard never trained (an
         alias, a local folder or a hub id), zero-shot on `raw` (the evaluated data's splits as read; `columns`:
         the evaluate column options) with the evaluate options (None: not given). The predictor's labels come
-        from the data. By default refused: the task's models need training."""
-        from tunecard import tasks
-
-        able = tasks.zero_shot_tasks()
-        raise TunecardError(f"--task {cls.name}", f"a task that scores a model zero-shot ({', '.join(able)})",
-                            f"{cls.name}, whose models need training ('{model}' is not a tunecard run)",
-                            f"train it first (tunecard train --task {cls.name} --model {model}) and evaluate the run")
+        from the data. Only the tasks of `tasks.ZERO_SHOT` score zero-shot."""
+        raise NotImplementedError(f"{cls.__name__}.zero_shot")
 
     def zero_shot_description(self, predictor, splits: dict) -> dict:
         """For a `zero_shot` evaluation, what metrics.json (`zero_shot`) and the card say: the model, the prompt,
@@ -174,21 +154,22 @@ class Task:
     # ---- data ----------------------------------------------------------------------------------
 
     def prepare(self, data_config, seed: int) -> PreparedData:
-        raise NotImplementedError(f"{type(self).__name__}.prepare")
+        """Read, check and standardise the training data; hold out validation (and test) when missing."""
+        return texts.prepare(data_config, seed)
 
     def evaluation_splits(self, raw: dict, names: list[str], options: dict) -> dict:
         """Labelled splits to evaluate a trained model on, in the task's contract."""
-        raise NotImplementedError(f"{type(self).__name__}.evaluation_splits")
+        return texts.evaluation_splits(raw, names, options)
 
     def tokenize(self, dataset, tokenizer, max_length: int):
         """Model inputs plus `length` (for length-grouped batches) and `full_length` (before truncation)."""
-        raise NotImplementedError(f"{type(self).__name__}.tokenize")
+        return texts.tokenize(dataset, tokenizer, max_length)
 
     # ---- model and training --------------------------------------------------------------------
 
     def build_model(self, ref, label_names: list[str]):
         """The model to train, its head named with the labels."""
-        from tunecard import models
+        from tunecard.engine import models
 
         return models.build_classifier(ref, label_names)
 
@@ -213,7 +194,7 @@ class Task:
     def compute_metrics_fn(self, label_names: list[str], validation, row_order: np.ndarray):
         """The `compute_metrics` Trainer calls after each evaluation (`row_order`: the order in which
         Trainer visited the validation rows)."""
-        from tunecard import metrics
+        from tunecard.judging import metrics
 
         def compute(eval_prediction) -> dict:
             logits = eval_prediction.predictions
@@ -224,9 +205,9 @@ class Task:
 
     def temperature(self, validation_logits: np.ndarray, validation) -> Optional[float]:
         """The softmax temperature fitted on validation (train.temperature_scaling)."""
-        from tunecard import evaluation
+        from tunecard.judging import judge
 
-        return evaluation.fit_temperature(validation_logits, validation["label"])
+        return judge.fit_temperature(validation_logits, validation["label"])
 
     def fit(self, validation_logits: np.ndarray, prepared: PreparedData) -> "Task":
         """The task with its decision rules fitted after training (e.g. thresholds on validation); by default
@@ -234,18 +215,18 @@ class Task:
         return self
 
     def fitted_settings(self) -> dict[str, Any]:
-        """What `fit` chose, as config.json entries (tunecard_*), also kept in metrics.json under `fitted`."""
+        """What `fit` chose, as ModelSettings fields (saved with the model, and in metrics.json under `fitted`)."""
         return {}
 
-    def with_fitted(self, settings: dict) -> "Task":
-        """The task with what `fit` chose restored from `fitted_settings` (a saved model, a run's metrics)."""
+    def with_fitted(self, settings) -> "Task":
+        """The task with what `fit` chose restored from a ModelSettings (a saved model's, or a run's metrics)."""
         return self
 
-    def model_settings(self, prepared: PreparedData) -> dict[str, Any]:
-        """Task-specific entries (named tunecard_*) saved in the model's config.json for its predictor."""
+    def model_settings(self, prepared: PreparedData, ref) -> dict[str, Any]:
+        """Task-specific ModelSettings fields saved with the model for its predictor."""
         return {}
 
-    def save_model(self, trainer, tokenizer, folder) -> None:
+    def save_model(self, trainer, tokenizer, folder, settings) -> None:
         """Write the trained model folder."""
         trainer.save_model(str(folder))
         tokenizer.save_pretrained(str(folder))
@@ -254,12 +235,12 @@ class Task:
 
     def score(self, model, tokenizer, tokenized, batch_size: int, desc: str) -> np.ndarray:
         """Logits [n_rows, n_labels] in row order."""
-        from tunecard.inference import predict_logits
+        from tunecard.engine.inference import predict_logits
 
         return predict_logits(model, tokenizer, tokenized, batch_size, desc=desc)
 
     def metric_keys(self, label_names: list[str]) -> list[str]:
-        from tunecard import metrics
+        from tunecard.judging import metrics
 
         return metrics.metric_keys(len(label_names))
 
@@ -269,16 +250,16 @@ class Task:
     def judge(self, name: str, dataset, logits: np.ndarray, names: list[str], train_counts: dict[str, int],
               temperature: Optional[float], seed: int):
         """One split's evaluation (evaluation.SplitEvaluation): metrics beside baselines, intervals, findings."""
-        from tunecard import evaluation
+        from tunecard.judging import judge
 
-        return evaluation.judge_split(self, name, dataset, logits, names, train_counts, temperature, seed)
+        return judge.judge_split(self, name, dataset, logits, names, train_counts, temperature, seed)
 
     def label_noise_candidates(self, train, logits: np.ndarray, names: list[str], path):
         """A finding listing the training rows the model finds least likely under their label (written to
         `path`); None where the task has no such list."""
-        from tunecard import evaluation
+        from tunecard.judging import judge
 
-        return evaluation.label_noise_candidates(train, logits, names, path)
+        return judge.label_noise_candidates(train, logits, names, path)
 
     def prediction_frame(self, ids, judged, names: list[str]):
         """The rows of predictions/<split>.csv for a judged split: id, gold, prediction, prob_<label> per label."""
@@ -320,9 +301,16 @@ class Task:
 
     def chance_loss(self, label_names: list[str], train_counts: dict[str, int], validation_labels,
                     train_config) -> Optional[float]:
-        """The validation loss of the best model that ignores its inputs (collapse.loss_at_chance);
-        None when the loss has no such level."""
-        return None
+        """The validation loss of the best model that ignores its inputs (collapse.loss_at_chance), with the class
+        weights the training loss used; None when the loss has no such level."""
+        from tunecard.judging import diagnostics, metrics
+
+        counts = [train_counts[name] for name in label_names]
+        weights = None
+        if train_config.class_weights == "balanced":
+            weights = metrics.balanced_class_weights(np.repeat(np.arange(len(counts)), counts), len(counts))
+        seen = np.bincount(np.asarray(validation_labels), minlength=len(label_names))
+        return diagnostics.prior_cross_entropy(counts, seen, weights)
 
     def comparisons(self, name: str, model, tokenizer, dataset, tokenized, probs: np.ndarray,
                     batch_size: int) -> tuple[dict, list[dict]]:
@@ -337,15 +325,25 @@ class Task:
     # ---- the card ------------------------------------------------------------------------------
 
     def card(self, prepared: PreparedData, tokenizer) -> TaskCard:
-        raise NotImplementedError(f"{type(self).__name__}.card")
+        names = prepared.label_names
+        kind = "text-pair" if prepared.columns.text_pair else "text"
+        return TaskCard(
+            description=f"{kind} classification",
+            intended_use=f"Classifies {input_description(prepared)} into one of {len(names)} labels: {', '.join(names)}.",
+            usage=PIPELINE_USAGE.replace("{example}", example_input(prepared)),
+            metrics_note=classifier_metrics_note(names))
 
     # ---- trained models ------------------------------------------------------------------------
 
-    def load_predictor(self, path: str, batch_size: int = 64, backend: str = "torch"):
-        """The object `tunecard.load` returns."""
-        from tunecard.inference import load_classifier
+    def load_predictor(self, saved, batch_size: int = 64, backend: str = "torch"):
+        """The object `tunecard.load` returns (`saved`: the runs.saved.SavedRun)."""
+        from tunecard.engine import inference
 
-        return load_classifier(path, batch_size, backend)
+        runner, tokenizer, config = inference.open_runner(saved.folder, backend, saved.onnx_file)
+        settings = saved.settings
+        max_length = inference.scoring_length(tokenizer, settings.max_length, settings.truncation_side)
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        return inference.Classifier(runner, tokenizer, labels, max_length, settings.temperature, batch_size)
 
     def input_lengths(self, predictor, rows: dict[str, list]) -> list[list[int]]:
         """For each row (columns as `chunk_scorer` reads them), the token count of every sequence the model
@@ -359,8 +357,17 @@ class Task:
         return [[len(ids)] for ids in encoded]
 
     def chunk_scorer(self, predictor, columns: list[str], options: dict):
-        """fn(chunk, ids, bar) -> DataFrame: the rows `predict` writes for a chunk of its input."""
-        raise NotImplementedError(f"{type(self).__name__}.chunk_scorer")
+        """fn(chunk, ids, bar) -> DataFrame: the rows `predict` writes for a chunk of its input. By default a
+        label classifier's: id, prediction, prob_<label> per label, top-k labels."""
+        from tunecard.data.columns import infer_text_columns
+        from tunecard.data.predictions import prediction_frame
+
+        text, pair = infer_text_columns(columns, options.get("text_column"), options.get("text_pair_column"))
+
+        def score_chunk(chunk, ids, bar):
+            probs = predictor.predict_proba(chunk[text], chunk[pair] if pair else None, bar=bar)
+            return prediction_frame(ids, probs, predictor.labels, options.get("top_k", 1))
+        return score_chunk
 
 
 def classifier_metrics_note(label_names: list[str]) -> str:
@@ -368,3 +375,13 @@ def classifier_metrics_note(label_names: list[str]) -> str:
     if len(label_names) == 2:
         return f"Precision, recall and F1 are binary, with `{label_names[1]}` (label id 1) as the positive class."
     return "Precision, recall and F1 are averaged over classes: macro (each class counts the same) and weighted (by support)."
+
+
+def example_input(prepared: PreparedData) -> str:
+    if prepared.columns.text_pair:
+        return '{"text": "first text", "text_pair": "second text"}'
+    return '"Your text here"'
+
+
+def input_description(prepared: PreparedData) -> str:
+    return "a text pair" if prepared.columns.text_pair else "a text"

@@ -3,9 +3,10 @@ by its log-likelihood as the continuation of the question, the way lm-evaluation
 multiple-choice tasks. `MultipleChoice.zero_shot` builds it for
 `tunecard evaluate --task multiple_choice --model <causal LM>`.
 
-The data contract, the ranking metrics (accuracy, MAP@3) and the baselines are the multiple-choice task's
-(held as `choice` and delegated to); what differs is how options are scored, the normalized accuracy beside
-accuracy, the predictions' per-option log-likelihoods, and what the card says.
+It is the multiple-choice task scored by another kind of model, so it subclasses it (the one task that does): the
+data contract, the ranking metrics (accuracy, MAP@3) and the baselines are inherited; what differs is how options
+are scored, the normalized accuracy beside accuracy, the predictions' per-option log-likelihoods, and what the
+card says.
 
 The prompt is lm-evaluation-harness's (its openbookqa task: `doc_to_text: question_stem`, each choice
 scored as the continuation `" " + choice`, no chat template unless asked): the question alone, with no
@@ -17,14 +18,15 @@ length in characters (`len(choice)`, the space before it not counted).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from tunecard import intervals, metrics, prompting
+from tunecard.data.questions import largest_option_count
+from tunecard.engine import prompting
+from tunecard.judging import intervals, metrics
 from tunecard.tasks import llm_classification
-from tunecard.tasks.base import Task
-from tunecard.tasks.multiple_choice import MultipleChoice, largest_option_count, random_map
+from tunecard.tasks.multiple_choice import MultipleChoice, random_map
 
 NORMALIZED = "accuracy_norm"
 """lm-evaluation-harness's acc_norm: the option with the highest log-likelihood per character."""
@@ -64,26 +66,29 @@ def chance_levels(options: list[list[str]], keys: list[str]) -> dict[str, float]
 
 
 @dataclass(frozen=True)
-class ChoiceLikelihood(Task):
+class ChoiceLikelihood(MultipleChoice):
     """A causal LM ranking each question's options by their log-likelihood as its continuation (zero-shot)."""
 
-    name = MultipleChoice.name
-    pipeline_tag = MultipleChoice.pipeline_tag
-    model_index_task = MultipleChoice.model_index_task
-    uses_context = MultipleChoice.uses_context
-    interval_unit = MultipleChoice.interval_unit
-    predict_top_k = MultipleChoice.predict_top_k
-    submission_column = MultipleChoice.submission_column
     metric_info = {**MultipleChoice.metric_info, NORMALIZED: ("acc_norm", "Normalized accuracy", None)}
     """acc_norm as the Open LLM Leaderboard's model-index files it."""
+    zero_shot_models = "a causal language model (each option scored by its log-likelihood)"
 
-    choice: MultipleChoice = field(default_factory=MultipleChoice)
-    """The multiple-choice task (with its --k): data contract, ranking metrics and baselines."""
+    @classmethod
+    def zero_shot(cls, model: str, raw: dict, columns: dict, batch_size: int, **options):
+        """(ChoiceLikelihood, LikelihoodRanker) for causal LM `model` on the questions of `raw`: the option letters
+        from the data (A, B, ... up to the most options a question has in any split), the model as published.
+        Takes --k like a trained model; refuses any other option."""
+        from tunecard.data import choices
+        from tunecard.engine import lora, models
 
-    # ---- data and scoring ----------------------------------------------------------------------
-
-    def evaluation_splits(self, raw: dict, names: list[str], options: dict) -> dict:
-        return self.choice.evaluation_splits(raw, names, options)
+        task = cls.from_model(None, **options)
+        found = {name: choices.find_choice_columns(ds.features, columns.get("text_column"),
+                                                   columns.get("label_column"), where="data to evaluate")
+                 for name, ds in raw.items()}
+        names = choices.option_letters(largest_option_count(raw, found))
+        ref = models.resolve_model(model)
+        lm, tokenizer = lora.load_scoring_lm(ref)
+        return task, LikelihoodRanker(lm, tokenizer, ref, names, batch_size)
 
     def tokenize(self, dataset, tokenizer, max_length: int):
         """input_ids: each question's prompt after the shared prefix (context and question cut to max_length
@@ -100,12 +105,11 @@ class ChoiceLikelihood(Task):
 
     def score(self, model, tokenizer, tokenized, batch_size: int, desc: str) -> np.ndarray:
         """Option log-likelihoods [n_questions, n_options] in row order; -inf for an option a question lacks."""
-        from tqdm.auto import tqdm
-
-        from tunecard import causal_lm
+        from tunecard.console import progress
+        from tunecard.engine import causal_lm
 
         n_options = len(tokenized.features["label"].names)
-        with tqdm(total=len(tokenized), desc=desc, unit="question") as bar:
+        with progress(total=len(tokenized), desc=desc, unit="question") as bar:
             scores = causal_lm.score_candidates(model, list(tokenized["input_ids"]), list(tokenized["option_ids"]),
                                                 prompt_format(tokenizer).prefix,
                                                 pad_id=llm_classification.pad_id(tokenizer), batch_size=batch_size,
@@ -117,32 +121,14 @@ class ChoiceLikelihood(Task):
     # ---- metrics -------------------------------------------------------------------------------
 
     def metric_keys(self, label_names: list[str]) -> list[str]:
-        return [*self.choice.metric_keys(label_names), NORMALIZED]
-
-    def headline_metric(self, label_names: list[str]) -> str:
-        return self.choice.headline_metric(label_names)
-
-    def split_metrics(self, dataset, probs: np.ndarray) -> dict[str, float]:
-        return self.choice.split_metrics(dataset, probs)
-
-    def chance_scores(self, dataset, seed: int):
-        return self.choice.chance_scores(dataset, seed)
-
-    def majority_scores(self, dataset, train_counts: dict[str, int]):
-        return self.choice.majority_scores(dataset, train_counts)
-
-    def resampling_units(self, dataset) -> np.ndarray:
-        return self.choice.resampling_units(dataset)
-
-    def unit_terms(self, dataset, scores: np.ndarray) -> dict[str, np.ndarray]:
-        return self.choice.unit_terms(dataset, scores)
+        return [*super().metric_keys(label_names), NORMALIZED]
 
     def judge(self, name: str, dataset, logits: np.ndarray, names: list[str], train_counts: dict[str, int],
               temperature, seed: int):
         """The multiple-choice evaluation plus the normalized accuracy, its interval drawn from the same
         question resamples as the other metrics'. It needs option likelihoods, which the blind baselines do
         not have: their column shows none (the card states the chance level instead)."""
-        judged = self.choice.judge(name, dataset, logits, names, train_counts, temperature, seed)
+        judged = super().judge(name, dataset, logits, names, train_counts, temperature, seed)
         chosen = normalized_choices(logits, list(dataset["options"]))
         hits = (chosen == judged.gold).astype(float)
         units = self.resampling_units(dataset)
@@ -158,13 +144,10 @@ class ChoiceLikelihood(Task):
     def prediction_frame(self, ids, judged, names: list[str]):
         """The multiple-choice rows plus `loglik_<letter>`, each option's log-likelihood (-inf for an option a
         question lacks): with the option texts, lm-evaluation-harness's acc and acc_norm recompute from them."""
-        frame = self.choice.prediction_frame(ids, judged, names)
+        frame = super().prediction_frame(ids, judged, names)
         for i, letter in enumerate(names):
             frame[f"loglik_{letter}"] = judged.logits[:, i]
         return frame
-
-    def prediction_extras(self, dataset, probs: np.ndarray) -> dict[str, list]:
-        return self.choice.prediction_extras(dataset, probs)
 
     def zero_shot_description(self, predictor, splits: dict) -> dict:
         keys = self.metric_keys(predictor.labels)
@@ -176,9 +159,6 @@ class ChoiceLikelihood(Task):
                                                "\" <option>\""},
                 "scoring": "each option's log-likelihood as the continuation of the prompt, summed over its tokens",
                 "chance": chance, "notes": _card_notes(predictor, keys, chance, example)}
-
-    def chunk_scorer(self, predictor, columns: list[str], options: dict):
-        return self.choice.chunk_scorer(predictor, columns, options)
 
 
 def _card_notes(predictor, keys: list[str], chance: dict, example: tuple[str, list[str]]) -> list[str]:
@@ -204,16 +184,15 @@ def _card_notes(predictor, keys: list[str], chance: dict, example: tuple[str, li
 
 
 class LikelihoodRanker:
-    """The predictor `MultipleChoice.zero_shot` returns: a causal LM ranking options by likelihood, with what
-    `tunecard evaluate` reads of a trained model's ranker (model, tokenizer, labels, config, max_length,
-    temperature) and its `predict_proba(questions, options, contexts)`."""
+    """The predictor `ChoiceLikelihood.zero_shot` returns: a causal LM ranking options by likelihood, with what
+    `tunecard evaluate` reads of a trained model's ranker (model, tokenizer, labels, max_length, temperature) and
+    its `predict_proba(questions, options, contexts)`."""
 
     def __init__(self, model, tokenizer, ref, labels: list[str], batch_size: int = 16):
-        from tunecard import models
+        from tunecard.engine import lora, models
 
         self.model, self.tokenizer, self.labels, self.batch_size = model, tokenizer, list(labels), batch_size
-        self.config = model.config
-        self.max_length = models.zero_shot_max_length(tokenizer)
+        self.max_length = lora.zero_shot_max_length(tokenizer)
         self.temperature = None
         self.name, self.base_model = ref.name, ref.base_model
         self.training = models.untrained_scoring(ref)
@@ -228,18 +207,3 @@ class LikelihoodRanker:
 
     def predict_proba(self, questions, options, contexts=None, bar=None) -> np.ndarray:
         return metrics.softmax(self.predict_logits(questions, options, contexts, bar).astype(np.float64))
-
-
-def zero_shot(choice: MultipleChoice, model: str, raw: dict, columns: dict, batch_size: int):
-    """(ChoiceLikelihood, LikelihoodRanker) for causal LM `model` on the questions of `raw`: the option letters
-    from the data (A, B, ... up to the most options a question has in any split), the model as published."""
-    from tunecard import models
-    from tunecard.data import choices
-
-    found = {name: choices.find_choice_columns(ds.features, columns.get("text_column"), columns.get("label_column"),
-                                               where="data to evaluate") for name, ds in raw.items()}
-    names = choices.option_letters(largest_option_count(raw, found))
-    ref = models.resolve_model(model)
-    lm, tokenizer = models.load_scoring_lm(ref)
-    return ChoiceLikelihood(choice), LikelihoodRanker(lm, tokenizer, ref, names, batch_size)
-

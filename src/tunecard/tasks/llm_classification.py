@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tunecard import metrics, prompting
 from tunecard.config import LlmConfig, LoraConfig
+from tunecard.data.splits import PreparedData
+from tunecard.engine import prompting
 from tunecard.errors import TunecardError
-from tunecard.tasks import classification
-from tunecard.tasks.base import PreparedData, Task, TaskCard, classifier_metrics_note
+from tunecard.judging import metrics
+from tunecard.tasks.base import Task, TaskCard, classifier_metrics_note, example_input, input_description
 
 EXAMPLES = 8
 """Rows of each evaluated split shown in the card with gold, before and after labels."""
@@ -87,21 +88,13 @@ class LlmClassification(Task):
         return cls(config.llm, config.lora, config.train.seed)
 
     @classmethod
-    def from_model(cls, saved: dict, **options) -> "LlmClassification":
-        super().from_model(saved, **options)  # refuses any option
-        return cls(LlmConfig(**saved["tunecard_llm"]), LoraConfig(**(saved.get("tunecard_lora") or {})))
+    def from_model(cls, settings, **options) -> "LlmClassification":
+        super().from_model(settings, **options)  # refuses any option
+        return cls(LlmConfig(**settings.llm), LoraConfig(**(settings.lora or {})))
 
     @property
     def library_name(self) -> str:
         return "transformers" if self.lora.merge else "peft"
-
-    # ---- data --------------------------------------------------------------------------------
-
-    def prepare(self, data_config, seed: int) -> PreparedData:
-        return classification.prepare(data_config, seed)
-
-    def evaluation_splits(self, raw: dict, names: list[str], options: dict) -> dict:
-        return classification.evaluation_splits(raw, names, options)
 
     # ---- prompt and tokens -------------------------------------------------------------------
 
@@ -131,24 +124,25 @@ class LlmClassification(Task):
     # ---- model -------------------------------------------------------------------------------
 
     def build_model(self, ref, label_names: list[str]):
-        """The causal LM with LoRA adapters; its config carries what is needed to load and score it again."""
-        from tunecard import models
+        """The causal LM with LoRA adapters."""
+        from tunecard.engine import lora
 
-        model = models.load_causal_lm(ref, self.lora.quantize)
-        model.config.tunecard_base_model = ref.base_model
-        model.config.tunecard_base_ref = _portable_ref(ref)
-        model.config.tunecard_labels = list(label_names)
-        resolved = dict(zip(label_names, prompting.label_words(label_names, self.llm.verbalizers)))
-        model.config.tunecard_llm = dataclasses.asdict(dataclasses.replace(self.llm, verbalizers=resolved))
-        model.config.tunecard_lora = dataclasses.asdict(self.lora)
-        return models.apply_lora(model, self.lora)
+        return lora.apply_lora(lora.load_causal_lm(ref, self.lora.quantize), self.lora)
 
-    def save_model(self, trainer, tokenizer, folder: Path) -> None:
-        """The adapter with config.json (the base config plus tunecard's fields), or with --lora.merge
+    def model_settings(self, prepared: PreparedData, ref) -> dict:
+        """What is needed to load and score the model again: its base, labels, prompt and adapter."""
+        names = prepared.label_names
+        resolved = dict(zip(names, prompting.label_words(names, self.llm.verbalizers)))
+        return {"base_ref": _portable_ref(ref), "labels": list(names),
+                "llm": dataclasses.asdict(dataclasses.replace(self.llm, verbalizers=resolved)),
+                "lora": dataclasses.asdict(self.lora)}
+
+    def save_model(self, trainer, tokenizer, folder: Path, settings) -> None:
+        """The adapter with config.json (the base config plus tunecard's settings), or with --lora.merge
         the base with the adapter merged in."""
         model = trainer.model
         for adapter in model.peft_config.values():
-            adapter.base_model_name_or_path = model.config.tunecard_base_model  # the hub id, not a cache path
+            adapter.base_model_name_or_path = settings.base_model  # the hub id, not a cache path
         if self.lora.merge:
             model.merge_and_unload().save_pretrained(folder)
         else:
@@ -160,13 +154,12 @@ class LlmClassification(Task):
 
     def score(self, model, tokenizer, tokenized, batch_size: int, desc: str) -> np.ndarray:
         """Label log-likelihoods [n_rows, n_labels] in row order."""
-        from tqdm.auto import tqdm
-
-        from tunecard import causal_lm
+        from tunecard.console import progress
+        from tunecard.engine import causal_lm
 
         fmt = self.prompt_format(tokenizer, tokenized.features["label"].names)
         prompts = [ids[len(fmt.prefix):] for ids in tokenized["input_ids"]]
-        with tqdm(total=len(prompts), desc=desc, unit="text") as bar:
+        with progress(total=len(prompts), desc=desc, unit="text") as bar:
             return causal_lm.score_candidates(model, prompts, fmt.answers, fmt.prefix, pad_id=pad_id(tokenizer),
                                               batch_size=batch_size, length_normalized=self.llm.length_normalized,
                                               bar=bar)
@@ -174,13 +167,12 @@ class LlmClassification(Task):
     def generate(self, model, tokenizer, fmt: prompting.PromptFormat, prompts: list[list[int]], batch_size: int,
                  desc: str) -> list[str]:
         """Free (greedy) generation after each prompt, decoded; it stops at the end of the answer."""
-        from tqdm.auto import tqdm
-
-        from tunecard import causal_lm
+        from tunecard.console import progress
+        from tunecard.engine import causal_lm
 
         longest = max(len(a) for a in fmt.answers)
         stop = sorted({*fmt.end, *([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])})
-        with tqdm(total=len(prompts), desc=desc, unit="text") as bar:
+        with progress(total=len(prompts), desc=desc, unit="text") as bar:
             outputs = causal_lm.generate(model, prompts, max_new_tokens=self.llm.max_new_tokens or longest + 3,
                                          stop_ids=stop, pad_id=pad_id(tokenizer), batch_size=batch_size, bar=bar)
         return [tokenizer.decode(ids, skip_special_tokens=True) for ids in outputs]
@@ -261,11 +253,21 @@ class LlmClassification(Task):
 
     # ---- trained models ------------------------------------------------------------------------
 
-    def load_predictor(self, path: str, batch_size: int = 32, backend: str = "torch") -> "LlmClassifier":
-        return load_predictor(path, self, batch_size, backend)
+    def load_predictor(self, saved, batch_size: int = 32, backend: str = "torch") -> "LlmClassifier":
+        import torch
 
-    def chunk_scorer(self, predictor, columns: list[str], options: dict):
-        return classification.text_chunk_scorer(predictor, columns, options)
+        from tunecard.engine import distributed, lora
+
+        if backend != "torch":
+            raise TunecardError("--backend", "torch for an llm_classification model", repr(backend), "drop --backend")
+        settings = saved.settings
+        model, tokenizer = lora.load_tuned_causal_lm(saved.folder, settings.base_ref, (settings.lora or {}).get("quantize"))
+        settings.write(model.config)  # the tuned model's settings travel with it (e.g. to a merge)
+        if torch.cuda.is_available():
+            model = model.to(distributed.device())  # under several processes, this process's GPU
+        tokenizer.truncation_side = settings.truncation_side or "right"
+        return LlmClassifier(model, tokenizer, settings.labels, settings.max_length, self, settings.temperature,
+                             batch_size)
 
     # ---- the card ----------------------------------------------------------------------------
 
@@ -274,9 +276,9 @@ class LlmClassification(Task):
         kind = "LoRA-tuned" if self.library_name == "peft" else "LoRA-tuned and merged"
         return TaskCard(
             description=f"text classification by label likelihood ({kind} causal language model)",
-            intended_use=(f"Classifies {classification.input_description(prepared)} into one of {len(names)} "
+            intended_use=(f"Classifies {input_description(prepared)} into one of {len(names)} "
                           f"labels: {', '.join(names)}."),
-            usage=USAGE.replace("{example}", classification.example_input(prepared)),
+            usage=USAGE.replace("{example}", example_input(prepared)),
             metrics_note=classifier_metrics_note(names),
             notes=self._card_notes(self.prompt_format(tokenizer, names), names))
 
@@ -327,17 +329,16 @@ class LlmClassification(Task):
         return task, zero_shot_predictor(model, task, zero_shot_label_names(raw, columns), batch_size)
 
     def zero_shot_description(self, predictor, splits: dict) -> dict:
-        names, fmt, config = predictor.labels, predictor.format, predictor.config
+        names, fmt, source = predictor.labels, predictor.format, predictor.source
         chance = {split: {"accuracy": round(1 / len(names), 6)} for split in splits}
         notes = [
-            f"{config.tunecard_training[1]} tunecard did not tune it for these labels.",
+            f"{source['training'][1]} tunecard did not tune it for these labels.",
             *self._prompt_notes(fmt, names),
             f"**Chance.** A uniformly random label is right 1 time in {len(names)} (accuracy {1 / len(names):.4f}); "
             "the Majority class and Stratified random columns are the chance baselines with this data's own label "
             "frequencies.",
         ]
-        return {"model": config.tunecard_base_ref, "base_model": config.tunecard_base_model,
-                "training": config.tunecard_training[0],
+        return {"model": source["model"], "base_model": source["base_model"], "training": source["training"][0],
                 "prompt": {"system_prompt": self.llm.system_prompt, "template": self.llm.template,
                            "chat_template": not fmt.answer_space, "label_words": dict(zip(names, fmt.words))},
                 "scoring": f"each label's words by their log-likelihood as the answer "
@@ -363,17 +364,15 @@ def zero_shot_label_names(raw: dict, columns: dict) -> list[str]:
 
 
 def zero_shot_predictor(model: str, task: LlmClassification, names: list[str], batch_size: int) -> "LlmClassifier":
-    """The base causal LM as an `LlmClassifier` over `names`; its config carries what the classifier and the
-    card read (labels, the length limit: the model's, at most 512 tokens; the model as named and its hub id)."""
-    from tunecard import models
+    """The base causal LM as an `LlmClassifier` over `names` (the length limit: the model's, at most 512 tokens),
+    with what the card says of it (the model as named, its hub id, how it was trained)."""
+    from tunecard.engine import lora, models
 
     ref = models.resolve_model(model)
-    lm, tokenizer = models.load_scoring_lm(ref)
-    lm.config.tunecard_labels = list(names)
-    lm.config.tunecard_max_length = models.zero_shot_max_length(tokenizer)
-    lm.config.tunecard_base_ref, lm.config.tunecard_base_model = ref.name, ref.base_model
-    lm.config.tunecard_training = models.untrained_scoring(ref)
-    return LlmClassifier(lm, tokenizer, lm.config, task, batch_size)
+    lm, tokenizer = lora.load_scoring_lm(ref)
+    source = {"model": ref.name, "base_model": ref.base_model, "training": models.untrained_scoring(ref)}
+    tokenizer.truncation_side = "right"
+    return LlmClassifier(lm, tokenizer, names, lora.zero_shot_max_length(tokenizer), task, None, batch_size, source)
 
 
 class AnswerCollator:
@@ -388,7 +387,7 @@ class AnswerCollator:
     def __call__(self, features: list[dict]) -> dict:
         import torch
 
-        from tunecard.causal_lm import left_pad
+        from tunecard.engine.causal_lm import left_pad
 
         answers = [list(f["labels"]) for f in features]
         ids, mask = left_pad([list(f["input_ids"]) + a for f, a in zip(features, answers)], self.pad_id, "cpu")
@@ -405,13 +404,12 @@ class AnswerCollator:
 class LlmClassifier:
     """A trained llm_classification model for new text, as `tunecard.load(path)` returns it."""
 
-    def __init__(self, model, tokenizer, config, task: LlmClassification, batch_size: int = 32):
-        self.model, self.tokenizer, self.config, self.batch_size = model, tokenizer, config, batch_size
-        self.labels = list(config.tunecard_labels)
-        self.max_length = config.tunecard_max_length
-        self.temperature = getattr(config, "tunecard_temperature", None)
-        tokenizer.truncation_side = getattr(config, "tunecard_truncation_side", None) or "right"
-        self.task = task
+    def __init__(self, model, tokenizer, labels: list[str], max_length: int, task: LlmClassification,
+                 temperature: float | None = None, batch_size: int = 32, source: dict | None = None):
+        self.model, self.tokenizer, self.labels, self.batch_size = model, tokenizer, list(labels), batch_size
+        self.max_length, self.temperature, self.task = max_length, temperature, task
+        self.source = source
+        """A model scored zero-shot: {"model", "base_model", "training"} for the card."""
         self.format = task.prompt_format(tokenizer, self.labels)
 
     def prompts(self, texts: list[str], text_pairs: list[str] | None = None) -> list[list[int]]:
@@ -421,7 +419,7 @@ class LlmClassifier:
 
     def predict_logits(self, texts, text_pairs=None, bar=None) -> np.ndarray:
         """Label log-likelihoods [n_texts, n_labels]."""
-        from tunecard import causal_lm
+        from tunecard.engine import causal_lm
 
         prompts = [p[len(self.format.prefix):] for p in self.prompts(texts, text_pairs)]
         return causal_lm.score_candidates(self.model, prompts, self.format.answers, self.format.prefix,
@@ -441,19 +439,6 @@ class LlmClassifier:
                                   self.batch_size, "Generating")
 
 
-def load_predictor(path: str, task: LlmClassification, batch_size: int = 32, backend: str = "torch") -> LlmClassifier:
-    import torch
-
-    from tunecard import distributed, models
-
-    if backend != "torch":
-        raise TunecardError("--backend", "torch for an llm_classification model", repr(backend), "drop --backend")
-    model, tokenizer, config = models.load_tuned_causal_lm(path)
-    if torch.cuda.is_available():
-        model = model.to(distributed.device())  # under several processes, this process's GPU
-    return LlmClassifier(model, tokenizer, config, task, batch_size)
-
-
 # ---- multiple choice --------------------------------------------------------------------------
 
 def score_options(model, tokenizer, questions: list[str], options: list[list[str]], *,
@@ -467,7 +452,7 @@ def score_options(model, tokenizer, questions: list[str], options: list[list[str
     `answer_cue=""` with `chat_template=False` is lm-evaluation-harness's multiple-choice prompt: the option
     follows the question directly (" <option>"). Each question runs once; its options are scored on copies of
     its KV cache, in batches."""
-    from tunecard import causal_lm
+    from tunecard.engine import causal_lm
 
     fmt = prompting.build_format(tokenizer, [], system_prompt, template, chat_template, answer_cue)
     question_ids = tokenizer(list(questions), add_special_tokens=False)["input_ids"]

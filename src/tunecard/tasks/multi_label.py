@@ -15,13 +15,13 @@ from typing import Optional
 
 import numpy as np
 
-from tunecard import diagnostics, intervals, metrics
 from tunecard.data import checks, label_sets
 from tunecard.data.columns import id_column as find_id_column
-from tunecard.data.splits import hold_out_missing, random_holdout, read_training_splits
+from tunecard.data.splits import PreparedData, hold_out_missing, random_holdout, read_training_splits
 from tunecard.errors import TunecardError
-from tunecard.tasks import classification
-from tunecard.tasks.base import PreparedData, Task, TaskCard
+from tunecard.judging import diagnostics, intervals, metrics
+from tunecard.tasks.base import Task, TaskCard, input_description
+from tunecard.tasks.classification import MINILM_LEARNING_RATE
 
 HEADLINE = "f1_micro"
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -38,7 +38,7 @@ labels = [s["label"] for s in scores if s["score"] >= thresholds[tagger.model.co
 
 # ---- data -------------------------------------------------------------------------------------
 
-def prepare(data_config, seed: int) -> PreparedData:
+def _prepare(data_config, seed: int) -> PreparedData:
     """Read the splits, find the label layout, encode every row's label set, hold out what is missing."""
     raw = read_training_splits(data_config)
     columns = label_sets.find_label_set_columns(raw["train"], data_config)
@@ -121,11 +121,10 @@ def majority_set(train_labels: np.ndarray) -> list[int]:
 
 # ---- judging ----------------------------------------------------------------------------------
 
-def judge(task: "MultiLabel", name: str, dataset, logits: np.ndarray, names: list[str], seed: int):
+def _judge(task: "MultiLabel", name: str, dataset, logits: np.ndarray, names: list[str], seed: int):
     """One split's evaluation: the model (sigmoid, fitted thresholds) beside the most frequent training label
     set and per-label prior draws, with bootstrap intervals over rows and the paired lead."""
-    from tunecard.evaluation import SplitEvaluation, with_leads
-    from tunecard.report.card import SplitReport
+    from tunecard.judging.judge import SplitEvaluation, SplitReport, with_leads
 
     gold = np.asarray(dataset["label"], dtype=bool).reshape(len(dataset), len(names))
     probs = metrics.sigmoid(logits)
@@ -175,7 +174,7 @@ def _joined(row, names: list[str]) -> str:
     return GOLD_DELIMITER.join(n for n, on in zip(names, row) if on)
 
 
-def read_predictions(path, names: list[str]):
+def _read_predictions(path, names: list[str]):
     """(dataset, logits) from a run's predictions/<split>.csv: gold label sets and the logits of the
     probabilities written (logit(p), so sigmoid gives them back)."""
     import datasets
@@ -218,7 +217,7 @@ def weighted_bce(positive_weights, negative_weights):
     return loss
 
 
-def chance_loss(priors, validation_labels, balanced: bool = False) -> float:
+def blind_bce(priors, validation_labels, balanced: bool = False) -> float:
     """Validation BCE (mean over every row and label) of the best input-blind model: each label's training
     prior, or, under balanced weights, 0.5 (where the weighted yes and no rows balance), weighted alike."""
     p = np.clip(np.asarray(priors, dtype=float), 1e-12, 1 - 1e-12)
@@ -251,7 +250,7 @@ class MultiLabel(Task):
         "hamming_loss": ("hamming_loss", "Hamming loss", None),
         "label_cardinality": ("label_cardinality", "Labels per text", None),
     }
-    model_learning_rates = classification.Classification.model_learning_rates
+    model_learning_rates = {"minilm": MINILM_LEARNING_RATE}
     label_columns: Optional[str] = None
     label_delimiter: str = ","
     labels_by_id: bool = False
@@ -269,12 +268,12 @@ class MultiLabel(Task):
                    labels_by_id=bool(config.data.label_names))
 
     @classmethod
-    def from_model(cls, saved: dict, **options) -> "MultiLabel":
-        super().from_model(saved, **options)  # refuses options this task does not take
-        return cls().with_fitted({k: v for k, v in saved.items() if k.startswith("tunecard_")})
+    def from_model(cls, settings, **options) -> "MultiLabel":
+        super().from_model(settings, **options)  # refuses options this task does not take
+        return cls().with_fitted(settings)
 
     def prepare(self, data_config, seed: int) -> PreparedData:
-        return prepare(data_config, seed)
+        return _prepare(data_config, seed)
 
     def evaluation_splits(self, raw: dict, names: list[str], options: dict) -> dict:
         from tunecard.config import DataConfig
@@ -286,11 +285,8 @@ class MultiLabel(Task):
         columns = dataclasses.replace(label_sets.find_label_set_columns(first, config), by_id=self.labels_by_id)
         return {name: standardise(ds, columns, names, name) for name, ds in raw.items()}
 
-    def tokenize(self, dataset, tokenizer, max_length: int):
-        return classification.tokenize(dataset, tokenizer, max_length)
-
     def build_model(self, ref, label_names: list[str]):
-        from tunecard import models
+        from tunecard.engine import models
 
         model = models.build_classifier(ref, label_names)
         model.config.problem_type = "multi_label_classification"  # BCE in training; sigmoid in pipeline()
@@ -303,9 +299,9 @@ class MultiLabel(Task):
             return metrics.multi_label_metrics(eval_prediction.label_ids > 0.5, logits >= 0)
         return compute
 
-    def model_settings(self, prepared: PreparedData) -> dict:
-        return {"tunecard_label_columns": self.label_columns, "tunecard_label_delimiter": self.label_delimiter,
-                "tunecard_labels_by_id": self.labels_by_id}
+    def model_settings(self, prepared: PreparedData, ref) -> dict:
+        return {"label_columns": self.label_columns, "label_delimiter": self.label_delimiter,
+                "labels_by_id": self.labels_by_id}
 
     def metric_keys(self, label_names: list[str]) -> list[str]:
         return list(metrics.MULTI_LABEL_KEYS)
@@ -324,18 +320,20 @@ class MultiLabel(Task):
                                    majority_set=tuple(majority_set(train)))
 
     def fitted_settings(self) -> dict:
-        return {"tunecard_thresholds": list(self.thresholds), "tunecard_threshold_kind": self.threshold_kind,
-                "tunecard_label_priors": list(self.priors), "tunecard_majority_set": list(self.majority_set)}
+        return {"thresholds": list(self.thresholds), "threshold_kind": self.threshold_kind,
+                "label_priors": list(self.priors), "majority_set": list(self.majority_set)}
 
-    def with_fitted(self, settings: dict) -> "MultiLabel":
+    def with_fitted(self, settings) -> "MultiLabel":
+        """What `fit` chose, from a ModelSettings (a saved model's, or a run's metrics.json `fitted`); the
+        label layout too when it is there (a saved model's)."""
+        layout = {"label_columns": settings.label_columns, "labels_by_id": settings.labels_by_id or self.labels_by_id,
+                  "label_delimiter": settings.label_delimiter or self.label_delimiter}
         return dataclasses.replace(
-            self, thresholds=tuple(settings.get("tunecard_thresholds") or self.thresholds),
-            threshold_kind=settings.get("tunecard_threshold_kind", self.threshold_kind),
-            priors=tuple(settings.get("tunecard_label_priors") or self.priors),
-            majority_set=tuple(settings.get("tunecard_majority_set") or self.majority_set),
-            label_columns=settings.get("tunecard_label_columns", self.label_columns),
-            label_delimiter=settings.get("tunecard_label_delimiter", self.label_delimiter),
-            labels_by_id=settings.get("tunecard_labels_by_id", self.labels_by_id))
+            self, thresholds=tuple(settings.thresholds or self.thresholds),
+            threshold_kind=settings.threshold_kind or self.threshold_kind,
+            priors=tuple(settings.label_priors or self.priors),
+            majority_set=tuple(settings.majority_set or self.majority_set),
+            **{k: v for k, v in layout.items() if v is not None})
 
     def temperature(self, validation_logits: np.ndarray, validation) -> None:
         return None  # label probabilities are judged against thresholds, not a softmax temperature
@@ -344,7 +342,7 @@ class MultiLabel(Task):
 
     def judge(self, name: str, dataset, logits: np.ndarray, names: list[str], train_counts: dict, temperature,
               seed: int):
-        return judge(self, name, dataset, logits, names, seed)
+        return _judge(self, name, dataset, logits, names, seed)
 
     def loss_function(self, train_config, train):
         if train_config.class_weights != "balanced":
@@ -352,7 +350,7 @@ class MultiLabel(Task):
         return weighted_bce(*balanced_weights(np.asarray(train["label"], dtype=float).mean(0)))
 
     def chance_loss(self, label_names, train_counts, validation_labels, train_config) -> float:
-        return chance_loss(self.priors, validation_labels, balanced=train_config.class_weights == "balanced")
+        return blind_bce(self.priors, validation_labels, balanced=train_config.class_weights == "balanced")
 
     def label_noise_candidates(self, train, logits: np.ndarray, names: list[str], path):
         return None
@@ -361,7 +359,7 @@ class MultiLabel(Task):
         return prediction_frame(ids, judged.probs, names, self.thresholds, gold=judged.gold)
 
     def read_predictions(self, path, names: list[str], temperature):
-        return read_predictions(path, names)
+        return _read_predictions(path, names)
 
     # ---- the card and trained models
 
@@ -369,7 +367,7 @@ class MultiLabel(Task):
         names = prepared.label_names
         return TaskCard(
             description="multi-label text classification",
-            intended_use=f"Tags {classification.input_description(prepared)} with any number (none, one or several) "
+            intended_use=f"Tags {input_description(prepared)} with any number (none, one or several) "
                          f"of {len(names)} labels: {', '.join(names)}.",
             usage=USAGE,
             metrics_note="Precision, recall and F1 are averaged three ways: micro (over every text-label decision), "
@@ -390,10 +388,15 @@ class MultiLabel(Task):
                 "`tunecard_thresholds`. The validation numbers are optimistic for that reason; test is the honest "
                 "measure.")
 
-    def load_predictor(self, path: str, batch_size: int = 64, backend: str = "torch"):
-        from tunecard.inference import load_label_set_classifier
+    def load_predictor(self, saved, batch_size: int = 64, backend: str = "torch") -> "LabelSetClassifier":
+        from tunecard.engine import inference
 
-        return load_label_set_classifier(path, batch_size, backend)
+        if backend != "torch":
+            raise TunecardError("--backend", "torch for a multi_label model", f"'{backend}'", "leave out --backend")
+        runner, tokenizer, config = inference.open_runner(saved.folder, backend)
+        max_length = inference.scoring_length(tokenizer, saved.settings.max_length, saved.settings.truncation_side)
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        return LabelSetClassifier(runner, tokenizer, labels, max_length, self.thresholds, batch_size)
 
     def chunk_scorer(self, predictor, columns: list[str], options: dict):
         from tunecard.data.columns import infer_text_columns
@@ -401,7 +404,35 @@ class MultiLabel(Task):
         text, pair = infer_text_columns(columns, options.get("text_column"), options.get("text_pair_column"))
 
         def score_chunk(chunk, ids, bar):
-            probs = predictor.predict_proba(chunk[text], chunk[pair] if pair else None, bar)
+            probs = predictor.predict_proba(chunk[text], chunk[pair] if pair else None, bar=bar)
             return prediction_frame(ids, probs, predictor.labels, predictor.thresholds, top_k=options.get("top_k", 1),
                                     decimals=6)
         return score_chunk
+
+
+class LabelSetClassifier:
+    """A trained multi-label classifier, as `tunecard.load` returns it: an independent sigmoid probability per
+    label, and the labels at or above the decision thresholds fitted on validation (0.5 without them)."""
+
+    def __init__(self, runner, tokenizer, labels: list[str], max_length: int, thresholds=(), batch_size: int = 64):
+        from tunecard.engine.inference import Classifier
+
+        self.texts = Classifier(runner, tokenizer, labels, max_length, None, batch_size)
+        self.runner, self.tokenizer, self.labels, self.max_length = runner, tokenizer, list(labels), max_length
+        self.temperature = None  # label probabilities are judged against thresholds, not a softmax temperature
+        self.thresholds = np.asarray(thresholds or [0.5] * len(self.labels))
+
+    @property
+    def model(self):
+        return self.runner.model
+
+    def predict_logits(self, texts: list[str], text_pairs: list[str] | None = None, bar=None) -> np.ndarray:
+        return self.texts.predict_logits(texts, text_pairs, bar)
+
+    def predict_proba(self, texts: list[str], text_pairs: list[str] | None = None, bar=None) -> np.ndarray:
+        return metrics.sigmoid(self.predict_logits(texts, text_pairs, bar))
+
+    def predict(self, texts: list[str], text_pairs: list[str] | None = None) -> list[list[str]]:
+        """Each text's predicted label set, in label order."""
+        chosen = self.predict_proba(texts, text_pairs) >= self.thresholds
+        return [[label for label, on in zip(self.labels, row) if on] for row in chosen]

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tunecard import metrics
+from tunecard.judging import metrics
 from tunecard.data import checks
 from tunecard.data.columns import Columns
 from tunecard.data.columns import id_column as find_id_column
 from tunecard.data.splits import hold_out_missing, random_holdout, read_training_splits
-from tunecard.diagnostics import Finding
+from tunecard.judging.diagnostics import Finding
 from tunecard.errors import TunecardError
 from tunecard.tasks.base import PIPELINE_USAGE, PreparedData, Task, TaskCard, classifier_metrics_note
-from tunecard.tasks.classification import example_input, input_description
+from tunecard.tasks.base import example_input, input_description
 
 LABEL_NAMES = ["rejected", "chosen"]
 PROMPT_SHARE = 0.25
@@ -82,39 +82,6 @@ def single_text_inputs(texts: list[str], prompts: list[str] | None, pair_input: 
         return [p or "" for p in prompts], list(texts)
     parts = [split_prompt(t, t) for t in texts]
     return [p[0] for p in parts], [p[1] for p in parts]
-
-
-def prepare(data_config, seed: int) -> PreparedData:
-    """Read pairs, hold out validation (and test) pairs when missing, expand to labelled texts."""
-    raw = read_training_splits(data_config)
-    columns = find_pair_columns(raw["train"].column_names, data_config.chosen_column,
-                                data_config.rejected_column, data_config.prompt_column)
-    pairs = {name: _check_pairs(ds, columns, name) for name, ds in raw.items()}
-    pairs, held_out, test_held_out = hold_out_missing(pairs, data_config, seed, pair_holdout)
-    identical = {}
-    splits = {}
-    for name, ds in pairs.items():
-        splits[name], identical[name] = expand_pairs(ds, columns)
-        if not len(splits[name]):
-            raise TunecardError(f"{name} pairs", "pairs whose chosen and rejected responses differ",
-                                f"all {len(ds)} identical", "check the chosen and rejected columns")
-    findings = [_identical_finding({k: v for k, v in identical.items() if v})]
-    has_prompt = any(any(splits[name]["text"]) for name in splits)
-    if not has_prompt:
-        splits = {name: ds.remove_columns("text").rename_column("text_pair", "text") for name, ds in splits.items()}
-    text_columns = Columns(text="text", label="label", text_pair="text_pair" if has_prompt else None)
-    return PreparedData(splits, list(LABEL_NAMES), text_columns, held_out,
-                        findings=[f for f in findings if f], test_held_out=test_held_out)
-
-
-def evaluation_splits(raw: dict, names: list[str], options: dict) -> dict:
-    """Labelled pair files to evaluate a trained preference model on, expanded to labelled texts."""
-    first = next(iter(raw.values()))
-    columns = find_pair_columns(first.column_names, where="data to evaluate")
-    splits = {name: expand_pairs(_check_pairs(ds, columns, name), columns)[0] for name, ds in raw.items()}
-    if not any(any(ds["text"]) for ds in splits.values()):
-        splits = {name: ds.remove_columns("text").rename_column("text_pair", "text") for name, ds in splits.items()}
-    return splits
 
 
 def _check_pairs(dataset, columns: PairColumns, split: str):
@@ -193,21 +160,6 @@ def card_notes(prepared: PreparedData) -> list[str]:
 
 # ---- model ---------------------------------------------------------------------------------------
 
-def build_model(ref, label_names: list[str]):
-    """The binary classifier, with dropout off: dropout draws a different mask for each text of a
-    pair, and that noise in the score margin drowns the small differences a preference model learns
-    from (reward-model recipes such as trl's disable it for the same reason)."""
-    import torch
-
-    from tunecard import models
-
-    model = models.build_classifier(ref, label_names)
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-    return model
-
-
 # ---- tokenizing ---------------------------------------------------------------------------------
 
 def encode(tokenizer, prompts: list[str] | None, responses: list[str], max_length: int) -> dict:
@@ -236,6 +188,13 @@ def encode(tokenizer, prompts: list[str] | None, responses: list[str], max_lengt
     return encoded
 
 
+def _encode_inputs(tokenizer, texts: list[str], text_pairs: list[str] | None, max_length: int) -> dict:
+    """Classifier inputs: (prompts, responses) for models trained with prompts, else responses alone."""
+    if text_pairs is None:
+        return encode(tokenizer, None, texts, max_length)
+    return encode(tokenizer, texts, text_pairs, max_length)
+
+
 def token_budget(prompt_tokens: int, response_tokens: int, room: int) -> tuple[int, int]:
     """(prompt tokens kept, response tokens kept) within `room`: the prompt keeps at most PROMPT_SHARE
     of it (its end), so the two texts of a pair differ in most of what the model reads; the response
@@ -244,41 +203,11 @@ def token_budget(prompt_tokens: int, response_tokens: int, room: int) -> tuple[i
     return keep_prompt, min(response_tokens, room - keep_prompt)
 
 
-def tokenize(dataset, tokenizer, max_length: int):
-    """Model inputs for each expanded text, with the `length`, `full_length` and (for prompt +
-    response) `cut_text` / `cut_text_pair` columns the truncation diagnostics read."""
-    has_prompt = "text_pair" in dataset.column_names
-    special = tokenizer.num_special_tokens_to_add(pair=has_prompt)
-    room = max_length - special
-
-    def encode_batch(batch):
-        responses = batch["text_pair"] if has_prompt else batch["text"]
-        encoded = encode(tokenizer, batch["text"] if has_prompt else None, responses, max_length)
-        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
-        response_tokens = _token_counts(tokenizer, responses)
-        prompt_tokens = _token_counts(tokenizer, batch["text"]) if has_prompt else [0] * len(responses)
-        encoded["full_length"] = [p + r + special for p, r in zip(prompt_tokens, response_tokens)]
-        if has_prompt:
-            kept = [token_budget(p, r, room) for p, r in zip(prompt_tokens, response_tokens)]
-            encoded["cut_text"] = [k[0] < p for k, p in zip(kept, prompt_tokens)]
-            encoded["cut_text_pair"] = [k[1] < r for k, r in zip(kept, response_tokens)]
-        return encoded
-
-    return dataset.map(encode_batch, batched=True, desc="Tokenizing")
-
-
 def _token_counts(tokenizer, texts) -> list[int]:
     return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
 
 # ---- training: pairs stay together --------------------------------------------------------------
-
-def trainer_datasets(tokenized: dict) -> tuple:
-    """Train and validation sets for Trainer with one row per pair: `input_ids` etc. hold the chosen
-    then the rejected text, so a batch always carries both texts of its pairs (the pairwise loss needs
-    them side by side); `length` is the longer of the two, for length-grouped batches."""
-    return _pair_rows(tokenized["train"]), _pair_rows(tokenized["validation"])
-
 
 def _pair_rows(rows):
     """Expanded rows come in (chosen, rejected) order per pair: fold each two into one."""
@@ -312,154 +241,27 @@ class PairCollator:
         return batch
 
 
-def data_collator(tokenizer):
-    return PairCollator(tokenizer)
-
-
 def pair_logits(logits, labels):
     """Evaluation logits per pair, [pairs, 2 texts, 2 labels], so they line up with the pair rows."""
     return logits.reshape(-1, 2, logits.shape[-1])
 
 
-def loss_function(train_config):
-    """Pairwise (Bradley-Terry) loss on the score margin r = logit(chosen) - logit(rejected) of each
-    text, plus the pointwise cross-entropy that anchors P(chosen) near 0.5 for an undecided pair.
-    The pairwise term is what learns: the shared prompt cancels in the difference of a pair."""
-    import torch.nn.functional as F
-
-    def loss(outputs, labels, num_items_in_batch=None):
-        logits, labels = outputs["logits"].float(), labels.reshape(-1)  # texts [2 * pairs, 2], [2 * pairs]
-        margin = logits[:, 1] - logits[:, 0]
-        pairwise = -F.logsigmoid(margin[0::2] - margin[1::2]).sum() * 2
-        pointwise = F.cross_entropy(logits, labels, reduction="sum")
-        # Trainer treats the result as normalised over every text of the accumulated batch.
-        return (pairwise + pointwise) / (num_items_in_batch if num_items_in_batch is not None else len(labels))
-    return loss
-
-
-# ---- metrics ----------------------------------------------------------------------------------
-
-def metric_keys(label_names: list[str]) -> list[str]:
-    return ["pairwise_accuracy", *metrics.metric_keys(2)]
-
-
-def headline_metric(label_names: list[str]) -> str:
-    return "pairwise_accuracy"
-
-
-def split_metrics(dataset, probs: np.ndarray) -> dict[str, float]:
-    """Metrics that need the pair structure: pairwise accuracy over the split's pairs."""
-    return {"pairwise_accuracy": metrics.pairwise_accuracy(dataset["pair_id"], dataset["label"], probs[:, 1])}
-
-
-def chance_scores(dataset, seed: int) -> np.ndarray:
-    """Uniformly random scores (seeded) as P(chosen): pairwise accuracy at the chance level, about 0.5."""
-    scores = np.random.default_rng(seed).random(len(dataset))
-    return np.stack([1 - scores, scores], axis=1)
-
-
-def resampling_units(dataset) -> np.ndarray:
-    """A bootstrap resample draws pairs: the two texts of a pair are never split."""
-    import pandas as pd
-
-    return pd.factorize(np.asarray(dataset["pair_id"]))[0]
-
-
-def unit_terms(dataset, scores: np.ndarray) -> dict[str, np.ndarray]:
-    return {"pairwise_accuracy": metrics.pairwise_wins(dataset["pair_id"], dataset["label"], scores[:, 1])}
-
-
-def chance_loss(label_names: list[str], train_counts: dict[str, int], validation_labels, train_config) -> float:
-    """2 ln 2: a model blind to the text scores both texts of a pair alike, so the pairwise term is ln 2,
-    and the pointwise term over one chosen and one rejected text per pair is ln 2 too (see loss_function)."""
-    return float(2 * np.log(2))
-
-
-def compute_metrics_fn(label_names: list[str], validation=None, row_order=None):
-    """The `compute_metrics` Trainer calls after each evaluation: predictions come as texts in
-    (chosen, rejected) order per pair, whatever order the pairs were visited in."""
-    def compute(eval_prediction) -> dict:
-        logits = eval_prediction.predictions  # [pairs, 2 texts (chosen, rejected), 2 labels]
-        logits = (logits[0] if isinstance(logits, tuple) else logits).reshape(-1, 2)
-        labels = np.asarray(eval_prediction.label_ids).reshape(-1)
-        result = metrics.classification_metrics(labels, np.argmax(logits, -1), 2)
-        margin = logits[:, 1] - logits[:, 0]
-        result["pairwise_accuracy"] = float(np.mean(margin[0::2] > margin[1::2]))
-        return result
-    return compute
-
-
 # ---- predict ----------------------------------------------------------------------------------
 
-def chunk_scorer(classifier, columns: list[str], options: dict):
-    """Pair files (chosen + rejected columns) get score_chosen, score_rejected and prefers_chosen;
-    single texts get prediction and score = P(chosen)."""
-    from tunecard.data.columns import infer_text_columns
-
-    pair_input = bool(getattr(classifier.config, "tunecard_text_pair", False))
-    if "chosen" in columns or "rejected" in columns:
-        return _pair_scorer(classifier, find_pair_columns(columns, where="data to score"), pair_input)
-    prompt = next((c for c in PROMPT_COLUMNS if c in columns), None)
-    text, _ = infer_text_columns(columns, options.get("text_column"), None)
-
-    def score_texts(chunk, ids, bar):
-        import pandas as pd
-
-        first, second = single_text_inputs(chunk[text], chunk[prompt] if prompt else None, pair_input)
-        probs = classifier.predict_proba(first, second, bar)
-        return pd.DataFrame({"id": list(ids), "prediction": [classifier.labels[i] for i in probs.argmax(-1)],
-                             "score": probs[:, 1].round(6)})
-    return score_texts
-
-
-def _pair_scorer(classifier, pair_columns: PairColumns, pair_input: bool):
+def _pair_scorer(predictor, pair_columns: PairColumns, pair_input: bool):
     def score_pairs(chunk, ids, bar):
         import pandas as pd
 
         prompts, good, bad = pair_texts(chunk, pair_columns)
-        scores = [classifier.predict_proba(prompts, texts)[:, 1] if pair_input
-                  else classifier.predict_proba(texts)[:, 1] for texts in (good, bad)]
+        scores = [predictor.predict_proba(prompts, texts)[:, 1] if pair_input
+                  else predictor.predict_proba(texts)[:, 1] for texts in (good, bad)]
         bar.update(len(good))
         return pd.DataFrame({"id": list(ids), "score_chosen": scores[0].round(6),
                              "score_rejected": scores[1].round(6), "prefers_chosen": scores[0] > scores[1]})
     return score_pairs
 
 
-def input_lengths(classifier, rows: dict[str, list]) -> list[list[int]]:
-    """Token counts, before truncation, of the sequences the model reads for each row: a pair's two
-    (prompt, response) inputs, or one text's input, built as `chunk_scorer` builds them."""
-    from tunecard.data.columns import infer_text_columns
-
-    pair_input = bool(getattr(classifier.config, "tunecard_text_pair", False))
-    if "chosen" in rows or "rejected" in rows:
-        prompts, good, bad = pair_texts(rows, find_pair_columns(list(rows), where="request"))
-        sides = [(prompts, texts) if pair_input else (texts, None) for texts in (good, bad)]
-    else:
-        prompt = next((c for c in PROMPT_COLUMNS if c in rows), None)
-        text, _ = infer_text_columns(list(rows), None, None)
-        sides = [single_text_inputs(rows[text], rows[prompt] if prompt else None, pair_input)]
-    counts = [[len(ids) for ids in classifier.tokenizer(first, second)["input_ids"]] for first, second in sides]
-    return [list(row) for row in zip(*counts)]
-
-
-def load_predictor(path: str, batch_size: int = 64, backend: str = "torch"):
-    """A Classifier that encodes (prompt, response) inputs as training did."""
-    from functools import partial
-
-    from tunecard.inference import load_classifier
-
-    classifier = load_classifier(path, batch_size, backend)
-    classifier.encode = partial(_encode_inputs, classifier.tokenizer, max_length=classifier.max_length)
-    return classifier
-
-
-def _encode_inputs(tokenizer, texts: list[str], text_pairs: list[str] | None, max_length: int) -> dict:
-    """Classifier inputs: (prompts, responses) for models trained with prompts, else responses alone."""
-    if text_pairs is None:
-        return encode(tokenizer, None, texts, max_length)
-    return encode(tokenizer, texts, text_pairs, max_length)
-
-
+@dataclass(frozen=True)
 class Preference(Task):
     """Chosen vs rejected texts (optional prompt) as a binary classifier; the score is P(chosen)."""
 
@@ -477,61 +279,157 @@ class Preference(Task):
     """Measured on HH-RLHF with minilm (benchmarks/preference_hh_rlhf.py): the pairwise loss collapses the
     score margin at the classifier rate 1.5e-4, and learns at 3e-5 to 5e-5."""
 
+    pair_input: bool = False
+    """A trained model reads (prompt, response) pairs (ModelSettings.text_pair): predict builds its inputs so."""
+
+    @classmethod
+    def from_model(cls, settings, **options) -> "Preference":
+        super().from_model(settings, **options)  # refuses any option
+        return cls(pair_input=settings.text_pair)
+
     def prepare(self, data_config, seed: int) -> PreparedData:
-        return prepare(data_config, seed)
+        """Read pairs, hold out validation (and test) pairs when missing, expand to labelled texts."""
+        raw = read_training_splits(data_config)
+        columns = find_pair_columns(raw["train"].column_names, data_config.chosen_column,
+                                    data_config.rejected_column, data_config.prompt_column)
+        pairs = {name: _check_pairs(ds, columns, name) for name, ds in raw.items()}
+        pairs, held_out, test_held_out = hold_out_missing(pairs, data_config, seed, pair_holdout)
+        identical = {}
+        splits = {}
+        for name, ds in pairs.items():
+            splits[name], identical[name] = expand_pairs(ds, columns)
+            if not len(splits[name]):
+                raise TunecardError(f"{name} pairs", "pairs whose chosen and rejected responses differ",
+                                    f"all {len(ds)} identical", "check the chosen and rejected columns")
+        findings = [_identical_finding({k: v for k, v in identical.items() if v})]
+        has_prompt = any(any(splits[name]["text"]) for name in splits)
+        if not has_prompt:
+            splits = {name: ds.remove_columns("text").rename_column("text_pair", "text") for name, ds in splits.items()}
+        text_columns = Columns(text="text", label="label", text_pair="text_pair" if has_prompt else None)
+        return PreparedData(splits, list(LABEL_NAMES), text_columns, held_out,
+                            findings=[f for f in findings if f], test_held_out=test_held_out)
 
     def evaluation_splits(self, raw: dict, names: list[str], options: dict) -> dict:
-        return evaluation_splits(raw, names, options)
+        """Labelled pair files to evaluate a trained preference model on, expanded to labelled texts."""
+        first = next(iter(raw.values()))
+        columns = find_pair_columns(first.column_names, where="data to evaluate")
+        splits = {name: expand_pairs(_check_pairs(ds, columns, name), columns)[0] for name, ds in raw.items()}
+        if not any(any(ds["text"]) for ds in splits.values()):
+            splits = {name: ds.remove_columns("text").rename_column("text_pair", "text") for name, ds in splits.items()}
+        return splits
 
     def tokenize(self, dataset, tokenizer, max_length: int):
-        return tokenize(dataset, tokenizer, max_length)
+        """Model inputs for each expanded text, with the `length`, `full_length` and (for prompt +
+        response) `cut_text` / `cut_text_pair` columns the truncation diagnostics read."""
+        has_prompt = "text_pair" in dataset.column_names
+        special = tokenizer.num_special_tokens_to_add(pair=has_prompt)
+        room = max_length - special
+
+        def encode_batch(batch):
+            responses = batch["text_pair"] if has_prompt else batch["text"]
+            encoded = encode(tokenizer, batch["text"] if has_prompt else None, responses, max_length)
+            encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+            response_tokens = _token_counts(tokenizer, responses)
+            prompt_tokens = _token_counts(tokenizer, batch["text"]) if has_prompt else [0] * len(responses)
+            encoded["full_length"] = [p + r + special for p, r in zip(prompt_tokens, response_tokens)]
+            if has_prompt:
+                kept = [token_budget(p, r, room) for p, r in zip(prompt_tokens, response_tokens)]
+                encoded["cut_text"] = [k[0] < p for k, p in zip(kept, prompt_tokens)]
+                encoded["cut_text_pair"] = [k[1] < r for k, r in zip(kept, response_tokens)]
+            return encoded
+
+        return dataset.map(encode_batch, batched=True, desc="Tokenizing")
 
     def build_model(self, ref, label_names: list[str]):
-        return build_model(ref, label_names)
+        """The binary classifier, with dropout off: dropout draws a different mask for each text of a
+        pair, and that noise in the score margin drowns the small differences a preference model learns
+        from (reward-model recipes such as trl's disable it for the same reason)."""
+        import torch
+
+        from tunecard.engine import models
+
+        model = models.build_classifier(ref, label_names)
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        return model
 
     def trainer_datasets(self, tokenized: dict) -> tuple:
-        return trainer_datasets(tokenized)
+        """Train and validation sets for Trainer with one row per pair: `input_ids` etc. hold the chosen
+        then the rejected text, so a batch always carries both texts of its pairs (the pairwise loss needs
+        them side by side); `length` is the longer of the two, for length-grouped batches."""
+        return _pair_rows(tokenized["train"]), _pair_rows(tokenized["validation"])
 
-    def model_settings(self, prepared: PreparedData) -> dict:
+    def model_settings(self, prepared: PreparedData, ref) -> dict:
         """Whether the model reads (prompt, response) pairs: predict builds its inputs the same way."""
-        return {"tunecard_text_pair": bool(prepared.columns.text_pair)}
+        return {"text_pair": bool(prepared.columns.text_pair)}
 
     def data_collator(self, tokenizer):
         return PairCollator(tokenizer)
 
     def loss_function(self, train_config, train):
-        return loss_function(train_config)
+        """Pairwise (Bradley-Terry) loss on the score margin r = logit(chosen) - logit(rejected) of each
+        text, plus the pointwise cross-entropy that anchors P(chosen) near 0.5 for an undecided pair.
+        The pairwise term is what learns: the shared prompt cancels in the difference of a pair."""
+        import torch.nn.functional as F
+
+        def loss(outputs, labels, num_items_in_batch=None):
+            logits, labels = outputs["logits"].float(), labels.reshape(-1)  # texts [2 * pairs, 2], [2 * pairs]
+            margin = logits[:, 1] - logits[:, 0]
+            pairwise = -F.logsigmoid(margin[0::2] - margin[1::2]).sum() * 2
+            pointwise = F.cross_entropy(logits, labels, reduction="sum")
+            # Trainer treats the result as normalised over every text of the accumulated batch.
+            return (pairwise + pointwise) / (num_items_in_batch if num_items_in_batch is not None else len(labels))
+        return loss
 
     def preprocess_logits(self, tokenizer, label_names: list[str]):
         return pair_logits
 
     def compute_metrics_fn(self, label_names: list[str], validation, row_order):
-        return compute_metrics_fn(label_names, validation, row_order)
+        """The `compute_metrics` Trainer calls after each evaluation: predictions come as texts in
+        (chosen, rejected) order per pair, whatever order the pairs were visited in."""
+        def compute(eval_prediction) -> dict:
+            logits = eval_prediction.predictions  # [pairs, 2 texts (chosen, rejected), 2 labels]
+            logits = (logits[0] if isinstance(logits, tuple) else logits).reshape(-1, 2)
+            labels = np.asarray(eval_prediction.label_ids).reshape(-1)
+            result = metrics.classification_metrics(labels, np.argmax(logits, -1), 2)
+            margin = logits[:, 1] - logits[:, 0]
+            result["pairwise_accuracy"] = float(np.mean(margin[0::2] > margin[1::2]))
+            return result
+        return compute
 
     def metric_keys(self, label_names: list[str]) -> list[str]:
-        return metric_keys(label_names)
+        return ["pairwise_accuracy", *metrics.metric_keys(2)]
 
     def headline_metric(self, label_names: list[str]) -> str:
-        return headline_metric(label_names)
+        return "pairwise_accuracy"
 
     def split_metrics(self, dataset, probs: np.ndarray) -> dict[str, float]:
-        return split_metrics(dataset, probs)
+        """Metrics that need the pair structure: pairwise accuracy over the split's pairs."""
+        return {"pairwise_accuracy": metrics.pairwise_accuracy(dataset["pair_id"], dataset["label"], probs[:, 1])}
 
     def chance_scores(self, dataset, seed: int) -> np.ndarray:
-        return chance_scores(dataset, seed)
+        """Uniformly random scores (seeded) as P(chosen): pairwise accuracy at the chance level, about 0.5."""
+        scores = np.random.default_rng(seed).random(len(dataset))
+        return np.stack([1 - scores, scores], axis=1)
 
     def resampling_units(self, dataset) -> np.ndarray:
-        return resampling_units(dataset)
+        """A bootstrap resample draws pairs: the two texts of a pair are never split."""
+        import pandas as pd
+
+        return pd.factorize(np.asarray(dataset["pair_id"]))[0]
 
     def unit_terms(self, dataset, scores: np.ndarray) -> dict[str, np.ndarray]:
-        return unit_terms(dataset, scores)
+        return {"pairwise_accuracy": metrics.pairwise_wins(dataset["pair_id"], dataset["label"], scores[:, 1])}
 
     def prediction_extras(self, dataset, probs: np.ndarray) -> dict[str, list]:
         """The pair each text belongs to: pairwise accuracy (and `tunecard verify`) read it."""
         return {"pair_id": dataset["pair_id"]}
 
     def chance_loss(self, label_names, train_counts, validation_labels, train_config) -> float:
-        return chance_loss(label_names, train_counts, validation_labels, train_config)
+        """2 ln 2: a model blind to the text scores both texts of a pair alike, so the pairwise term is ln 2,
+        and the pointwise term over one chosen and one rejected text per pair is ln 2 too (see loss_function)."""
+        return float(2 * np.log(2))
 
     def card(self, prepared: PreparedData, tokenizer) -> TaskCard:
         names = prepared.label_names
@@ -541,12 +439,51 @@ class Preference(Task):
             usage=PIPELINE_USAGE.replace("{example}", example_input(prepared)),
             metrics_note=classifier_metrics_note(names), notes=card_notes(prepared))
 
-    def load_predictor(self, path: str, batch_size: int = 64, backend: str = "torch"):
-        return load_predictor(path, batch_size, backend)
+    def load_predictor(self, saved, batch_size: int = 64, backend: str = "torch"):
+        """A classifier that encodes (prompt, response) inputs as training did."""
+        from functools import partial
+
+        from tunecard.engine import inference
+
+        runner, tokenizer, config = inference.open_runner(saved.folder, backend, saved.onnx_file)
+        settings = saved.settings
+        max_length = inference.scoring_length(tokenizer, settings.max_length, settings.truncation_side)
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        encode = partial(_encode_inputs, tokenizer, max_length=max_length)
+        return inference.Classifier(runner, tokenizer, labels, max_length, settings.temperature, batch_size, encode)
 
     def chunk_scorer(self, predictor, columns: list[str], options: dict):
-        return chunk_scorer(predictor, columns, options)
+        """Pair files (chosen + rejected columns) get score_chosen, score_rejected and prefers_chosen;
+        single texts get prediction and score = P(chosen)."""
+        from tunecard.data.columns import infer_text_columns
+
+        pair_input = self.pair_input
+        if "chosen" in columns or "rejected" in columns:
+            return _pair_scorer(predictor, find_pair_columns(columns, where="data to score"), pair_input)
+        prompt = next((c for c in PROMPT_COLUMNS if c in columns), None)
+        text, _ = infer_text_columns(columns, options.get("text_column"), None)
+
+        def score_texts(chunk, ids, bar):
+            import pandas as pd
+
+            first, second = single_text_inputs(chunk[text], chunk[prompt] if prompt else None, pair_input)
+            probs = predictor.predict_proba(first, second, bar=bar)
+            return pd.DataFrame({"id": list(ids), "prediction": [predictor.labels[i] for i in probs.argmax(-1)],
+                                 "score": probs[:, 1].round(6)})
+        return score_texts
 
     def input_lengths(self, predictor, rows: dict[str, list]) -> list[list[int]]:
-        """Pairs: two sequences (prompt + chosen, prompt + rejected); single texts: one."""
-        return input_lengths(predictor, rows)
+        """Token counts, before truncation, of the sequences the model reads for each row: a pair's two
+        (prompt, response) inputs, or one text's input, built as `chunk_scorer` builds them."""
+        from tunecard.data.columns import infer_text_columns
+
+        pair_input = self.pair_input
+        if "chosen" in rows or "rejected" in rows:
+            prompts, good, bad = pair_texts(rows, find_pair_columns(list(rows), where="request"))
+            sides = [(prompts, texts) if pair_input else (texts, None) for texts in (good, bad)]
+        else:
+            prompt = next((c for c in PROMPT_COLUMNS if c in rows), None)
+            text, _ = infer_text_columns(list(rows), None, None)
+            sides = [single_text_inputs(rows[text], rows[prompt] if prompt else None, pair_input)]
+        counts = [[len(ids) for ids in predictor.tokenizer(first, second)["input_ids"]] for first, second in sides]
+        return [list(row) for row in zip(*counts)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tunecard.console import NoProgress
 from tunecard.errors import TunecardError
 
 ID_COLUMN = "id"
@@ -33,13 +34,15 @@ class Predictor:
     def __init__(self, model: str, top_k: int | None = None, text_column: str | None = None,
                  text_pair_column: str | None = None, batch_size: int = 64, backend: str = "torch",
                  retrieval=None):
-        from tunecard import open_book, tasks
+        from tunecard.runs.saved import open_saved
+        from tunecard.workflows import open_book
 
-        self.task = tasks.for_model(model)
+        saved = open_saved(model)
+        self.task = saved.task()
         retrieval = open_book.as_retrieval(retrieval)
         index = open_book.open_index(self.task, retrieval)
-        self.predictor = self.task.load_predictor(model, batch_size, backend)
-        open_book.note_missing_retrieval(self.predictor.config, retrieval)
+        self.predictor = saved.load(batch_size, backend)
+        open_book.note_missing_retrieval(saved.settings, retrieval)
         self.options = {"top_k": _checked_top_k(top_k or self.task.predict_top_k, len(self.predictor.labels)),
                         "text_column": text_column, "text_pair_column": text_pair_column,
                         "retrieve": open_book.chunk_retriever(index, retrieval)}
@@ -51,7 +54,7 @@ class Predictor:
         if ID_COLUMN not in columns:
             raise _missing_id_error(columns)
         chunk = _as_chunk(batch)
-        return self._scorer(columns)(chunk, chunk[ID_COLUMN], _NoProgress())
+        return self._scorer(columns)(chunk, chunk[ID_COLUMN], NoProgress())
 
     def _scorer(self, columns: list[str]):
         """The task's chunk scorer for these input columns, built once per column set: it decides which
@@ -88,13 +91,6 @@ def _check_known_columns(ds) -> None:
     schema = ds.schema(fetch_if_missing=False)
     if schema is not None and ID_COLUMN not in schema.names:
         raise _missing_id_error(list(schema.names))
-
-
-class _NoProgress:
-    """Stands in for predict's progress bar: Ray Data shows its own progress."""
-
-    def update(self, n: int = 1) -> None:
-        pass
 
 
 def _as_chunk(batch) -> dict[str, list]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunecard.errors import TunecardError
-from tunecard.hub_logging import quiet_hub_warnings
+from tunecard.console import quiet_hub_warnings
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def resolve_model(name: str) -> ModelRef:
             raise TunecardError(f"model folder {path}", "a Hugging Face model folder with config.json "
                                 "(or a PEFT adapter folder with adapter_config.json)",
                                 "neither", "point --model at the folder holding config.json")
-        return ModelRef(name, str(path), _base_model_of(path))
+        return ModelRef(name, str(path), path.name)  # a tunecard model's own base: runs.saved
     if name.startswith((".", "/", "~")) or path.suffix:
         raise TunecardError(f"model '{name}'", "an embedded alias, a local folder or a hub id",
                             "no folder at that path", "check the path")
@@ -148,14 +148,6 @@ def untrained_scoring(ref: ModelRef) -> tuple[str, str]:
     return "none (zero-shot)", f"**Zero-shot: no training.** `{ref.name}` ({ref.base_model}) is scored as published:"
 
 
-def _base_model_of(path: Path) -> str:
-    """A tunecard run's model names its own base; any other folder is its own base."""
-    import json
-
-    card_base = json.loads((path / "config.json").read_text(encoding="utf-8")).get("tunecard_base_model")
-    return card_base or path.name
-
-
 def from_pretrained(loader, ref: ModelRef, **kwargs):
     """`loader.from_pretrained(ref.location)`, turning hub/IO failures into one clear error."""
     try:
@@ -201,138 +193,20 @@ def _build_with_new_head(loader, ref: ModelRef, label_names: list[str]):
             ignore_mismatched_sizes=True)
     finally:
         hf_logging.set_verbosity(verbosity)
-    model.config.tunecard_base_model = ref.base_model
     return model
 
 
-def model_folder(path: str) -> Path:
-    """The model folder of a run directory (`<run>/model`), or `path` itself."""
-    folder = Path(path)
-    return folder / "model" if (folder / "model" / "config.json").is_file() else folder
-
-
-def load_classifier(path: str, loader=None):
-    """A trained model and its tokenizer from a model folder (or a run folder); `loader` is the Auto class
-    (default AutoModelForSequenceClassification)."""
+def load_trained(folder: Path, loader=None):
+    """(model, tokenizer) of a trained model folder; `loader` is the Auto class (default
+    AutoModelForSequenceClassification)."""
     from transformers import AutoModelForSequenceClassification
 
-    folder = model_folder(path)
-    ref = resolve_model(str(folder)) if folder.exists() else resolve_model(path)
-    return from_pretrained(loader or AutoModelForSequenceClassification, ref), load_tokenizer(ref), ref
+    ref = resolve_model(str(folder))
+    return from_pretrained(loader or AutoModelForSequenceClassification, ref), load_tokenizer(ref)
 
 
-def load_config_and_tokenizer(folder: str):
-    """A model's config (labels, tunecard settings) and tokenizer, without its weights."""
+def load_config(folder: Path):
+    """A model folder's config (labels and settings) without its weights."""
     from transformers import AutoConfig
 
-    ref = resolve_model(folder)
-    return from_pretrained(AutoConfig, ref), load_tokenizer(ref)
-
-
-# ---- causal language models (LoRA-tuned classifiers) -----------------------------------------------
-
-ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
-"""LoRA targets by default where a model has them (Llama, Mistral, Qwen, SmolLM2, ...)."""
-
-
-def load_causal_lm(ref: ModelRef, quantize: str | None = None):
-    """A causal LM in fp32 (or, with quantize='4bit', its frozen base in 4-bit NF4 on the GPU: QLoRA)."""
-    from transformers import AutoModelForCausalLM
-
-    kwargs = {}
-    if quantize == "4bit":
-        kwargs = {"quantization_config": qlora_quantization(), "device_map": {"": 0}}
-    return from_pretrained(AutoModelForCausalLM, ref, **kwargs)
-
-
-ZERO_SHOT_MAX_LENGTH = 512
-"""The most prompt tokens a zero-shot evaluation keeps when --max_length is unset (less if the model's limit is)."""
-CAUSAL_LM_ARCHITECTURES = ("ForCausalLM", "LMHeadModel")
-"""How the architectures of models with a language-model head end (LlamaForCausalLM, GPT2LMHeadModel, ...)."""
-
-
-def load_scoring_lm(ref: ModelRef):
-    """(model, tokenizer): a causal LM as published, or a PEFT adapter folder merged into its base, to score
-    without training (on the GPU when there is one). Refuses a model whose config.json names no language-model
-    head: transformers would load an encoder (e.g. BertModel) as a causal LM with a new random head."""
-    import torch
-    from transformers import AutoConfig
-
-    from tunecard import distributed
-
-    base = adapter_base(ref)
-    architectures = from_pretrained(AutoConfig, base or ref).architectures or []
-    if not any(name.endswith(CAUSAL_LM_ARCHITECTURES) for name in architectures):
-        raise TunecardError(f"model '{ref.name}'", "a causal language model (config.json architectures ending in "
-                            f"{' or '.join(CAUSAL_LM_ARCHITECTURES)})", ", ".join(architectures) or "no architectures",
-                            "pass a causal LM (e.g. smollm2-135m) to score zero-shot")
-    model = load_causal_lm(base or ref)
-    if base is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, ref.location).merge_and_unload()
-    own_tokenizer = base is None or (Path(ref.location) / "tokenizer_config.json").is_file()
-    tokenizer = load_tokenizer(ref if own_tokenizer else base)
-    return (model.to(distributed.device()) if torch.cuda.is_available() else model), tokenizer
-
-
-def zero_shot_max_length(tokenizer) -> int:
-    return min(tokenizer.model_max_length, ZERO_SHOT_MAX_LENGTH)
-
-
-def qlora_quantization():
-    """The QLoRA recipe: NF4 weights, double quantisation, bf16 compute where the GPU has it."""
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=compute)
-
-
-def apply_lora(model, lora):
-    """Wrap `model` in a peft LoRA model (only the adapters train). `lora` is a config.LoraConfig."""
-    import peft
-
-    if lora.quantize:
-        model = peft.prepare_model_for_kbit_training(model)
-    targets = lora.target_modules or attention_projections(model)
-    config = peft.LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                             target_modules=targets, task_type="CAUSAL_LM")
-    try:
-        return peft.get_peft_model(model, config)
-    except ValueError as exc:
-        raise TunecardError("--lora.target_modules", "names of linear layers of the model",
-                            f"{targets or 'none known for model type ' + model.config.model_type} ({exc})",
-                            "name the attention projections with --lora.target_modules") from None
-
-
-def attention_projections(model) -> list[str] | None:
-    """The model's attention projections among ATTENTION_PROJECTIONS; None lets peft pick its default
-    for the model type (e.g. c_attn for GPT-2)."""
-    import torch
-
-    linear = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
-    return [n for n in ATTENTION_PROJECTIONS if n in linear] or None
-
-
-def load_tuned_causal_lm(path: str):
-    """A trained LoRA-tuned causal LM: (model, tokenizer, saved config). An adapter folder is put
-    back on its base (found again from `tunecard_base_ref`, e.g. the embedded alias); a merged one loads whole."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    folder = model_folder(path)
-    saved = AutoConfig.from_pretrained(folder)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    if not (folder / "adapter_config.json").is_file():
-        return AutoModelForCausalLM.from_pretrained(folder), tokenizer, saved
-    import torch
-    from peft import PeftModel
-
-    # A QLoRA adapter goes back on a 4-bit base where a GPU allows, else on the full-precision one.
-    quantize = (getattr(saved, "tunecard_lora", None) or {}).get("quantize") if torch.cuda.is_available() else None
-    base = load_causal_lm(resolve_model(saved.tunecard_base_ref), quantize)
-    for key, value in saved.to_dict().items():  # the tuned model's settings travel with it (e.g. to a merge)
-        if key.startswith("tunecard_"):
-            setattr(base.config, key, value)
-    return PeftModel.from_pretrained(base, folder), tokenizer, saved
+    return from_pretrained(AutoConfig, resolve_model(str(folder)))

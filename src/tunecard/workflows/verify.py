@@ -1,5 +1,7 @@
 """`tunecard verify`: recompute every number of a run's metrics.json and card from its predictions files, and
-list each one that differs. The truth check a reader of the card can run without the model.
+list each one that differs. The truth check a reader of the card can run without the model. Read top to bottom:
+open the run, judge each split again from its predictions with the task as the run judged it, compare every
+number of metrics.json, then the card's model-index and tables.
 
 The predictions files hold each row's gold label and probabilities (to nine significant digits,
 temperature-scaled when a temperature was fitted; the raw ones are recovered as softmax(T log p)). Each split is judged again by the
@@ -16,7 +18,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from tunecard.errors import TunecardError
 
@@ -37,13 +38,39 @@ class Verification:
             self.mismatches.append(f"{where}: reported {reported}, recomputed {_shown(recomputed)}")
 
 
+def verify(run: str, /) -> list[str]:
+    """Recompute every number of a run's metrics.json and card from its predictions files; print what was
+    checked and each mismatch. Returns the mismatches (none: the run's numbers are what its predictions say).
+
+    Args:
+        run: A run directory (written by tunecard train, ensemble or tune).
+    """
+    result = verify_run(Path(run))
+    for line in result.mismatches:
+        print(f"MISMATCH {line}")
+    for line in result.skipped:
+        print(f"not checked: {line}")
+    verdict = f"{len(result.mismatches)} differ" if result.mismatches else "all match"
+    print(f"tunecard verify {run}: {result.checked} numbers recomputed from predictions/*.csv "
+          f"(tolerance {TOLERANCE}): {verdict}")
+    return Mismatches(result.mismatches)
+
+
+class Mismatches(list):
+    """The numbers that differ, one line each; the command exits with status 1 when there is any."""
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if self else 0
+
+
 def verify_run(run: Path) -> Verification:
     """Recompute metrics.json and the card's numbers of run directory `run` from predictions/<split>.csv."""
-    from tunecard import blending
     from tunecard.report.inputs import split_metrics
+    from tunecard.runs.saved import open_saved
 
     reported = _read_metrics(run)
-    task = blending.run_task(run).with_fitted(reported.get("fitted", {}))
+    task = open_saved(run).judged_task()
     names = reported["label_names"]
     counts = reported["splits"]["train"]["label_distribution"]
     result, recomputed = Verification(), {}
@@ -131,7 +158,8 @@ def _metric_key(entry, keys: list[str], reported: dict) -> str | None:
 
 
 def _display_name(key: str, reported: dict) -> str:
-    from tunecard import metrics, tasks
+    from tunecard import tasks
+    from tunecard.judging import metrics
 
     info = {**metrics.METRIC_INFO, **tasks.task_class(reported["task"]).metric_info}
     return info[key][1]

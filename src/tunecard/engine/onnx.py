@@ -1,6 +1,6 @@
 """Export a trained classifier to ONNX, optionally int8-quantised, as a self-contained folder
 (model.onnx, model_int8.onnx, config.json with the label map and tunecard settings, tokenizer)
-that the ONNX back end of `inference.py` runs with onnxruntime."""
+that the ONNX back end of `engine/inference.py` runs with onnxruntime."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from tunecard.inference import MODEL_INPUTS
-
-QUANTIZATIONS = (None, "int8")
+from tunecard.engine.inference import MODEL_INPUTS
 
 
 def export_onnx(model, tokenizer, folder: Path, quantize: str | None = None) -> list[Path]:

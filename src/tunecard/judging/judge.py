@@ -8,12 +8,36 @@ from pathlib import Path
 
 import numpy as np
 
-from tunecard import diagnostics, intervals, metrics
-from tunecard.diagnostics import Finding
-from tunecard.report.card import SplitReport
+from tunecard.judging import diagnostics
+from tunecard.judging import intervals
+from tunecard.judging import metrics
+from tunecard.judging.diagnostics import Finding
 
 LABEL_NOISE_CANDIDATES = 50
 """How many of the highest-loss training rows are listed in diagnostics/label_noise_candidates.csv."""
+
+
+@dataclass
+class SplitReport:
+    name: str
+    size: int
+    distribution: dict[str, int]
+    metrics: dict[str, float] | None = None
+    baseline: dict[str, float] | None = None
+    per_class: dict[str, dict[str, float]] | None = None
+    confusion: list[list[int]] | None = None
+    stratified: dict[str, float] | None = None
+    """Metrics of random labels drawn with the training label frequencies."""
+    calibration: dict | None = None
+    """ece, brier (raw softmax); with temperature scaling also temperature, ece_scaled, brier_scaled."""
+    comparisons: dict | None = None
+    """Other scorers of the split, shown beside the model: key -> {"label": column title, "metrics": {...}}
+    (e.g. the untuned base model zero-shot)."""
+    intervals: dict | None = None
+    """Bootstrap intervals (intervals.bootstrap): "metrics" {key: [low, high]}, "differences" {baseline:
+    {"metric", "difference", "interval"}}, with the unit resampled, confidence, resamples and seed."""
+    examples: list[dict] | None = None
+    """Example rows (id, text, gold, and one label per scorer: before, after, ...) for the card."""
 
 
 @dataclass

@@ -21,8 +21,6 @@ from tunecard.errors import TunecardError
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-KINDS = ("dense", "bm25", "hybrid")
-INDEX_TYPES = ("auto", "flat", "ivf")
 IVF_MIN_PASSAGES = 100_000
 """From this many passages `auto` builds an IVF index (exact search grows linearly with the corpus)."""
 RRF_K = 60
@@ -67,7 +65,7 @@ def build_index(config, folder: Path) -> dict:
 def _build_dense(texts: list[str], config, folder: Path) -> dict:
     import faiss
 
-    from tunecard import models
+    from tunecard.engine import models
 
     ref = models.resolve_model(config.model)
     encoder = _load_encoder(ref)
@@ -110,7 +108,7 @@ def _load_encoder(ref):
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from tunecard.hub_logging import quiet_hub_warnings
+    from tunecard.console import quiet_hub_warnings
 
     try:
         with quiet_hub_warnings():
@@ -218,7 +216,7 @@ def load_index(folder: str | Path, query_model: str | None = None) -> PassageInd
 
 def _check_query_model(manifest: dict, query_model: str | None, folder: Path):
     """The query encoder: the index's own model; a different `query_model` is refused."""
-    from tunecard import models
+    from tunecard.engine import models
 
     built_with = manifest.get("embedding_model")
     if built_with is None:

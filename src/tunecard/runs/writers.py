@@ -8,7 +8,8 @@ from pathlib import Path
 
 
 from tunecard.config import Config, save_config
-from tunecard.report.card import CardInputs, SplitReport, build_card, metric_names, render_evaluation
+from tunecard.judging.judge import SplitReport
+from tunecard.report.card import CardInputs, build_card, metric_names, render_evaluation
 
 
 # ---- per split -----------------------------------------------------------------------------
@@ -78,16 +79,15 @@ def submission_rows(frame, column: str):
 
 # ---- run -----------------------------------------------------------------------------------
 
-def write_run(workdir: Path, trainer, tokenizer, task, config: Config, inputs: CardInputs, result,
-              run_metrics: dict) -> None:
+def write_run(workdir: Path, trainer, run, inputs: CardInputs, result, run_metrics: dict) -> None:
     """The model folder (written by the task), config.yaml, metrics.json, history.csv, the learning
-    curves and the card (in the run folder and in model/)."""
+    curves and the card (in the run folder and in model/). `run`: the train workflow's TrainingRun."""
     import pandas as pd
 
     from tunecard.report.plots import learning_curves_plot
 
-    task.save_model(trainer, tokenizer, workdir / "model")
-    save_config(config, workdir / "config.yaml")
+    run.task.save_model(trainer, run.tokenizer, workdir / "model", run.settings)
+    save_config(run.config, workdir / "config.yaml")
     (workdir / "metrics.json").write_text(json.dumps(run_metrics, indent=2), encoding="utf-8")
     pd.DataFrame(result.history).to_csv(workdir / "history.csv", index=False)
     train_points = [(e["step"], e["loss"]) for e in result.log_history if "loss" in e and "eval_loss" not in e]
@@ -131,7 +131,7 @@ def write_ensemble(workdir: Path, task, members, weights, confidence: dict, obje
     """ensemble.json (members by path relative to the ensemble, weights), metrics.json and the card."""
     import os
 
-    from tunecard import metrics
+    from tunecard.judging import metrics
     from tunecard.report.ensemble_card import EnsembleCardInputs, build_ensemble_card
     from tunecard.report.inputs import split_metrics
 

@@ -1,6 +1,6 @@
-"""Sharing a model folder on the Hugging Face Hub: what it uploads, the checks before (the card's links all
-resolve inside the folder, no pickle), and the upload itself with `huggingface_hub` (create_repo +
-upload_folder). Torch-free."""
+"""`tunecard push`: share a run's model folder on the Hugging Face Hub. Read top to bottom: open the run, check
+the folder (the card's links all resolve inside it, no pickle), list what would be uploaded, and upload it with
+`huggingface_hub` (create_repo + upload_folder). Torch-free."""
 
 from __future__ import annotations
 
@@ -14,6 +14,31 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 """Files the Hub's scanner flags as pickles: a tunecard model folder holds safetensors only."""
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 """A markdown link or image: `[text](target)`, `![alt](target "title")`."""
+
+
+def push(model: str, /, repo: str, private: bool = False, dry_run: bool = False) -> list[Path]:
+    """Upload a run's model folder (or a model folder) to the Hub as model repo `repo`, its card and images
+    included. Returns the files (relative to the folder).
+
+    Args:
+        model: A run directory or model folder.
+        repo: The Hub model repo: user/name or org/name.
+        private: Create the repo private.
+        dry_run: Check the folder and list what would be uploaded; upload nothing.
+    """
+    from tunecard.runs.saved import open_saved
+
+    folder = open_saved(model).folder or Path(model)
+    files = check_folder(folder)
+    size = sum((folder / f).stat().st_size for f in files)
+    listing = "\n".join(f"  {f}  ({(folder / f).stat().st_size:,} bytes)" for f in files)
+    print(f"{folder}: {len(files)} files, {size / 1e6:.1f} MB; the card's links all resolve inside it\n{listing}")
+    if dry_run:
+        print(f"dry run: nothing uploaded (would push to https://huggingface.co/{repo}"
+              f"{', private' if private else ''})")
+        return files
+    print(f"pushed: {upload(folder, repo, private)}")
+    return files
 
 
 def folder_files(folder: Path) -> list[Path]:
@@ -60,7 +85,7 @@ def upload(folder: Path, repo: str, private: bool) -> str:
     from huggingface_hub import HfApi, get_token
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
-    from tunecard.hub_logging import quiet_hub_warnings
+    from tunecard.console import quiet_hub_warnings
 
     token = get_token()
     if token is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tunecard import metrics
+from tunecard.judging import metrics
 
 RESAMPLES = 1000
 CONFIDENCE = 0.95

@@ -2,8 +2,8 @@
 retrieved passages to its context (a run's splits, or `predict`'s chunks), and say when a model trained
 with retrieval is scored without it.
 
-Between `api` (the workflows) and `retrieval` (the index itself): tasks never call retrieval; a task that
-declares `uses_context` gets its rows' `context` filled here.
+Between the workflows and `retrieval/` (the index itself): tasks never call retrieval; a task that declares
+`uses_context` gets its rows' `context` filled here.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def open_index(task, retrieval: RetrievalConfig | None):
     """The passage index `retrieval` names (None without one), checked against the task first."""
     if retrieval is None or not retrieval.index:
         return None
-    from tunecard import retrieval as passages
+    from tunecard.retrieval import passages
 
     if not task.uses_context:
         from tunecard import tasks
@@ -42,7 +42,7 @@ def with_retrieved_context(splits: dict, index, top_k: int) -> dict:
     """Each split with its questions' top passages added to their context (unchanged without an index)."""
     if index is None:
         return splits
-    from tunecard import retrieval as passages
+    from tunecard.retrieval import passages
 
     result = {}
     for name, dataset in splits.items():
@@ -58,13 +58,14 @@ def chunk_retriever(index, retrieval: RetrievalConfig | None):
     """For predict: a function adding retrieved context to a chunk of rows, or None."""
     if index is None:
         return None
-    from tunecard import retrieval as passages
+    from tunecard.retrieval import passages
 
     return lambda rows: passages.attach_context(rows, index, retrieval.top_k)
 
 
-def note_missing_retrieval(model_config, retrieval: RetrievalConfig | None) -> None:
-    trained_with = getattr(model_config, "tunecard_retrieval", None)
+def note_missing_retrieval(settings, retrieval: RetrievalConfig | None) -> None:
+    """Say when a model trained with retrieved context (`settings`: its ModelSettings) is scored without it."""
+    trained_with = settings.retrieval if settings is not None else None
     if trained_with and (retrieval is None or not retrieval.index):
         print(f"tunecard: note: this model was trained with retrieved context (index {trained_with['index']}, "
               f"top_k {trained_with['top_k']}); pass --retrieval.index to score it the same way", file=sys.stderr)

@@ -12,16 +12,22 @@ import contextlib
 import socket
 import sys
 
+from tunecard.config import ServeConfig
 from tunecard.errors import TunecardError
 
 
-def serve(settings) -> None:
-    """Load the model, bind the port, and serve until SIGINT/SIGTERM (requests in flight are answered
-    first). `settings` is a tunecard.config.ServeConfig."""
-    import uvicorn
+def serve(config: ServeConfig) -> None:
+    """Serve a trained model over HTTP until stopped (docs/serve.md): load the model, bind the port, and answer
+    until SIGINT/SIGTERM (requests in flight are answered first). `config`: a ServeConfig or a dict of its fields."""
+    settings = config if isinstance(config, ServeConfig) else ServeConfig(**config)
+    try:
+        import uvicorn
 
-    from tunecard.serving.app import create_app
-    from tunecard.serving.engine import ServedModel
+        from tunecard.workflows.serve.app import create_app  # fastapi, prometheus-client
+        from tunecard.workflows.serve.engine import ServedModel
+    except ImportError as exc:
+        raise TunecardError("tunecard serve", "fastapi, uvicorn and prometheus-client installed",
+                            f"{exc.name} missing", 'pip install -e ".[serve]"') from None
 
     if not settings.model:
         raise TunecardError("--model", "a run directory or model folder to serve", "none", "add --model runs/NAME")

@@ -14,11 +14,9 @@ import sys
 from pathlib import Path
 
 from tunecard.config import Config, config_to_dict, load_config, save_config
+from tunecard.engine.checkpoints import CHECKPOINTS, checkpoint_step, resumable_checkpoint
 from tunecard.errors import TunecardError
 
-CHECKPOINTS = "checkpoints"
-COMPLETE = "tunecard_complete"
-"""Written into a checkpoint folder once every file of it is on disk: a checkpoint without it is torn."""
 RESUMABLE_DIFFERENCES = {"overwrite", "resume", "strict", "train.learning_rate"}
 """Config keys a resumed run may change: they do not change what the checkpoint's run computes (a new
 learning rate applies from the checkpoint on, as after a non-finite loss)."""
@@ -47,6 +45,16 @@ def run_directory(output: Path, overwrite: bool):
         shutil.rmtree(partial, ignore_errors=True)
         raise
     _replace(output, partial)
+
+
+@contextlib.contextmanager
+def optional_run_directory(output: Path | None, overwrite: bool):
+    """`run_directory(output)`, or None when there is no output to write."""
+    if output is None:
+        yield None
+        return
+    with run_directory(output, overwrite) as workdir:
+        yield workdir
 
 
 def _replace(output: Path, partial: Path) -> None:
@@ -81,20 +89,6 @@ def check_training_output(config: Config) -> list[TunecardError]:
     return problems
 
 
-def checkpoint_step(checkpoint: Path) -> int:
-    """The optimizer step of a Trainer checkpoint folder (`checkpoint-<step>`)."""
-    return int(checkpoint.name.rsplit("-", 1)[-1])
-
-
-def complete_checkpoints(folder: Path) -> list[Path]:
-    """The checkpoints in `folder` whose every file was written, oldest first."""
-    return sorted((p for p in folder.glob("checkpoint-*") if (p / COMPLETE).is_file()), key=checkpoint_step)
-
-
-def resumable_checkpoint(partial: Path) -> Path | None:
-    found = complete_checkpoints(partial / CHECKPOINTS)
-    return found[-1] if found else None
-
 
 def resume_point(config: Config) -> Path:
     """The newest complete checkpoint of the stopped run `config` continues; its saved config must match."""
@@ -128,7 +122,7 @@ def _flat(values: dict, prefix: str = "") -> dict:
 def training_directory(config: Config, resume_from: Path | None):
     """Yield `<output>.partial` for a training run (the stopped run's own, when resuming). Every process
     gets it; only the main one creates it, records the config, and on success renames it."""
-    from tunecard import distributed
+    from tunecard.engine import distributed
 
     output = Path(config.output)
     partial = partial_of(output)

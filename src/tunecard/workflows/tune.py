@@ -1,6 +1,11 @@
 """`tunecard tune`: an Optuna study over `train()`. Each trial is a training run scored on validation only
 (its per-epoch validation metric feeds the pruner); the study lives in SQLite inside the output, so an
 interrupted search resumes where it stopped; the best trial is trained again, the one run that scores test.
+An option given explicitly (on the command line, in the config file or dict) is fixed: it is taken out of the
+search space, and the study's card says so.
+
+Read top to bottom: `tune` checks the options and the space, opens (or resumes) the study, runs the trials, and
+`_write_study` writes the trials, the plots, the chosen run and the card.
 
 <output>/study.db        the Optuna study (resume: run the same command again)
 <output>/trials.csv      one row per trial: state, value, parameters, seed, epochs, seconds
@@ -20,15 +25,132 @@ import time
 import warnings
 from pathlib import Path
 
-from tunecard.config import Config, TuneConfig
-from tunecard.errors import TunecardError
+from tunecard.config import Config, TuneConfig, as_config
+from tunecard.errors import TunecardError, raise_all
 
 STUDY_NAME = "tunecard"
 STARTUP_TRIALS = 3
 """Complete trials before the median pruner stops any (and before TPE leaves random sampling: Optuna's 10
 would leave a 12-trial budget almost all random)."""
-SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "none")
+
+
+def tune(config: Config, tune: TuneConfig | None = None, *, fixed: list[str] | None = None) -> Path:
+    """An Optuna search over training options (docs/best-model.md): trials judged on validation, the study in
+    <output>/study.db (run again to resume), the best trial trained again as <output>/best, the one run that
+    scores test. `config.output` is the study folder; `config` (a Config, a nested dict or a YAML path) is not
+    changed. `fixed`: the options given explicitly (section.option), kept out of the space; unset, those a dict
+    or YAML file names, or those of a Config that differ from the defaults. Returns <output>/best."""
+    from tunecard import tasks
+    from tunecard.workflows.train import checked_config
+
+    fixed = sorted(fixed if fixed is not None else explicit_options(config))
+    config = tasks.resolve_config(as_config(config))
+    tune = tune if isinstance(tune, TuneConfig) else TuneConfig(**(tune or {}))
+    raise_all(tune.problems())
+    study_dir = _check_study_output(config, tune)
+    checked_config(with_values(config, {}, study_dir / "trials" / "check"))
+    task = tasks.bind(config)
+    space = _space(tune, config, task, fixed)
+    metric = tune.metric or config.train.metric_for_best_model or task.headline_metric(
+        task.prepare(config.data, config.train.seed).label_names)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    study = open_study(study_dir, tune, direction_of(metric), config.train.seed)
+    _run_trials(study, tune, config, space, metric, study_dir)
+    searchable = tune.space or default_space(config, task)
+    return _write_study(study, study_dir, config, space, metric,
+                        {k: _value(config, k) for k in fixed if k in searchable and k not in space})
+
+
+def _space(tune: TuneConfig, config: Config, task, fixed: list[str]) -> dict:
+    """The space searched: tune.space, or the default one without the options given explicitly."""
+    if tune.space is None:
+        return {k: v for k, v in default_space(config, task).items() if k not in fixed}
+    check_space(tune.space, config)
+    clash = [k for k in tune.space if k in fixed]
+    if clash:
+        raise TunecardError(f"--tune.space {clash[0]}", "options that are not fixed",
+                            f"{clash[0]} fixed at {_value(config, clash[0])!r} by its own option",
+                            f"drop --{clash[0]} to search it, or take it out of --tune.space")
+    return dict(tune.space)
+
+
+def _run_trials(study, tune: TuneConfig, config: Config, space: dict, metric: str, study_dir: Path) -> None:
+    from tunecard.workflows.train import train
+
+    remaining = None if tune.trials is None else max(tune.trials - finished(study), 0)
+    print(f"tunecard tune: {metric} on validation ({direction_of(metric)}), {finished(study)} trials done, "
+          f"{remaining if remaining is not None else 'more'} to run; study: {study_dir / 'study.db'}")
+    if remaining != 0:
+        study.optimize(lambda trial: run_trial(trial, config, space, metric, study_dir / "trials", train),
+                       n_trials=remaining, timeout=tune.timeout, catch=(),
+                       callbacks=[lambda s, t: print(progress_line(s, t, tune.trials), flush=True)])
+
+
+def _write_study(study, study_dir: Path, config: Config, space: dict, metric: str, fixed: dict) -> Path:
+    """trials.csv, the plots, the best trial trained again into best/ (scoring test once), and the card."""
+    from tunecard.report.study_card import render_study_card
+    from tunecard.workflows.train import train
+
+    if best_trial(study) is None:
+        raise TunecardError(f"study {study_dir}", "at least one complete trial", "none (all pruned or failed)",
+                            "run more trials (raise --tune.trials) or widen --tune.space")
+    shutil.rmtree(study_dir / "trials", ignore_errors=True)  # each trial's own run folder is removed as it ends
+    frame = trials_frame(study)
+    frame.to_csv(study_dir / "trials.csv", index=False)
+    plots = write_plots(study, study_dir / "plots")
+    best = study.best_trial
+    best_dir = study_dir / "best"
+    chosen = json.loads((best_dir / "trial.json").read_text()) if (best_dir / "trial.json").is_file() else None
+    if chosen is None or chosen["trial"] != best.number:
+        print(f"best: trial {best.number} ({metric} {best.value:.4f}); training it again to score test once")
+        train(with_values(config, best.params, best_dir), selection=selection_note(study, space, metric, fixed))
+        (best_dir / "trial.json").write_text(json.dumps({"trial": best.number, "params": best.params,
+                                                         "validation": best.value}, indent=2))
+    (study_dir / "README.md").write_text(render_study_card(study, frame, space, metric, plots, config, fixed),
+                                         encoding="utf-8")
+    print(f"study: {study_dir / 'README.md'}; chosen run: {best_dir}")
+    return best_dir
+
+
+def _check_study_output(config: Config, tune: TuneConfig) -> Path:
+    """The study folder: new, or one holding a study (which resumes); anything else only with --tune.overwrite."""
+    if not config.output:
+        raise TunecardError("--output", "a study folder to create (or one to resume)", "none",
+                            "pass --output runs/NAME-study")
+    study_dir = Path(config.output)
+    if study_dir.exists() and not (study_dir / "study.db").is_file():
+        if not tune.overwrite:
+            raise TunecardError(f"output {study_dir}", "a new folder, or a study folder to resume (with study.db)",
+                                "an existing folder without a study", "choose another --output or pass --tune.overwrite")
+        shutil.rmtree(study_dir)
+    return study_dir
+
+
+def explicit_options(config) -> list[str]:
+    """The options (section.option) a config gives explicitly: every key a dict or YAML file names, or, for a
+    Config, each value that differs from the default."""
+    from tunecard.config import config_to_dict, read_config_file
+
+    if isinstance(config, Config):
+        given, default = _flat(config_to_dict(config)), _flat(config_to_dict(Config()))
+        return [k for k, v in given.items() if v != default.get(k)]
+    values = read_config_file(config) if isinstance(config, (str, Path)) else config
+    return list(_flat(values or {}))
+
+
+def _flat(values: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and key not in ("space",):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _value(config: Config, key: str):
+    section, _, name = key.partition(".")
+    return getattr(getattr(config, section), name) if name else getattr(config, section)
 
 
 def default_space(config: Config, task) -> dict:
@@ -221,32 +343,17 @@ def direction_of(metric: str) -> str:
     return "minimize" if metric.endswith("loss") else "maximize"
 
 
-def check_tune_config(tune: TuneConfig) -> None:
-    problems = []
-    for name, value, allowed in (("sampler", tune.sampler, SAMPLERS), ("pruner", tune.pruner, PRUNERS)):
-        if value not in allowed:
-            problems.append(TunecardError(f"--tune.{name}", f"one of {', '.join(allowed)}", repr(value),
-                                          f"set --tune.{name} to one of those"))
-    if tune.trials is None and tune.timeout is None:
-        problems.append(TunecardError("--tune.trials", "a number of trials, or --tune.timeout", "neither",
-                                      "set --tune.trials (e.g. 12) or --tune.timeout (seconds)"))
-    if tune.trials is not None and tune.trials < 1:
-        problems.append(TunecardError("--tune.trials", "a positive number", repr(tune.trials), "set --tune.trials"))
-    if problems:
-        from tunecard.errors import TunecardErrors
-
-        raise problems[0] if len(problems) == 1 else TunecardErrors(problems)
-
-
-def selection_note(study, space: dict, metric: str) -> str:
+def selection_note(study, space: dict, metric: str, fixed: dict) -> str:
     """What the chosen run's card says about how it was chosen."""
     best = study.best_trial
     ranges = "; ".join(f"{k} in {v if isinstance(v, list) else _range(v)}" for k, v in space.items())
+    kept = "; ".join(f"{k} = {v}" for k, v in fixed.items())
     return (f"These hyperparameters were chosen by an Optuna search ({study.sampler.__class__.__name__}, "
             f"{type(study.pruner).__name__}) over {finished(study)} trials, by validation {metric}: trial "
-            f"{best.number} scored {best.value:.4f}. The search space: {ranges}. Every trial was judged on "
-            "validation only; this run, the chosen trial trained again with the same seed, is the only one that "
-            "scored the test split.")
+            f"{best.number} scored {best.value:.4f}. The search space: {ranges}."
+            + (f" Fixed by their own options (not searched): {kept}." if kept else "") +
+            " Every trial was judged on validation only; this run, the chosen trial trained again with the same "
+            "seed, is the only one that scored the test split.")
 
 
 def _range(spec: dict) -> str:

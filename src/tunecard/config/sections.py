@@ -1,22 +1,33 @@
-"""The run configuration: one nested dataclass, the single source of every default.
+"""The configuration sections: nested dataclasses, the single source of every default, each with the checks of
+its own values (`problems()`: every problem at once, as TunecardErrors naming the flag).
 
-Each field's docstring is its documentation (the CLI's --help shows it). A run's
-`config.yaml` holds the resolved values, so `tunecard train --config runs/x/config.yaml`
-reproduces it.
+Each field's docstring is its documentation (the CLI's --help and docs/configuration.md show it). A run's
+`config.yaml` holds the resolved values, so `tunecard train --config runs/x/config.yaml` reproduces it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import typing
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from dataclasses import dataclass, field, fields
+from typing import ClassVar, Literal, Optional, Union
 
-import yaml
+from tunecard.errors import TunecardError
 
-from tunecard.errors import TunecardError, TunecardErrors
+
+def choice_problems(section, prefix: str) -> list[TunecardError]:
+    """A field whose value is not among its section's CHOICES: `--<prefix><name>: expected one of ...`."""
+    problems = []
+    for name, allowed in section.CHOICES.items():
+        value = getattr(section, name)
+        if value not in allowed:
+            problems.append(TunecardError(f"--{prefix}{name}", f"one of {', '.join(map(str, allowed))}", repr(value),
+                                          f"set --{prefix}{name} to one of those"))
+    return problems
+
+
+def positive_problems(section, prefix: str, names: tuple[str, ...]) -> list[TunecardError]:
+    """Fields that must be positive numbers (None counts as missing)."""
+    return [TunecardError(f"--{prefix}{name}", "a positive number", repr(getattr(section, name)), f"set --{prefix}{name}")
+            for name in names if getattr(section, name) is None or getattr(section, name) <= 0]
 
 
 @dataclass
@@ -73,6 +84,18 @@ class DataConfig:
     """preference: column with the shared prompt; found by name (prompt, context, ...) when present.
     Without one, the shared prefix of chosen and rejected up to the last "Assistant:" is the prompt."""
 
+    CHOICES: ClassVar[dict] = {"bad_rows": ("error", "drop")}
+
+    def problems(self, prefix: str = "data.") -> list[TunecardError]:
+        problems = choice_problems(self, prefix)
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            problems.append(TunecardError(f"--{prefix}delimiter", "one character (e.g. ';' or '|')",
+                                          repr(self.delimiter), f"set --{prefix}delimiter to one character"))
+        if not 0 < self.validation_size < 1:
+            problems.append(TunecardError(f"--{prefix}validation_size", "a share between 0 and 1",
+                                          repr(self.validation_size), "set e.g. 0.1"))
+        return problems
+
 
 @dataclass
 class ModelConfig:
@@ -84,6 +107,11 @@ class ModelConfig:
     truncation_side: Optional[str] = None
     """Which end of a too-long text is cut: right (keeps the start) or left (keeps the end of a dialogue).
     Unset: the task's choice (right; left for preference, so a long prompt loses its oldest turns)."""
+
+    CHOICES: ClassVar[dict] = {"truncation_side": (None, "right", "left")}
+
+    def problems(self, prefix: str = "model.") -> list[TunecardError]:
+        return positive_problems(self, prefix, ("max_length",)) + choice_problems(self, prefix)
 
 
 AUTO_EPOCHS = "auto"
@@ -148,6 +176,35 @@ class TrainConfig:
     """Checkpoints kept: the newest ones (the kept epoch's is never removed)."""
     temperature_scaling: bool = True
     """Fit a softmax temperature on validation; saved with the model and applied to reported probabilities."""
+    report_to: Union[str, list[str]] = "none"
+    """Experiment trackers Trainer logs to, through its own integrations: none, or one or more of tensorboard,
+    wandb, mlflow, trackio (the package installed; each reads its usual environment variables, e.g.
+    WANDB_MODE=offline, MLFLOW_TRACKING_URI). They get the run's name, the config, the per-step loss, the
+    per-epoch validation metrics and, once the run is judged, every split's final metrics. TensorBoard event
+    files go to <output>/logs unless TENSORBOARD_LOGGING_DIR says otherwise."""
+
+    CHOICES: ClassVar[dict] = {"class_weights": (None, "balanced")}
+    TRACKERS: ClassVar[tuple] = ("none", "tensorboard", "wandb", "mlflow", "trackio", "all")
+
+    def problems(self, prefix: str = "train.") -> list[TunecardError]:
+        problems = []
+        if self.epochs != AUTO_EPOCHS and self.epochs <= 0:
+            problems.append(TunecardError(f"--{prefix}epochs", f"a positive number or {AUTO_EPOCHS}",
+                                          repr(self.epochs), f"set --{prefix}epochs (e.g. 3, or {AUTO_EPOCHS})"))
+        problems += positive_problems(self, prefix, ("batch_size",))
+        if self.learning_rate is not None and self.learning_rate <= 0:
+            problems += positive_problems(self, prefix, ("learning_rate",))
+        unknown = [t for t in self.trackers if t not in self.TRACKERS]
+        if unknown:
+            problems.append(TunecardError(f"--{prefix}report_to", f"none or some of {', '.join(self.TRACKERS[1:])}",
+                                          repr(self.report_to), f"set --{prefix}report_to (e.g. tensorboard)"))
+        return problems + choice_problems(self, prefix)
+
+    @property
+    def trackers(self) -> list[str]:
+        """report_to as a list (a comma-separated text is read as several)."""
+        names = self.report_to if isinstance(self.report_to, list) else str(self.report_to).split(",")
+        return [n.strip() for n in names if n.strip()]
 
     @property
     def epoch_limit(self) -> float:
@@ -170,6 +227,9 @@ class RetrievalConfig:
     query_model: Optional[str] = None
     """Model that embeds the questions; unset: the index's own. Any other is refused (its vectors would
     not be comparable with the passages')."""
+
+    def problems(self, prefix: str = "retrieval.") -> list[TunecardError]:
+        return positive_problems(self, prefix, ("top_k",)) if self.index else []
 
 
 @dataclass
@@ -203,6 +263,16 @@ class IndexConfig:
     overwrite: bool = False
     """Replace an existing index folder at `output`."""
 
+    CHOICES: ClassVar[dict] = {"kind": ("dense", "bm25", "hybrid"), "index_type": ("auto", "flat", "ivf")}
+
+    def problems(self, prefix: str = "") -> list[TunecardError]:
+        problems = []
+        if not self.corpus:
+            problems.append(TunecardError("--corpus", "one or more passage files", "none", "pass --corpus FILE"))
+        if not self.output:
+            problems.append(TunecardError("--output", "an index folder to create", "none", "pass --output DIR"))
+        return problems + choice_problems(self, prefix)
+
 
 @dataclass
 class TuneConfig:
@@ -226,6 +296,18 @@ class TuneConfig:
     the task's default space (docs/tune.md)."""
     overwrite: bool = False
     """Replace an existing output folder that holds no study (one with a study resumes)."""
+
+    CHOICES: ClassVar[dict] = {"sampler": ("tpe", "random"), "pruner": ("median", "none")}
+
+    def problems(self, prefix: str = "tune.") -> list[TunecardError]:
+        problems = choice_problems(self, prefix)
+        if self.trials is None and self.timeout is None:
+            problems.append(TunecardError(f"--{prefix}trials", "a number of trials, or --tune.timeout", "neither",
+                                          "set --tune.trials (e.g. 12) or --tune.timeout (seconds)"))
+        if self.trials is not None and self.trials < 1:
+            problems.append(TunecardError(f"--{prefix}trials", "a positive number", repr(self.trials),
+                                          "set --tune.trials"))
+        return problems
 
 
 @dataclass
@@ -303,10 +385,10 @@ class LlmConfig:
 @dataclass
 class Config:
     task: str = "classification"
-    """The task shape: classification (one text or a text pair + a label), preference (chosen and
-    rejected texts, optional prompt; scores P(chosen)), multiple_choice (a question, its options and
-    an answer; ranks the options) or llm_classification (a causal LM tuned with LoRA; each label scored
-    by its log-likelihood after a prompt)."""
+    """The task shape: classification (one text or a text pair + a label), multi_label (a text + any number of
+    labels), preference (chosen and rejected texts, optional prompt; scores P(chosen)), multiple_choice (a
+    question, its options and an answer; ranks the options) or llm_classification (a causal LM tuned with LoRA;
+    each label scored by its log-likelihood after a prompt)."""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -328,131 +410,16 @@ class Config:
     strict: bool = False
     """Exit with status 1 after writing the run when a diagnostic finding has severity error."""
 
-
-def config_from_dict(values: dict[str, Any]) -> Config:
-    """Build a Config from nested plain values (a parsed YAML file), rejecting unknown keys."""
-    problems: list[TunecardError] = []
-    config = _build(Config, values or {}, "", problems)
-    if problems:
-        raise problems[0] if len(problems) == 1 else TunecardErrors(problems)
-    return config
-
-
-def _build(cls, values, prefix: str, problems: list) -> Any:
-    if not isinstance(values, dict):
-        problems.append(TunecardError(f"config key '{prefix.rstrip('.') or 'config'}'", "a mapping of keys to values",
-                                      repr(values), "write it as nested keys (see tunecard train --print-config)"))
-        return cls()
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, value in values.items():
-        if key not in known:
-            problems.append(TunecardError(
-                f"config key '{prefix}{key}'", f"one of {', '.join(known)}", f"'{key}'",
-                "remove it or correct its spelling"))
-            continue
-        if dataclasses.is_dataclass(hints[key]):
-            kwargs[key] = _build(hints[key], value if value is not None else {}, f"{prefix}{key}.", problems)
-            continue
-        try:
-            kwargs[key] = checked_value(value, hints[key])
-        except ValueError as exc:
-            problems.append(TunecardError(f"config key '{prefix}{key}'", str(exc), repr(value),
-                                          f"set {prefix}{key} to {exc}"))
-    return cls(**kwargs)
+    def problems(self) -> list[TunecardError]:
+        """Every problem of a training config: what it lacks, then each section's values."""
+        problems = []
+        if not self.output:
+            problems.append(TunecardError("--output", "a run directory to create", "none", "pass --output runs/NAME"))
+        if not (self.data.path or self.data.train):
+            problems.append(TunecardError("--data", "a data file, folder or hub id", "none",
+                                          "pass --data PATH (or --data.train FILE)"))
+        for section in (f for f in fields(self) if hasattr(getattr(self, f.name), "problems")):
+            problems.extend(getattr(self, section.name).problems())
+        return problems
 
 
-def checked_value(value, hint):
-    """`value` as the type `hint` asks for (an int stands for a float, and a string that reads as a number
-    becomes one, as YAML leaves `1e-4`); ValueError naming what was expected otherwise."""
-    options = typing.get_args(hint) if typing.get_origin(hint) is Union else (hint,)
-    if value is None:
-        if type(None) in options:
-            return None
-        raise ValueError(_expected(options))
-    for option in (o for o in options if o is not type(None)):
-        origin = typing.get_origin(option) or option
-        if origin is Literal and value in typing.get_args(option):
-            return value
-        if origin is bool and isinstance(value, bool):
-            return value
-        if origin is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if origin is float and not isinstance(value, bool):
-            if isinstance(value, (int, float)):
-                return value  # an int is a valid float, and config.yaml keeps it as written
-            with contextlib.suppress(TypeError, ValueError):
-                return float(value)
-        if origin is str and isinstance(value, str):
-            return value
-        if origin is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
-        if origin is dict and isinstance(value, dict):
-            return {str(k): str(v) for k, v in value.items()}
-    raise ValueError(_expected(options))
-
-
-TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a text",
-              list: "a list of texts", dict: "a mapping of texts"}
-
-
-def expected_value(key: str, cls=None) -> str | None:
-    """What the Config field at dotted `key` takes, in words ("a number or auto"); None for no such field."""
-    cls = cls or Config
-    head, _, rest = key.partition(".")
-    hints = typing.get_type_hints(cls)
-    if head not in hints:
-        return None
-    if rest:
-        return expected_value(rest, hints[head]) if dataclasses.is_dataclass(hints[head]) else None
-    hint = hints[head]
-    return _expected(typing.get_args(hint) if typing.get_origin(hint) is Union else (hint,))
-
-
-def _expected(options) -> str:
-    words = [" or ".join(typing.get_args(o)) if typing.get_origin(o) is Literal
-             else TYPE_WORDS[typing.get_origin(o) or o] for o in options if o is not type(None)]
-    return " or ".join(words) + (" or null" if type(None) in options else "")
-
-
-def check_config(config: Config) -> Config:
-    """`config` (a Config built in Python) with every value of the type its field asks for; all problems
-    are reported at once."""
-    return config_from_dict(config_to_dict(config))
-
-
-def load_config(path: str | Path) -> Config:
-    return config_from_dict(read_config_file(path))
-
-
-def read_config_file(path: str | Path) -> Any:
-    """The parsed YAML of a config file; a one-line TunecardError naming the file when it is missing or does
-    not parse (for any command's --config: the keys are checked by whoever reads them)."""
-    path = Path(path)
-    if not path.is_file():
-        raise TunecardError("config file", "an existing YAML file", f"no file at {path}",
-                            "check the --config path")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise TunecardError("config file", "valid UTF-8 YAML", f"{path} does not parse ({yaml_problem(exc)})",
-                            "fix the YAML syntax") from None
-
-
-def yaml_problem(exc: Exception) -> str:
-    """A YAML or decoding error on one line: what is wrong and where ("expected ',' or '}', but got '<scalar>'
-    on line 2, column 7"), not PyYAML's several lines."""
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
-        mark = exc.problem_mark
-        where = f" on line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        return " ".join(f"{exc.problem}{where}".split())
-    return " ".join(str(exc).split())
-
-
-def config_to_dict(config: Config) -> dict[str, Any]:
-    return dataclasses.asdict(config)
-
-
-def save_config(config: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from importlib import resources
+from importlib import metadata, resources
 from typing import Optional, Union
 
 from fastapi import FastAPI
@@ -19,11 +19,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from tunecard import __version__
 from tunecard.errors import TunecardError
-from tunecard.serving.batcher import DynamicBatcher, QueueFull
-from tunecard.serving.engine import ServedModel
-from tunecard.serving.telemetry import ServerMetrics
+from tunecard.workflows.serve.batcher import DynamicBatcher, QueueFull
+from tunecard.workflows.serve.engine import ServedModel
+from tunecard.workflows.serve.telemetry import ServerMetrics
 
 FieldValue = Union[str, list[str]]
 Input = Union[str, dict[str, FieldValue]]
@@ -64,7 +63,7 @@ def create_app(served: ServedModel, settings) -> FastAPI:
         state["serving"] = False
         await batcher.stop()  # uvicorn has let the requests in flight finish; the queue is empty then
 
-    app = FastAPI(title="tunecard serve", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="tunecard serve", version=metadata.version("tunecard"), lifespan=lifespan,
                   description=f"{served.task.name} model {served.path}: labels {', '.join(served.labels)}")
     app.add_middleware(PayloadLimit, limit=settings.payload_limit, metrics=metrics)
 
@@ -115,7 +114,7 @@ def create_app(served: ServedModel, settings) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     async def try_it():
-        return resources.files("tunecard.serving").joinpath("page.html").read_text(encoding="utf-8")
+        return resources.files("tunecard.workflows.serve").joinpath("page.html").read_text(encoding="utf-8")
 
     return app
 

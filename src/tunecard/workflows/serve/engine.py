@@ -12,7 +12,7 @@ from typing import Any, Hashable
 
 from tunecard.config import ServeConfig
 from tunecard.errors import TunecardError
-from tunecard.serving.batcher import Batch
+from tunecard.workflows.serve.batcher import Batch
 
 TEXT_FIELD = "text"
 """The column a plain-string input becomes."""
@@ -33,11 +33,12 @@ class ServedModel:
     """A trained model loaded once for serving (`path`: a run directory or model folder)."""
 
     def __init__(self, path: str, backend: str = ServeConfig.backend, batch_size: int = ServeConfig.batch_size):
-        from tunecard import tasks
+        from tunecard.runs.saved import open_saved
 
         self.path = path
-        self.task = tasks.for_model(path)
-        self.predictor = self.task.load_predictor(path, batch_size, backend)
+        self.saved = open_saved(path).require_trained()
+        self.task = self.saved.task()
+        self.predictor = self.task.load_predictor(self.saved, batch_size, backend)
         self.backend = backend
         self.labels = list(self.predictor.labels)
         self.max_length = self.predictor.max_length
@@ -70,11 +71,11 @@ class ServedModel:
         """One list of results per request of the batch: per input, the labels with their probabilities,
         most likely first (text-embeddings-inference's shape), or the task's predict columns when its
         rows have no per-label probabilities (a preference pair's two scores)."""
-        from tqdm.auto import tqdm
+        from tunecard.console import NoProgress
 
         columns = tuple(batch.requests[0].rows)
         merged = {c: [v for r in batch.requests for v in r.rows[c]] for c in columns}
-        frame = self._scorer(columns)(merged, range(batch.size), tqdm(disable=True))
+        frame = self._scorer(columns)(merged, range(batch.size), NoProgress())
         rows, results, start = self._results(frame), [], 0
         for request in batch.requests:
             results.append(rows[start:start + request.size])
@@ -99,14 +100,14 @@ class ServedModel:
 
     def info(self, settings) -> dict:
         """What GET /info returns: the model, its task and labels, the server's limits, the card's metrics."""
-        from tunecard import __version__
+        from importlib import metadata
 
         return {"model_id": self.path, "task": self.task.name, "labels": self.labels,
                 "max_input_length": self.max_length, "backend": self.backend,
                 "max_batch_tokens": settings.max_batch_tokens, "max_wait_ms": settings.max_wait_ms,
                 "max_client_batch_size": settings.max_client_batch_size, "max_queue": settings.max_queue,
-                "input_example": self.task.serve_example, "metrics": card_metrics(self.path),
-                "version": __version__}
+                "input_example": self.task.serve_example, "metrics": card_metrics(self.saved.folder),
+                "version": metadata.version("tunecard")}
 
 
 def input_columns(items: list) -> dict[str, list]:
@@ -123,14 +124,12 @@ def input_columns(items: list) -> dict[str, list]:
     return {f: [record[f] for record in records] for f in fields}
 
 
-def card_metrics(path: str) -> list[dict]:
-    """The model-index results of the model's card (split, metric, value), for /info and the try-it page;
+def card_metrics(folder: Path) -> list[dict]:
+    """The model-index results of the model folder's card (split, metric, value), for /info and the try-it page;
     empty for a folder without a card."""
     from huggingface_hub import ModelCard
 
-    from tunecard.models import model_folder
-
-    card_file = model_folder(path) / "README.md"
+    card_file = folder / "README.md"
     if not Path(card_file).is_file():
         return []
     results = ModelCard.load(card_file).data.eval_results or []

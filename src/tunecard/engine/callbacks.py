@@ -1,0 +1,211 @@
+"""Trainer callbacks: epoch timing, checkpoints for `--resume` with the two ways a run stops early keeping them
+(Ctrl-C, a non-finite loss), and progress."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from transformers import Trainer, TrainerCallback
+
+from tunecard.console import progress
+
+from tunecard.engine import distributed
+from tunecard.engine.checkpoints import COMPLETE, EPOCH_RNG, complete_checkpoints
+from tunecard.errors import TunecardError
+
+EVAL_BOOKKEEPING = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch", "step")
+"""Keys of a Trainer eval log that are bookkeeping, not metrics."""
+
+
+class EpochLogCallback(TrainerCallback):
+    """Log the training loss at each epoch end too, so the loss windows tile every epoch exactly,
+    and time the training steps of each epoch."""
+
+    def __init__(self):
+        self.train_seconds = 0.0
+        self._epoch_start = None
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.train_seconds += time.perf_counter() - self._epoch_start
+        control.should_log = True
+
+
+class Progress(TrainerCallback):
+    """Training and evaluation progress (console.progress: a bar on a terminal, lines in a log), with the latest
+    logged training loss on the training bar (a long epoch shows whether the loss falls, or sits at chance, hours
+    before its evaluation does) and one line per evaluation."""
+
+    def __init__(self):
+        self.training_bar = self.prediction_bar = None
+        self._step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:  # a resumed run starts at its checkpoint's step
+            self.training_bar = progress(total=state.max_steps, initial=state.global_step, desc="Training",
+                                         unit="step")
+        self._step = state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.training_bar is not None:
+            self.training_bar.update(state.global_step - self._step)
+        self._step = state.global_step
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        if state.is_world_process_zero and eval_dataloader is not None:
+            if self.prediction_bar is None:
+                self.prediction_bar = progress(total=len(eval_dataloader), desc="Evaluating", unit="batch",
+                                               leave=self.training_bar is None)
+            self.prediction_bar.update(1)
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.close_prediction_bar()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not (state.is_world_process_zero and logs and self.training_bar is not None):
+            return
+        if "loss" in logs:
+            self.training_bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+        if "eval_loss" in logs:
+            shown = {k[5:]: round(v, 4) for k, v in logs.items()
+                     if k.startswith("eval_") and k not in EVAL_BOOKKEEPING}
+            self.training_bar.write(f"epoch {logs.get('epoch', 0):.2f}: {shown}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.close()
+
+    def close_prediction_bar(self) -> None:
+        if self.prediction_bar is not None:
+            self.prediction_bar.close()
+            self.prediction_bar = None
+
+    def close(self) -> None:
+        """Close the bars (also when training fails: the error then starts on a line of its own)."""
+        self.close_prediction_bar()
+        if self.training_bar is not None:
+            self.training_bar.close()
+            self.training_bar = None
+
+
+class NonFiniteLoss(TunecardError):
+    """Training produced a NaN or infinite loss."""
+
+
+class Checkpoints(TrainerCallback):
+    """Checkpoints for `--resume`, and the two ways a run stops early keeping them.
+
+    - every `save_steps` steps a checkpoint (the epoch-end ones come from save_strategy "epoch"), logged at
+      the same step so a resumed run's loss windows tile the epoch as the uninterrupted run's do;
+    - each finished checkpoint gets the COMPLETE marker (after every process has written its files);
+    - Ctrl-C (SIGINT) finishes the current step, checkpoints it and stops (`interrupted_at` is its step);
+    - a non-finite training loss stops the run at once with NonFiniteLoss (nothing more is saved).
+    Under several processes the stop decisions are agreed on by all, so every process stops at the same step.
+    """
+
+    def __init__(self, trainer: Trainer, save_steps: int | None):
+        self.trainer, self.save_steps = trainer, save_steps
+        self.interrupted_at: int | None = None
+        self.resume_from: Path | None = None
+        self._epoch_rng = None
+        self._sigint = False
+        self._previous_handler = None
+
+    def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        _rescale_peak(optimizer, lr_scheduler, args.learning_rate)
+
+    def _on_sigint(self, signum, frame):
+        import signal
+
+        self._sigint = True
+        signal.signal(signal.SIGINT, self._previous_handler)  # a second Ctrl-C stops at once
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.restore_sigint()
+
+    def restore_sigint(self) -> None:
+        import signal
+
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        """The generator state each epoch's data order is drawn from (Trainer's length-grouped sampler draws
+        its permutation from the global torch generator when the epoch's iterator starts). Trainer restores
+        the checkpoint's generator only after that draw when it resumes mid-epoch, so the resumed epoch would
+        see another order: the state recorded at the epoch's start is saved with each checkpoint and put back
+        here, before the draw (Trainer then restores the checkpoint's own state as usual)."""
+        import torch
+
+        if self.resume_from is not None:
+            saved = self.resume_from / f"{EPOCH_RNG}_{args.process_index}.safetensors"
+            if saved.is_file():
+                from safetensors.torch import load_file
+
+                torch.set_rng_state(load_file(saved)["cpu"])
+            self.resume_from = None
+        self._epoch_rng = torch.get_rng_state()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        import torch
+
+        loss = self.trainer._tr_loss  # the loss summed since the last log (no .item(): stays on the device)
+        if distributed.any_process(not bool(torch.isfinite(loss))):
+            raise _non_finite_loss(state, Path(args.output_dir))
+        if self.save_steps and state.global_step % self.save_steps == 0:
+            control.should_save = control.should_log = True
+        if distributed.any_process(self._sigint):
+            self.interrupted_at = state.global_step
+            control.should_save = control.should_log = control.should_training_stop = True
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.interrupted_at is not None:  # stopped mid-epoch: no evaluation of a partial epoch
+            control.should_evaluate = control.should_log = control.should_save = False
+
+    def on_save(self, args, state, control, model=None, **kwargs):
+        """Mark the checkpoint complete once every process has written its part, unless its weights are
+        not finite (an update after the last finite loss can break them): such a checkpoint is never resumed."""
+        import torch
+        from safetensors.torch import save_file
+
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        save_file({"cpu": self._epoch_rng}, folder / f"{EPOCH_RNG}_{args.process_index}.safetensors")
+        broken = distributed.any_process(not all(bool(torch.isfinite(p).all()) for p in model.parameters()))
+        distributed.barrier()  # every process has written its RNG states
+        if broken:
+            if state.is_world_process_zero:
+                shutil.rmtree(folder)
+            raise _non_finite_loss(state, Path(args.output_dir), "weights")
+        if state.is_world_process_zero:
+            marker = folder / (COMPLETE + ".partial")
+            marker.write_text(str(state.global_step), encoding="utf-8")
+            marker.replace(folder / COMPLETE)
+
+
+def _non_finite_loss(state, checkpoints: Path, what: str = "loss") -> NonFiniteLoss:
+    found = f"a NaN or infinite {what} at step {state.global_step} (epoch {state.epoch:.2f})"
+    if not complete_checkpoints(checkpoints):
+        return NonFiniteLoss("training", f"a finite {what}", found, "train again with a lower --train.learning_rate")
+    return NonFiniteLoss("training", f"a finite {what}", found, "resume from the last good checkpoint with a lower "
+                         f"learning rate: tunecard train --config {checkpoints.parent / 'config.yaml'} --resume true "
+                         "--train.learning_rate <lower>")
+
+
+def _rescale_peak(optimizer, scheduler, learning_rate: float) -> None:
+    """A run resumed with another peak learning rate: the restored optimizer and schedule go on from where
+    they were, scaled to the new peak (a fresh run's peak is already the configured one)."""
+    for i, group in enumerate(optimizer.param_groups):
+        ratio = learning_rate / group.get("initial_lr", learning_rate)
+        if ratio != 1.0:
+            group["lr"] *= ratio
+            group["initial_lr"] = learning_rate
+            scheduler.base_lrs[i] = learning_rate

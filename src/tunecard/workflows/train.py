@@ -1,0 +1,251 @@
+"""`tunecard train`, read top to bottom: check the config, prepare the data, tokenizer and model, train with
+Trainer, score every split with the kept model, fit what validation decides (temperature, thresholds), judge the
+splits beside their baselines, and write the run directory. It is built in <output>.partial and renamed when
+complete (runs/directory.py); under several processes every one trains and scores its share, and only the main
+one judges, writes and prints."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from tunecard.config import Config, as_config
+from tunecard.errors import Failed, Stopped
+
+SPLIT_ORDER = ("train", "validation", "test")
+
+
+@dataclass
+class RunResult:
+    output: Path
+    """The run directory."""
+    metrics: dict
+    """What metrics.json holds: per split metrics, baselines, calibration, per-class report,
+    confusion matrix; the diagnostic findings."""
+    history: list[dict]
+    model_path: Path
+    card_path: Path
+    findings: list
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity == "error" for f in self.findings)
+
+
+@dataclass
+class TrainingRun:
+    """Everything known about a run before training starts; the steps below read and extend it."""
+    config: Config
+    task: Any
+    ref: Any
+    """The base model (engine.models.ModelRef)."""
+    prepared: Any
+    """The task's PreparedData: its splits and label names."""
+    tokenizer: Any
+    tokenized: dict
+    model: Any
+    settings: Any
+    """The ModelSettings saved with the model (runs.settings)."""
+    best_metric: str
+    headline: str
+    train_counts: dict
+    findings: list
+    index: Any = None
+    """The open-book passage index, when the run retrieves context."""
+    temperature: Optional[float] = None
+    selection: Optional[str] = None
+    """How the hyperparameters were chosen (for `tune`), in the card's words."""
+
+
+def train(config: Config, *, callbacks: tuple = (), score_test: bool = True,
+          selection: str | None = None) -> RunResult | None:
+    """Fine-tune, evaluate every split, and write the run directory (docs: the run directory). `config` (a Config,
+    a nested dict or a YAML path) is not changed: the run works on a resolved copy, which config.yaml records.
+    Returns the run on the main process (None on the others). For `tune`: `callbacks` are added to Trainer's;
+    `score_test=False` leaves the test split unread; `selection` says in the card how the options were chosen."""
+    from tunecard import tasks
+    from tunecard.engine import distributed, training
+    from tunecard.runs import directory
+    from tunecard.workflows import open_book
+
+    config = checked_config(config)
+    resume_from = directory.resume_point(config) if config.resume else None
+    task = tasks.bind(config)
+    index = open_book.open_index(task, config.retrieval)  # before any work: a bad index stops the run here
+    run = _setup(config, task, index, score_test, selection)
+    with directory.training_directory(config, resume_from) as workdir:
+        trainer, epoch_log = _setup_trainer(run, workdir, callbacks)
+        result = training.train(trainer, epoch_log, resume_from)
+        _stop_if_interrupted(result, workdir)
+        logits = _score_splits(trainer.model, run)  # every process scores its share
+        main = distributed.is_main()
+        if main:  # only the main process judges, writes files and prints
+            shutil.rmtree(workdir / directory.CHECKPOINTS, ignore_errors=True)
+            inputs, run_metrics, findings = _judge_and_write(trainer, run, result, workdir, logits)
+    distributed.finish()
+    if not main:
+        return None
+    output = Path(config.output)
+    done = RunResult(output, run_metrics, result.history, output / "model", output / "README.md", findings)
+    _print_summary(done, inputs, result)
+    if config.strict and done.has_errors:
+        errors = sum(f.severity == "error" for f in findings)
+        raise Failed("--strict", "a run without error-level diagnostic findings", f"{errors} (see above; the run is "
+                     f"written to {output})", "act on them, or drop --strict")
+    return done
+
+
+def checked_config(config) -> Config:
+    """A resolved copy of `config` (the task's defaults filled in), with every problem reported at once, before
+    any work starts."""
+    from tunecard import tasks
+    from tunecard.errors import raise_all
+    from tunecard.runs import directory
+
+    config = tasks.resolve_config(as_config(config))
+    problems = config.problems()
+    if config.output:
+        problems.extend(directory.check_training_output(config))
+    raise_all(problems)
+    return config
+
+
+def _setup(config: Config, task, index, score_test: bool, selection: str | None) -> TrainingRun:
+    from transformers import set_seed
+
+    from tunecard.engine import models
+    from tunecard.judging import judge, metrics
+    from tunecard.runs import saved
+    from tunecard.workflows import open_book
+
+    ref = saved.base_ref(config.model.name)
+    prepared = task.prepare(config.data, config.train.seed)
+    if not score_test:  # a tune trial: chosen on validation, so test is never looked at
+        prepared.splits.pop("test", None)
+    prepared.splits = open_book.with_retrieved_context(prepared.splits, index, config.retrieval.top_k)
+    tokenizer = models.load_tokenizer(ref)
+    tokenizer.truncation_side = config.model.truncation_side
+    tokenized = {name: task.tokenize(ds, tokenizer, config.model.max_length) for name, ds in prepared.splits.items()}
+    train_counts = metrics.label_counts(prepared.splits["train"]["label"], prepared.label_names)
+    set_seed(config.train.seed)  # the new head's initial weights come from this seed
+    model = task.build_model(ref, prepared.label_names)
+    headline = task.headline_metric(prepared.label_names)
+    findings = judge.data_findings(prepared.splits, tokenized, config.model.max_length, prepared.label_names,
+                                   prepared.dropped_rows)
+    return TrainingRun(config, task, ref, prepared, tokenizer, tokenized, model,
+                       _model_settings(config, task, ref, prepared, train_counts),
+                       config.train.metric_for_best_model or headline, headline, train_counts,
+                       prepared.findings + findings, index, selection=selection)
+
+
+def _model_settings(config: Config, task, ref, prepared, train_counts: dict):
+    """What is saved with the model for its predictor: the run's own settings and the task's."""
+    from tunecard.runs.settings import ModelSettings
+
+    retrieval = {"index": config.retrieval.index, "top_k": config.retrieval.top_k} if config.retrieval.index else None
+    return ModelSettings(task=config.task, base_model=ref.base_model, max_length=config.model.max_length,
+                         truncation_side=config.model.truncation_side, train_label_counts=train_counts,
+                         retrieval=retrieval, **task.model_settings(prepared, ref))
+
+
+def _setup_trainer(run: TrainingRun, workdir: Path, callbacks: tuple):
+    from tunecard.engine import training
+    from tunecard.runs import directory
+
+    task, names = run.task, run.prepared.label_names
+    train_set, validation = task.trainer_datasets(run.tokenized)
+    parts = training.TrainerParts(
+        model=run.model, tokenizer=run.tokenizer, train=train_set, validation=validation,
+        collator=task.data_collator(run.tokenizer), loss=task.loss_function(run.config.train, train_set),
+        preprocess_logits=task.preprocess_logits(run.tokenizer, names),
+        collator_drops_columns=task.collator_drops_columns, model_loss_sums_items=task.model_loss_sums_items)
+    trainer, epoch_log = training.build_trainer(parts, run.config.train, str(workdir / directory.CHECKPOINTS),
+                                                run.best_metric, run_name=Path(run.config.output).name)
+    trainer.compute_metrics = task.compute_metrics_fn(names, validation, training.eval_row_order(trainer))
+    for callback in callbacks:
+        trainer.add_callback(callback)
+    return trainer, epoch_log
+
+
+def _stop_if_interrupted(result, workdir: Path) -> None:
+    if result.interrupted_at is not None:
+        raise Stopped("training", "to run to the end", f"a stop by Ctrl-C at step {result.interrupted_at}",
+                      f"continue it with: tunecard train --config {workdir / 'config.yaml'} --resume")
+
+
+def _score_splits(model, run: TrainingRun) -> dict:
+    """Every split's logits in row order, each process scoring its share of the rows."""
+    from tunecard.engine import distributed
+
+    def scorer(name):
+        return lambda rows: run.task.score(model, run.tokenizer, rows, run.config.train.eval_batch_size,
+                                           f"Scoring {name}")
+    return {name: distributed.score_in_shares(scorer(name), run.tokenized[name])
+            for name in SPLIT_ORDER if name in run.prepared.splits}
+
+
+def _judge_and_write(trainer, run: TrainingRun, result, workdir: Path, logits: dict):
+    """Fit what validation decides, judge every split and write the run directory: (card inputs, metrics.json
+    content, findings)."""
+    from tunecard.report import inputs as report_inputs
+    from tunecard.runs import writers
+
+    run.task = _fit_after_training(run, logits["validation"])
+    run.settings.write(trainer.model.config)
+    evaluations, findings = _judge_run(trainer.model, run, result, workdir, logits)
+    inputs = report_inputs.card_inputs(run, evaluations, result, findings, trainer.args)
+    run_metrics = report_inputs.run_metrics(inputs, result)
+    writers.write_run(workdir, trainer, run, inputs, result, run_metrics)
+    return inputs, run_metrics, findings
+
+
+def _fit_after_training(run: TrainingRun, validation_logits):
+    """The task with its decision rules fitted on validation, and the softmax temperature; both saved with the
+    model."""
+    validation = run.prepared.splits["validation"]
+    if run.config.train.temperature_scaling:
+        run.temperature = run.task.temperature(validation_logits, validation)
+    task = run.task.fit(validation_logits, run.prepared)
+    run.settings = run.settings.updated(temperature=run.temperature, **task.fitted_settings())
+    return task
+
+
+def _judge_run(model, run: TrainingRun, result, workdir: Path, logits: dict):
+    """Judge every split's logits (scored with the kept model); collect all findings."""
+    from tunecard.judging.diagnostics import history_findings, sort_findings
+    from tunecard.runs import writers
+
+    task, names, splits, seed = run.task, run.prepared.label_names, run.prepared.splits, run.config.train.seed
+    evaluations, findings = [], list(run.findings)
+    # Other scorers cost as much as the evaluation itself (an LLM's base model, free generation):
+    # they run on the held-out split the card leads with, not on the validation split that picked the epoch.
+    held_out = "test" if "test" in splits else "validation"
+    for name in (n for n in SPLIT_ORDER if n in splits and n != "train"):
+        judged = task.judge(name, splits[name], logits[name], names, run.train_counts, run.temperature, seed)
+        if name == held_out:
+            judged.report.comparisons, judged.report.examples = task.comparisons(
+                name, model, run.tokenizer, splits[name], run.tokenized[name], judged.probs,
+                run.config.train.eval_batch_size)
+        writers.write_split(workdir, task, judged, splits[name]["id"], names,
+                            task.prediction_extras(splits[name], judged.probs))
+        evaluations.append(judged)
+        findings.extend(judged.findings)
+    chance = task.chance_loss(names, run.train_counts, splits["validation"]["label"], run.config.train)
+    findings.extend(history_findings(result.history, run.headline, result.best_epoch, chance, run.temperature))
+    findings.append(task.label_noise_candidates(
+        splits["train"], logits["train"], names, workdir / "diagnostics" / "label_noise_candidates.csv"))
+    return evaluations, sort_findings([f for f in findings if f is not None])
+
+
+def _print_summary(run: RunResult, inputs, result) -> None:
+    from tunecard.report.card import metric_names
+    from tunecard.report.summary import format_summary
+
+    evaluated = [s for s in inputs.splits if s.metrics]
+    footer = [f"training: {result.train_seconds:.0f} s of steps, {result.samples_per_second:.1f} samples/s",
+              f"run directory: {run.output}  (card: {run.card_path}, model: {run.model_path})"]
+    print(format_summary(f"tunecard train: {inputs.model_name}", result.history, evaluated,
+                         inputs.metric_keys, result.best_epoch, inputs.findings, footer,
+                         metric_names(inputs.metric_info)))
