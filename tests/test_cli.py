@@ -60,3 +60,11 @@ def test_evaluate_scores_a_file_with_the_same_tables(tmp_path, tiny_model, senti
     low, high = split["intervals"]["metrics"]["accuracy"]
     assert low <= split["metrics"]["accuracy"] <= high and split["intervals"]["unit"] == "rows"
     assert (tmp_path / "ev" / "plots" / "confusion_matrix_train.png").is_file()
+
+
+def test_a_bare_switch_means_true(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--data", "d.csv", "--overwrite", "--strict", "--train.group_by_length", "false",
+              "--print-config"])
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["overwrite"] is True and printed["strict"] is True and printed["train"]["group_by_length"] is False

@@ -194,7 +194,7 @@ def test_multiple_choice_options_scored_by_likelihood(loaded):
     model, tokenizer = loaded
     questions = ["the film was", "the plot was"]
     options = [["great", "awful", "very good"], ["boring", "superb", "not bad"]]
-    scores = llm.score_options(model, tokenizer, questions, options, system_prompt="answer")
+    scores = causal_lm.score_options(model, tokenizer, questions, options, system_prompt="answer")
     fmt = prompting.build_format(tokenizer, [], "answer", "{text}")
     reference = naive_scores(model, fmt.prefix, [encode(tokenizer, q) + fmt.suffix for q in questions],
                              [[encode(tokenizer, o) for o in row] for row in options])
@@ -349,7 +349,7 @@ def test_embedded_smollm2_scores_tweets_zero_shot():
     fmt = task.prompt_format(tokenizer, ["negative", "positive"])
     texts = ["I love this so much, best day ever!", "This is awful, I hate it."]
     prompts = [fmt.prompt(encode(tokenizer, t))[len(fmt.prefix):] for t in texts]
-    scores = causal_lm.score_candidates(model, prompts, fmt.answers, fmt.prefix, pad_id=llm.pad_id(tokenizer))
+    scores = causal_lm.score_candidates(model, prompts, fmt.answers, fmt.prefix, pad_id=prompting.pad_id(tokenizer))
     assert scores.argmax(-1).tolist() == [1, 0]
 
 

@@ -112,3 +112,24 @@ def test_bad_tune_options_are_refused_before_any_work(tmp_path, tiny_model, sent
     assert main(_flags(sentiment_dir, tiny_model, tmp_path / "taken", 3)) == 2
     assert "expected a new folder, or a study folder to resume (with study.db)" in capsys.readouterr().err
     assert not (tmp_path / "study").exists()
+
+
+def test_an_option_given_on_the_command_line_is_fixed_and_left_out_of_the_search(tmp_path, tiny_model, sentiment_dir,
+                                                                                  capsys):
+    study = tmp_path / "study"
+    assert main(["tune", "--data", str(sentiment_dir), "--model", tiny_model, "--output", str(study),
+                 "--model.max_length", "32", "--train.epochs", "1", "--tune.trials", "2"]) == 0
+    frame = pd.read_csv(study / "trials.csv")
+    assert "train.epochs" not in frame.columns and "train.learning_rate" in frame.columns
+    assert (frame["epochs"] == 1).all()  # every trial ran the one epoch asked for
+    assert "Fixed by their own options, so not searched: `train.epochs` = 1" in (study / "README.md").read_text()
+    assert "Fixed by their own options (not searched): train.epochs = 1" in ModelCard.load(study / "best" / "README.md").text
+
+    clash = ["tune", "--data", str(sentiment_dir), "--model", tiny_model, "--output", str(tmp_path / "clash"),
+             "--train.epochs", "1", "--tune.space", '{"train.epochs": {"low": 2, "high": 3}}']
+    capsys.readouterr()
+    assert main(clash) == 2
+    assert capsys.readouterr().err.strip() == (
+        "tunecard: error: --tune.space train.epochs: expected options that are not fixed; found train.epochs fixed at "
+        "1.0 by its own option. Fix: drop --train.epochs to search it, or take it out of --tune.space")
+    assert not (tmp_path / "clash").exists()

@@ -16,7 +16,7 @@ import torch
 
 from conftest import make_rows, write_jsonl
 from test_llm_classification import loaded, tiny_lm  # noqa: F401 (the tiny Llama and its loaded copy: fixtures)
-from tunecard.engine import causal_lm
+from tunecard.engine import causal_lm, prompting
 from tunecard.cli import main
 from tunecard.config import LlmConfig
 from tunecard.tasks import choice_likelihood
@@ -53,7 +53,7 @@ def test_multiple_choice_zero_shot_is_lm_eval_acc_and_acc_norm(tiny_lm, loaded, 
 
     # by hand, from the same model's score_options with lm-evaluation-harness's prompt
     model, tokenizer = loaded
-    loglik = llm.score_options(model, tokenizer, [r["question"] for r in rows], [r["options"] for r in rows],
+    loglik = causal_lm.score_options(model, tokenizer, [r["question"] for r in rows], [r["options"] for r in rows],
                                **choice_likelihood.PROMPT)
     gold = np.array(["ABCD".index(r["answer"]) for r in rows])
     chars = np.array([[len(o) for o in r["options"]] for r in rows])
@@ -85,7 +85,7 @@ def test_questions_with_fewer_options_from_the_cli(tiny_lm, loaded, tmp_path):
     report = json.loads((out / "metrics.json").read_text())
 
     model, tokenizer = loaded
-    loglik = llm.score_options(model, tokenizer, [r["question"] for r in rows], [r["options"] for r in rows],
+    loglik = causal_lm.score_options(model, tokenizer, [r["question"] for r in rows], [r["options"] for r in rows],
                                **choice_likelihood.PROMPT)
     assert np.isinf(loglik[::2, 3]).all() and np.isfinite(loglik[1::2]).all()
     gold = np.array(["ABCD".index(r["answer"]) for r in rows])
@@ -115,9 +115,9 @@ def test_a_lora_adapter_folder_is_scored_merged_into_its_base(tiny_lm, loaded, t
     predictions = pd.read_csv(next((out / "predictions").glob("*.csv")))
     scored = predictions[[f"loglik_{x}" for x in "ABCD"]].to_numpy()
     questions, options = [r["question"] for r in rows], [r["options"] for r in rows]
-    merged = llm.score_options(tuned.merge_and_unload().eval(), tokenizer, questions, options, **choice_likelihood.PROMPT)
+    merged = causal_lm.score_options(tuned.merge_and_unload().eval(), tokenizer, questions, options, **choice_likelihood.PROMPT)
     np.testing.assert_allclose(scored, merged, atol=1e-4)
-    untouched = llm.score_options(base, tokenizer, questions, options, **choice_likelihood.PROMPT)
+    untouched = causal_lm.score_options(base, tokenizer, questions, options, **choice_likelihood.PROMPT)
     assert np.abs(scored - untouched).max() > 1e-2  # the adapter, not the bare base, was scored
     report = json.loads((out / "metrics.json").read_text())["zero_shot"]
     assert report["training"] == "none here (a PEFT adapter trained elsewhere, merged into its base)"
@@ -128,8 +128,8 @@ def test_options_of_different_counts_score_minus_infinity_where_missing(loaded):
     model, tokenizer = loaded
     questions = ["the film was", "the plot was"]
     options = [["great", "very good"], ["boring", "superb", "not bad"]]
-    together = llm.score_options(model, tokenizer, questions, options, **choice_likelihood.PROMPT)
-    alone = [llm.score_options(model, tokenizer, [q], [o], **choice_likelihood.PROMPT)[0]
+    together = causal_lm.score_options(model, tokenizer, questions, options, **choice_likelihood.PROMPT)
+    alone = [causal_lm.score_options(model, tokenizer, [q], [o], **choice_likelihood.PROMPT)[0]
              for q, o in zip(questions, options)]
     assert together.shape == (2, 3) and together[0, 2] == -np.inf
     np.testing.assert_allclose(together[0, :2], alone[0], atol=1e-4)
@@ -152,7 +152,7 @@ def test_llm_classification_zero_shot_scores_label_words_with_the_given_prompt(t
     task = llm.LlmClassification(LlmConfig(system_prompt=system))
     fmt = task.prompt_format(tokenizer, ["negative", "positive"])
     prompts = [fmt.prompt(tokenizer(r["text"], add_special_tokens=False)["input_ids"])[len(fmt.prefix):] for r in rows]
-    scores = causal_lm.score_candidates(model, prompts, fmt.answers, fmt.prefix, pad_id=llm.pad_id(tokenizer))
+    scores = causal_lm.score_candidates(model, prompts, fmt.answers, fmt.prefix, pad_id=prompting.pad_id(tokenizer))
     gold = np.array([["negative", "positive"].index(r["label"]) for r in rows])
     assert metrics["accuracy"] == pytest.approx(np.mean(scores.argmax(-1) == gold))
     predictions = pd.read_csv(next((out / "predictions").glob("*.csv")))

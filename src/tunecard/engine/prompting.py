@@ -141,3 +141,14 @@ def _check_answers(answers: list[list[int]], words: list[str]) -> None:
                 raise TunecardError("label words", "labels whose tokens do not start another label's tokens",
                                     f"{words[i]!r} is the start of {words[j]!r}",
                                     "give distinct words with --llm.verbalizers")
+
+
+def cut(ids: list[int], max_length: int, side: str) -> list[int]:
+    return list(ids[-max_length:]) if side == "left" else list(ids[:max_length])
+
+
+def pad_id(tokenizer) -> int:
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if candidate is not None:
+            return candidate
+    return 0

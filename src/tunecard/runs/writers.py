@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 
-from tunecard.config import Config, save_config
+from tunecard.config import save_config
 from tunecard.judging.judge import SplitReport
 from tunecard.report.card import CardInputs, build_card, metric_names, render_evaluation
 
@@ -122,42 +122,3 @@ def write_evaluation(workdir: Path, report: dict, results: list[SplitReport], na
     (workdir / "metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (workdir / "README.md").write_text(render_evaluation(report, results, names, metric_keys, metric_info),
                                        encoding="utf-8")
-
-
-# ---- ensemble ------------------------------------------------------------------------------
-
-def write_ensemble(workdir: Path, task, members, weights, confidence: dict, objective: str, folds: int,
-                   judged: dict, leads: dict, counts: dict, output: Path) -> dict:
-    """ensemble.json (members by path relative to the ensemble, weights), metrics.json and the card."""
-    import os
-
-    from tunecard.judging import metrics
-    from tunecard.report.ensemble_card import EnsembleCardInputs, build_ensemble_card
-    from tunecard.report.inputs import split_metrics
-
-    names = members[0].metrics["label_names"]
-    headline = task.headline_metric(names)
-    described = [{"name": m.name, "path": os.path.relpath(m.path.resolve(), output.resolve()),
-                  "weight": round(float(w), 6), "base_model": m.base_model,
-                  "mean_top_probability": confidence[m.name],
-                  "headline": {s: m.metrics["splits"][s]["metrics"][headline] for s in judged}}
-                 for m, w in zip(members, weights)]
-    fitting = {"log_loss": "fitted to minimise the validation log-loss", "equal": "equal weights, nothing fitted",
-               "headline": f"fitted to maximise validation {headline} by search from the log-loss weights"}[objective]
-    spec = {"members": [{k: d[k] for k in ("name", "path", "weight")} for d in described], "objective": objective,
-            "folds": folds, "fitting": fitting}
-    findings = [f.as_dict() for j in judged.values() for f in j.findings]
-    report = {"task": task.name, "label_names": names, "best_metric": headline, "temperature": None,
-              "ensemble": {**spec, "members": described, "leads": leads},
-              "splits": {"train": {"size": sum(counts.values()), "label_distribution": counts},
-                         **{s: split_metrics(j.report) for s, j in judged.items()}},
-              "diagnostics": findings}
-    (workdir / "ensemble.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
-    (workdir / "metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    card = build_ensemble_card(EnsembleCardInputs(
-        model_name=output.name, task=task.name, dataset_name=members[0].metrics.get("dataset", "the members' data"),
-        model_index_task=task.model_index_task, pipeline_tag=task.pipeline_tag, metric_keys=task.metric_keys(names),
-        metric_info={**metrics.METRIC_INFO, **task.metric_info}, headline=headline, members=described,
-        fitting=fitting, results=[j.report for j in judged.values()], leads=leads, folds=folds, findings=findings))
-    card.save(workdir / "README.md")
-    return report

@@ -25,13 +25,13 @@ import numpy as np
 from tunecard.data.questions import largest_option_count
 from tunecard.engine import prompting
 from tunecard.judging import intervals, metrics
-from tunecard.tasks import llm_classification
+from tunecard.engine import causal_lm
 from tunecard.tasks.multiple_choice import MultipleChoice, random_map
 
 NORMALIZED = "accuracy_norm"
 """lm-evaluation-harness's acc_norm: the option with the highest log-likelihood per character."""
 PROMPT = {"system_prompt": None, "template": "{text}", "chat_template": False, "answer_cue": ""}
-"""lm-evaluation-harness's zero-shot multiple-choice prompt, as `llm_classification.score_options` takes it."""
+"""lm-evaluation-harness's zero-shot multiple-choice prompt, as `engine.causal_lm.score_options` takes it."""
 CONTEXT_SEPARATOR = "\n"
 
 
@@ -98,7 +98,7 @@ class ChoiceLikelihood(MultipleChoice):
         def encode(batch):
             texts = prompt_texts(batch["question"], batch["context"])
             ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-            prompts, options = llm_classification.choice_inputs(tokenizer, fmt, ids, batch["options"], max_length)
+            prompts, options = causal_lm.choice_inputs(tokenizer, fmt, ids, batch["options"], max_length)
             return {"input_ids": prompts, "option_ids": options, "full_length": [len(x) for x in ids],
                     "length": [len(p) + max(len(o) for o in row) for p, row in zip(prompts, options)]}
         return dataset.map(encode, batched=True, desc="Tokenizing")
@@ -112,7 +112,7 @@ class ChoiceLikelihood(MultipleChoice):
         with progress(total=len(tokenized), desc=desc, unit="question") as bar:
             scores = causal_lm.score_candidates(model, list(tokenized["input_ids"]), list(tokenized["option_ids"]),
                                                 prompt_format(tokenizer).prefix,
-                                                pad_id=llm_classification.pad_id(tokenizer), batch_size=batch_size,
+                                                pad_id=prompting.pad_id(tokenizer), batch_size=batch_size,
                                                 bar=bar)
         # a share of rows may lack the data's longest option list: every share has all the columns
         missing = np.full((len(scores), n_options - scores.shape[1]), -np.inf, dtype=scores.dtype)
@@ -199,7 +199,7 @@ class LikelihoodRanker:
 
     def predict_logits(self, questions, options, contexts=None, bar=None) -> np.ndarray:
         """Option log-likelihoods [n_questions, n_options] (-inf for an option a question lacks)."""
-        scores = llm_classification.score_options(
+        scores = causal_lm.score_options(
             self.model, self.tokenizer, prompt_texts(list(questions), contexts and list(contexts)),
             [list(row) for row in options], **PROMPT, batch_size=self.batch_size, max_length=self.max_length, bar=bar)
         missing = np.full((len(scores), len(self.labels) - scores.shape[1]), -np.inf, dtype=scores.dtype)

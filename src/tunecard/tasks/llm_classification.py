@@ -23,6 +23,7 @@ import numpy as np
 from tunecard.config import LlmConfig, LoraConfig
 from tunecard.data.splits import PreparedData
 from tunecard.engine import prompting
+from tunecard.engine.prompting import cut, pad_id
 from tunecard.errors import TunecardError
 from tunecard.judging import metrics
 from tunecard.tasks.base import Task, TaskCard, classifier_metrics_note, example_input, input_description
@@ -439,40 +440,6 @@ class LlmClassifier:
                                   self.batch_size, "Generating")
 
 
-# ---- multiple choice --------------------------------------------------------------------------
-
-def score_options(model, tokenizer, questions: list[str], options: list[list[str]], *,
-                  system_prompt: str | None = None, template: str = "{text}", chat_template: bool = True,
-                  answer_cue: str = prompting.PLAIN_ANSWER_CUE, batch_size: int = 16, length_normalized: bool = False,
-                  max_length: int = 512, bar=None) -> np.ndarray:
-    """Multiple choice by likelihood: the log-likelihood of each option as the model's answer to its
-    question, [n_questions, most options] (argmax = the chosen option; a question with fewer options than
-    the most scores -inf for the ones it lacks). `questions` hold whatever the prompt should show (question,
-    retrieved context); `model` is a base causal LM (zero-shot) or a tuned one (`tunecard.load(run).model`).
-    `answer_cue=""` with `chat_template=False` is lm-evaluation-harness's multiple-choice prompt: the option
-    follows the question directly (" <option>"). Each question runs once; its options are scored on copies of
-    its KV cache, in batches."""
-    from tunecard.engine import causal_lm
-
-    fmt = prompting.build_format(tokenizer, [], system_prompt, template, chat_template, answer_cue)
-    question_ids = tokenizer(list(questions), add_special_tokens=False)["input_ids"]
-    prompts, candidates = choice_inputs(tokenizer, fmt, question_ids, options, max_length)
-    return causal_lm.score_candidates(model, prompts, candidates, fmt.prefix, pad_id=pad_id(tokenizer),
-                                      batch_size=batch_size, length_normalized=length_normalized, bar=bar)
-
-
-def choice_inputs(tokenizer, fmt: prompting.PromptFormat, question_ids: list[list[int]], options: list[list[str]],
-                  max_length: int) -> tuple[list[list[int]], list[list[list[int]]]]:
-    """What `causal_lm.score_candidates` takes: each question's prompt ids after the shared prefix (its
-    tokens cut to `max_length`) and each of its options' ids as the answer."""
-    if any(not row for row in options) or any(not str(o).strip() for row in options for o in row):
-        raise TunecardError("options", "a text for every option, at least one per question",
-                            "an empty option (or a question without options)", "fill or drop it")
-    prompts = [fmt.prompt(cut(x, max_length, tokenizer.truncation_side))[len(fmt.prefix):] for x in question_ids]
-    candidates = [[fmt.encode_answer(tokenizer, o) for o in row] for row in options]
-    return prompts, candidates
-
-
 # ---- helpers ----------------------------------------------------------------------------------
 
 def parse_answer(output: str, words: list[str]) -> int:
@@ -481,17 +448,6 @@ def parse_answer(output: str, words: list[str]) -> int:
     answer = output.strip(ANSWER_STRIP).casefold()
     folded = [w.casefold() for w in words]
     return folded.index(answer) if answer in folded else -1
-
-
-def cut(ids: list[int], max_length: int, side: str) -> list[int]:
-    return list(ids[-max_length:]) if side == "left" else list(ids[:max_length])
-
-
-def pad_id(tokenizer) -> int:
-    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
-        if candidate is not None:
-            return candidate
-    return 0
 
 
 def _input_texts(batch) -> list[str]:

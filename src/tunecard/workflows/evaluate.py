@@ -56,9 +56,7 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
     splits = open_book.with_retrieved_context(splits, index, retrieval.top_k if retrieval else 0)
     limit = max_length or predictor.max_length
     tokenized = {name: evaluated.tokenize(ds, predictor.tokenizer, limit) for name, ds in splits.items()}
-    scored = {name: distributed.score_in_shares(
-        lambda rows, name=name: evaluated.score(predictor.model, predictor.tokenizer, rows, batch_size,
-                                                f"Scoring {name}"), tokenized[name]) for name in splits}
+    scored = {name: _score(evaluated, predictor, name, rows, batch_size) for name, rows in tokenized.items()}
     if not distributed.is_main():
         distributed.finish()
         return None  # another process of several: the main one judges, writes and prints
@@ -66,6 +64,14 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
                               zero_shot, data)
     distributed.finish()
     return report
+
+
+def _score(task, predictor, name: str, tokenized, batch_size: int):
+    """A split's logits in row order, each process scoring its share of the rows."""
+    from tunecard.engine import distributed
+
+    return distributed.score_in_shares(
+        lambda rows: task.score(predictor.model, predictor.tokenizer, rows, batch_size, f"Scoring {name}"), tokenized)
 
 
 def _model_to_evaluate(saved, task_name: str | None, raw: dict, columns: dict, batch_size: int, k, llm) -> tuple:

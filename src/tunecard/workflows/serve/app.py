@@ -72,6 +72,13 @@ def create_app(served: ServedModel, settings) -> FastAPI:
         metrics.count("/predict", 422)
         return error(422, "Validation", validation_message(exc))
 
+    _add_predict(app, served, settings, batcher, metrics)
+    _add_pages(app, served, settings, metrics, state)
+    return app
+
+
+def _add_predict(app: FastAPI, served: ServedModel, settings, batcher: DynamicBatcher, metrics: ServerMetrics):
+    """POST /predict: check the request, queue it for the batcher, answer in text-embeddings-inference's shape."""
     @app.post("/predict", response_model=Union[list[Label], list[list[Label]], dict, list[dict]])
     async def predict(body: PredictRequest):
         started = time.perf_counter()
@@ -99,6 +106,9 @@ def create_app(served: ServedModel, settings) -> FastAPI:
         headers = {"X-Truncated-Inputs": _positions(request.truncated)} if request.truncated else None
         return JSONResponse(results if isinstance(body.inputs, list) else results[0], headers=headers)
 
+
+def _add_pages(app: FastAPI, served: ServedModel, settings, metrics: ServerMetrics, state: dict) -> None:
+    """GET /health, /info, /metrics (Prometheus) and / (the try-it page)."""
     @app.get("/health")
     async def health():
         return JSONResponse({"status": "ok"} if state["serving"] else {"status": "shutting down"},
@@ -115,8 +125,6 @@ def create_app(served: ServedModel, settings) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     async def try_it():
         return resources.files("tunecard.workflows.serve").joinpath("page.html").read_text(encoding="utf-8")
-
-    return app
 
 
 def validation_message(exc: RequestValidationError) -> str:
