@@ -209,3 +209,39 @@ def _rescale_peak(optimizer, scheduler, learning_rate: float) -> None:
             group["lr"] *= ratio
             group["initial_lr"] = learning_rate
             scheduler.base_lrs[i] = learning_rate
+
+
+TRACKERS = ("TensorBoardCallback", "WandbCallback", "MLflowCallback", "TrackioCallback")
+"""Trainer's own integrations that train.report_to turns on (transformers.integrations)."""
+
+
+class HeldTrackers(TrainerCallback):
+    """Keeps the experiment trackers of train.report_to open past Trainer's end of training, so the judged run's
+    final metrics reach them as well (`finish`). Each tracker's own `on_train_end` (which closes a TensorBoard
+    writer, ends an MLflow or Trackio run) is held back until then; nothing else about it changes. TensorBoard
+    writes to `logs_dir` unless TENSORBOARD_LOGGING_DIR names another folder."""
+
+    def __init__(self, trainer: Trainer, logs_dir: Path):
+        self.trainer, self.held = trainer, []
+        for callback in trainer.callback_handler.callbacks:
+            if type(callback).__name__ not in TRACKERS:
+                continue
+            if hasattr(callback, "logging_dir") and callback.logging_dir is None:
+                callback.logging_dir = str(logs_dir)
+            self.held.append((callback, callback.on_train_end))
+            callback.on_train_end = _ignored  # the instance attribute shadows the class's method until `finish`
+
+    def finish(self, final: dict[str, float]) -> None:
+        """Log `final` (e.g. eval_accuracy, test_accuracy: the kept model's scores) at the last step, then end
+        every tracker as Trainer would have."""
+        trainer = self.trainer
+        args, state, control = trainer.args, trainer.state, trainer.control
+        for callback, end in self.held:
+            callback.on_log(args, state, control, model=trainer.model, logs=dict(final))
+            del callback.on_train_end
+            end(args, state, control, model=trainer.model, processing_class=trainer.processing_class)
+        self.held = []
+
+
+def _ignored(*args, **kwargs):
+    return None

@@ -13,7 +13,7 @@ from transformers.trainer_callback import ProgressCallback
 
 from tunecard.config import TrainConfig
 from tunecard.engine import distributed
-from tunecard.engine.callbacks import EVAL_BOOKKEEPING, Checkpoints, EpochLogCallback, Progress
+from tunecard.engine.callbacks import EVAL_BOOKKEEPING, Checkpoints, EpochLogCallback, HeldTrackers, Progress
 from tunecard.engine.checkpoints import checkpoint_step
 from tunecard.engine.cpu_memory import reuse_freed_memory
 from tunecard.judging import metrics
@@ -89,7 +89,8 @@ def training_arguments(cfg: TrainConfig, output_dir: str, n_train: int, best_met
         logging_nan_inf_filter=False,  # a non-finite loss must reach the Checkpoints callback, not be averaged away
         logging_strategy="steps", logging_steps=cfg.logging_steps or max(1, steps_per_epoch // 20),
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        report_to=cfg.report_to, run_name=run_name, disable_tqdm=False, use_cpu=distributed.cpu_only(), dataloader_pin_memory=_has_cuda(),
+        report_to=cfg.trackers if cfg.trackers != ["none"] else "none", run_name=run_name, disable_tqdm=False,
+        use_cpu=distributed.cpu_only(), dataloader_pin_memory=_has_cuda(),
         **precision_flags(cfg.precision),
         remove_unused_columns=not keep_columns,
     )
@@ -118,10 +119,11 @@ def weighted_loss(weights):
 
 
 def build_trainer(parts: TrainerParts, cfg: TrainConfig, workdir: str, best_metric: str,
-                  run_name: str | None = None) -> tuple[Trainer, EpochLogCallback]:
+                  run_name: str | None = None, logs_dir: Path | None = None) -> tuple[Trainer, EpochLogCallback]:
     """A Trainer for the task's parts, with tunecard's callbacks: epoch timing, progress, early stopping when
     asked, and checkpoints for --resume. `workdir` holds the checkpoints; the trackers of train.report_to log
-    under `run_name`."""
+    under `run_name` (TensorBoard into `logs_dir`, by default <workdir>/../logs) and stay open for
+    `finish_trackers`."""
     from transformers import EarlyStoppingCallback
 
     model, loss = parts.model, parts.loss
@@ -140,10 +142,18 @@ def build_trainer(parts: TrainerParts, cfg: TrainConfig, workdir: str, best_metr
         compute_loss_func=loss, preprocess_logits_for_metrics=parts.preprocess_logits, callbacks=callbacks)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(Progress())
+    trainer.add_callback(HeldTrackers(trainer, logs_dir or Path(workdir).parent / "logs"))
     trainer.add_callback(Checkpoints(trainer, cfg.save_steps))  # last: its epoch-end decisions win
     if cfg.reuse_freed_memory and trainer.args.device.type == "cpu":
         reuse_freed_memory()
     return trainer, epoch_log
+
+
+def finish_trackers(trainer: Trainer, final: dict[str, float]) -> None:
+    """Log the judged run's final metrics to train.report_to's trackers and close them (see HeldTrackers)."""
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, HeldTrackers):
+            callback.finish(final)
 
 
 def eval_row_order(trainer: Trainer):

@@ -84,6 +84,7 @@ def train(config: Config, *, callbacks: tuple = (), score_test: bool = True,
         if main:  # only the main process judges, writes files and prints
             shutil.rmtree(workdir / directory.CHECKPOINTS, ignore_errors=True)
             inputs, run_metrics, findings = _judge_and_write(trainer, run, result, workdir, logits)
+            training.finish_trackers(trainer, final_metrics(run_metrics))
     distributed.finish()
     if not main:
         return None
@@ -237,6 +238,13 @@ def _judge_run(model, run: TrainingRun, result, workdir: Path, logits: dict):
     findings.append(task.label_noise_candidates(
         splits["train"], logits["train"], names, workdir / "diagnostics" / "label_noise_candidates.csv"))
     return evaluations, sort_findings([f for f in findings if f is not None])
+
+
+def final_metrics(run_metrics: dict) -> dict[str, float]:
+    """The kept model's scores as Trainer's trackers name them: eval_<metric> (validation), test_<metric>."""
+    prefixes = {"validation": "eval_", "test": "test_"}
+    return {prefixes[split] + key: value for split, values in run_metrics["splits"].items() if split in prefixes
+            for key, value in values.get("metrics", {}).items() if isinstance(value, (int, float))}
 
 
 def _print_summary(run: RunResult, inputs, result) -> None:
