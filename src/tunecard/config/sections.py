@@ -293,7 +293,8 @@ class TuneConfig:
     space: Optional[dict] = None
     """Option -> range: {low, high, log} (float; int when both bounds are) or a list of choices, e.g.
     {"train.learning_rate": {"low": 1e-5, "high": 3e-4, "log": true}, "train.batch_size": [16, 32]}. Unset:
-    the task's default space (docs/tune.md)."""
+    the task's default space (docs/best-model.md). An option given explicitly (e.g. --train.epochs 1) is fixed and
+    left out of the default space; naming it here too is refused."""
     overwrite: bool = False
     """Replace an existing output folder that holds no study (one with a study resumes)."""
 
