@@ -28,7 +28,6 @@ from pathlib import Path
 import pandas as pd
 
 import tunecard
-from tunecard.workflows import api
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -65,14 +64,14 @@ def main() -> None:
 def emotion_part(data: Path, work: Path, results: Path, args) -> dict:
     data = limited(data, work / "data", args.limit)
     started = time.perf_counter()
-    best = api.tune({"data": {"path": str(data)}, "output": str(work / "study")},
+    best = tunecard.tune({"data": {"path": str(data)}, "output": str(work / "study")},
                     {"trials": args.trials, "timeout": args.timeout})
     search_seconds = time.perf_counter() - started
     members = [best]
     for seed in SEEDS[1:]:
         members.append(retrain_with_seed(best, seed, work / f"seed{seed}"))
     ensemble = work / "ensemble"
-    report = api.ensemble([str(m) for m in members], str(ensemble), overwrite=True)
+    report = tunecard.ensemble([str(m) for m in members], str(ensemble), overwrite=True)
     keep(work / "study", results / "study", ("README.md", "trials.csv"), ("plots",))
     keep(best, results / "best", ("README.md", "metrics.json", "config.yaml", "history.csv"), ())
     keep(ensemble, results / "ensemble", ("README.md", "metrics.json", "ensemble.json"), ())
@@ -93,7 +92,7 @@ def lse_part(datasets: Path, work: Path, results: Path, args) -> dict:
                         "output": str(output), "overwrite": True})
         members.append(output)
     ensemble = work / "ensemble"
-    report = api.ensemble([str(m) for m in members], str(ensemble), overwrite=True)
+    report = tunecard.ensemble([str(m) for m in members], str(ensemble), overwrite=True)
     keep(ensemble, results / "ensemble", ("README.md", "metrics.json", "ensemble.json"), ())
     return {"questions_dropped_as_test_leaks": leaked, **outcome(report, members)}
 

@@ -20,6 +20,7 @@ import yaml
 
 from tunecard.judging import diagnostics
 from tunecard.config import TrainConfig
+from tunecard.runs.settings import ModelSettings
 from tunecard.tasks import task_class
 
 RESULTS = Path(__file__).parent / "results"
@@ -30,7 +31,9 @@ def main() -> None:
     for history_file in sorted(RESULTS.rglob("history.csv")):
         run = history_file.parent
         metrics = json.loads((run / "metrics.json").read_text())
-        chance = chance_level(task_class(metrics["task"])(), metrics, train_config(run))
+        if metrics["task"] == "multi_label":  # its chance level needs every row's label set, not the counts here
+            continue
+        chance = chance_level(judged_task(run, metrics), metrics, train_config(run))
         if chance is None:  # a language model's token loss has no such level
             continue
         history = pd.read_csv(history_file).replace({np.nan: None}).to_dict("records")
@@ -42,6 +45,14 @@ def main() -> None:
     out = {"share": diagnostics.CHANCE_LOSS_SHARE, "runs": runs}
     (RESULTS / "chance_loss.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
+
+
+def judged_task(run: Path, metrics: dict):
+    """The task with what the run fitted on validation (e.g. multi-label priors), from its metrics.json (results
+    written by older versions carry config.yaml keys this one no longer reads)."""
+    fitted = ModelSettings.from_keys(metrics.get("fitted", {}))
+    task = task_class(metrics["task"])()
+    return task.with_fitted(fitted) if fitted is not None else task
 
 
 def chance_level(task, metrics: dict, config: TrainConfig) -> float | None:

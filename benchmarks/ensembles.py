@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import tunecard
-from tunecard.workflows import api
 
 HERE = Path(__file__).parent
 RUNS = HERE / "runs"
@@ -83,7 +82,7 @@ def lse_members() -> list[Path]:
 
 def blend(members: list[Path], output: Path, results: Path) -> dict:
     started = time.perf_counter()
-    report = api.ensemble([str(m) for m in members], str(output), overwrite=True)
+    report = tunecard.ensemble([str(m) for m in members], str(output), overwrite=True)
     seconds = time.perf_counter() - started
     shutil.rmtree(results, ignore_errors=True)
     results.mkdir(parents=True)

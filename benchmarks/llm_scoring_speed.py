@@ -28,7 +28,8 @@ import torch
 
 from tunecard.engine import causal_lm
 from tunecard.engine import models
-from tunecard.tasks.llm_classification import LlmClassification, pad_id
+from tunecard.engine.prompting import pad_id
+from tunecard.tasks.llm_classification import LlmClassification
 from tunecard.config import LlmConfig
 
 HERE = Path(__file__).parent

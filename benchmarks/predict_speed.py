@@ -32,7 +32,7 @@ import torch
 from transformers import pipeline
 
 import tunecard
-from tunecard.engine.inference import ONNX_FOLDER
+from tunecard.runs.saved import ONNX_FOLDER
 
 HERE = Path(__file__).parent
 
@@ -64,7 +64,7 @@ def timed_interleaved(runs: dict, texts, repeats: int) -> tuple[dict, dict]:
 def export(run: str, quantize: bool) -> str:
     """A fresh ONNX export (int8 too when asked) in a temporary folder; returns it."""
     folder = Path(tempfile.mkdtemp()) / ONNX_FOLDER
-    tunecard.api.export(run, quantize="int8" if quantize else None, output=str(folder))
+    tunecard.export(run, quantize="int8" if quantize else None, output=str(folder))
     if not quantize:
         return str(folder)
     (folder / "model.onnx").unlink()  # leave only the int8 model, so nothing else can be picked up
@@ -84,7 +84,7 @@ def end_to_end(run: str, data: Path, backend: str, repeats: int) -> float:
 
 
 def main() -> None:
-    import tunecard.workflows.api  # noqa: F401  (export)
+    import tunecard.workflows.export  # noqa: F401  (export)
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=str(HERE / "runs" / "emotion"))

@@ -7,7 +7,7 @@ once, max_length 256), same batch size (tunecard's default), same threads, same 
 fp32 on CPU.
 The only difference is what each set-up does by default:
   - HF Trainer defaults: `train_sampling_strategy="random"` (random batches), dynamic padding;
-  - tunecard: `tunecard.training.build_trainer` exactly as `tunecard train` uses it
+  - tunecard: `tunecard.engine.training.build_trainer` exactly as `tunecard train` uses it
     (length-grouped batches, dynamic padding).
 Each repeat trains a fresh model for --steps optimizer steps; only the training steps are timed
 (both with the same callback). Runs alternate so drift in machine load hits both alike.
@@ -28,9 +28,9 @@ import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from tunecard.engine import models
-from tunecard.engine import training
+from tunecard.engine import callbacks, training
 from tunecard.config import DataConfig, TrainConfig
-from tunecard.tasks import classification
+from tunecard.data import texts
 from tunecard.tasks.classification import Classification
 
 HERE = Path(__file__).parent
@@ -41,7 +41,7 @@ LR = Classification.default_learning_rate("minilm")
 
 
 def hf_default_run(model, tokenizer, train, steps, workdir) -> float:
-    timer = training.EpochLogCallback()
+    timer = callbacks.EpochLogCallback()
     args = TrainingArguments(output_dir=workdir, per_device_train_batch_size=BATCH, max_steps=steps,
                              learning_rate=LR, report_to="none", save_strategy="no", disable_tqdm=True,
                              dataloader_pin_memory=False)
@@ -53,8 +53,9 @@ def hf_default_run(model, tokenizer, train, steps, workdir) -> float:
 
 def tunecard_run(model, tokenizer, train, validation, names, steps, workdir) -> float:
     cfg = TrainConfig(learning_rate=LR, max_steps=steps)
-    trainer, timer = training.build_trainer(model, tokenizer, train, validation, cfg, workdir,
-                                            Classification().compute_metrics_fn(names, None, None), "f1_macro")
+    parts = training.TrainerParts(model=model, tokenizer=tokenizer, train=train, validation=validation)
+    trainer, timer = training.build_trainer(parts, cfg, workdir, "f1_macro")
+    trainer.compute_metrics = Classification().compute_metrics_fn(names, None, None)
     trainer.args.disable_tqdm = True
     trainer.args.save_strategy = "no"
     trainer.args.eval_strategy = "no"
@@ -70,11 +71,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    prepared = classification.prepare(DataConfig(path=str(Path(args.datasets) / "emotion")), seed=42)
+    prepared = texts.prepare(DataConfig(path=str(Path(args.datasets) / "emotion")), seed=42)
     ref = models.resolve_model("minilm")
     tokenizer = models.load_tokenizer(ref)
-    train = classification.tokenize(prepared.splits["train"], tokenizer, 256)
-    validation = classification.tokenize(prepared.splits["validation"].select(range(64)), tokenizer, 256)
+    train = texts.tokenize(prepared.splits["train"], tokenizer, 256)
+    validation = texts.tokenize(prepared.splits["validation"].select(range(64)), tokenizer, 256)
     results: dict[str, list[float]] = {"hf_trainer_default": [], "tunecard": []}
     with tempfile.TemporaryDirectory() as workdir:
         for repeat in range(args.repeats):

@@ -119,10 +119,10 @@ def direct_logliks(docs: list[dict], n: int) -> list[list[float]]:
     log-probabilities of the continuation tokens."""
     import torch
 
-    from tunecard.engine import models
+    from tunecard.engine import lora, models
 
     ref = models.resolve_model("smollm2-135m")
-    model, tokenizer = models.load_causal_lm(ref).eval(), models.load_tokenizer(ref)
+    model, tokenizer = lora.load_causal_lm(ref).eval(), models.load_tokenizer(ref)
     out = []
     with torch.inference_mode():
         for doc in docs[:n]:
