@@ -25,6 +25,8 @@ def id_column(available: list[str]) -> str | None:
 
 @dataclass(frozen=True)
 class Columns:
+    """The source columns of a text dataset, as found (or named by the data.*_column options)."""
+
     text: str
     label: str
     text_pair: Optional[str] = None

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tunecard.judging import diagnostics
-from tunecard.judging import intervals
-from tunecard.judging import metrics
+from tunecard.judging import diagnostics, intervals, metrics
 from tunecard.judging.diagnostics import Finding
 
 LABEL_NOISE_CANDIDATES = 50

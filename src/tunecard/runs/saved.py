@@ -30,9 +30,12 @@ write; base: anything else (an embedded alias, a hub id, a model folder tunecard
 
 @dataclass(frozen=True)
 class SavedRun:
+    """A path opened once (see KINDS): what every verb receives instead of the path."""
+
     path: str
     """As the user gave it."""
-    kind: str
+    kind: str = "base"
+    """One of KINDS."""
     folder: Optional[Path] = None
     """The model folder (a run directory's model/, or the folder itself); None for a hub id or an alias."""
     run_dir: Optional[Path] = None

@@ -37,30 +37,31 @@ class ModelSettings:
     """The passage index the model was trained with ({"index", "top_k"})."""
     abstention: Optional[dict] = None
     """The confidence threshold chosen on validation under which a prediction abstains ({"threshold", ...})."""
+
+    # preference
     text_pair: bool = False
-    """preference: the model reads (prompt, response) pairs."""
+    """The model reads (prompt, response) pairs."""
+
+    # multi_label: what validation fitted, and the label layout the model was trained on
     thresholds: Optional[list] = None
-    """multi_label: the decision threshold of each label id, fitted on validation."""
-    threshold_kind: Optional[str] = None
-    """multi_label: global or per_label."""
-    label_priors: Optional[list] = None
-    """multi_label: each label's share of the training rows."""
-    majority_set: Optional[list] = None
-    """multi_label: the most frequent training label set (0/1 per label)."""
-    label_columns: Optional[str] = None
-    """multi_label: the 0/1 label columns the model was trained on (data.label_columns)."""
-    label_delimiter: Optional[str] = None
-    """multi_label: the separator of a delimited label string (data.label_delimiter)."""
-    labels_by_id: bool = False
-    """multi_label: the training labels were ids named by data.label_names."""
+    """The decision threshold of each label id."""
+    threshold_kind: Optional[str] = None  # global or per_label
+    label_priors: Optional[list] = None  # each label's share of the training rows: the per-label prior baseline
+    majority_set: Optional[list] = None  # the most frequent training label set, 0/1 per label: the majority baseline
+    label_columns: Optional[str] = None  # data.label_columns
+    label_delimiter: Optional[str] = None  # data.label_delimiter
+    labels_by_id: bool = False  # the training labels were ids named by data.label_names
+
+    # llm_classification: how to load the tuned model again and prompt it as in training
     base_ref: Optional[str] = None
-    """llm_classification: how to find the base model again (an alias, hub id or absolute folder)."""
+    """The base model as an alias, a hub id or an absolute folder."""
     labels: Optional[list] = None
-    """llm_classification: the label names, in id order."""
+    """The label names, in id order."""
     llm: Optional[dict] = None
-    """llm_classification: the prompt (LlmConfig's fields, the label words resolved)."""
+    """LlmConfig's fields, the label words resolved."""
     lora: Optional[dict] = None
-    """llm_classification: the LoRA adapter (LoraConfig's fields)."""
+    """LoraConfig's fields."""
+
     extra: dict = field(default_factory=dict)
     """tunecard_* keys of a newer tunecard that this one does not know: kept, never dropped."""
 

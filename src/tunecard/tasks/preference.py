@@ -17,13 +17,11 @@ import numpy as np
 
 from tunecard.judging import metrics
 from tunecard.data import checks
-from tunecard.data.columns import Columns
-from tunecard.data.columns import id_column as find_id_column
+from tunecard.data.columns import Columns, id_column as find_id_column
 from tunecard.data.splits import hold_out_missing, random_holdout, read_training_splits
 from tunecard.judging.diagnostics import Finding
 from tunecard.errors import TunecardError
-from tunecard.tasks.base import PIPELINE_USAGE, PreparedData, Task, TaskCard, classifier_metrics_note
-from tunecard.tasks.base import example_input, input_description
+from tunecard.tasks.base import PIPELINE_USAGE, PreparedData, Task, TaskCard, classifier_metrics_note, example_input, input_description
 
 LABEL_NAMES = ["rejected", "chosen"]
 PROMPT_SHARE = 0.25
