@@ -26,8 +26,9 @@ def choice_problems(section, prefix: str) -> list[TunecardError]:
 
 def positive_problems(section, prefix: str, names: tuple[str, ...]) -> list[TunecardError]:
     """Fields that must be positive numbers (None counts as missing)."""
-    return [TunecardError(f"--{prefix}{name}", "a positive number", repr(getattr(section, name)), f"set --{prefix}{name}")
-            for name in names if getattr(section, name) is None or getattr(section, name) <= 0]
+    values = {name: getattr(section, name) for name in names}
+    return [TunecardError(f"--{prefix}{name}", "a positive number", repr(value), f"set --{prefix}{name}")
+            for name, value in values.items() if value is None or value <= 0]
 
 
 @dataclass

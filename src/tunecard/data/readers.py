@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunecard.console import quiet_hub_warnings
 from tunecard.data.embedded import EMBEDDED_DATASETS, load_embedded
 from tunecard.errors import TunecardError
-from tunecard.console import quiet_hub_warnings
 
 SPLIT_NAMES = {
     "train": "train", "training": "train",

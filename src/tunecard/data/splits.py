@@ -9,7 +9,6 @@ from typing import Any
 import pyarrow.compute as pc
 
 from tunecard.data.checks import arrow_column
-
 from tunecard.errors import TunecardError
 
 

@@ -9,7 +9,8 @@ names are the real class names).
 from __future__ import annotations
 
 from tunecard.data import checks, labels
-from tunecard.data.columns import Columns, resolve_columns, id_column as find_id_column
+from tunecard.data.columns import Columns, resolve_columns
+from tunecard.data.columns import id_column as find_id_column
 from tunecard.data.splits import PreparedData, hold_out_missing, read_training_splits
 from tunecard.errors import TunecardError
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from transformers import Trainer, TrainerCallback
 
 from tunecard.console import progress
-
 from tunecard.engine import distributed
 from tunecard.engine.checkpoints import COMPLETE, EPOCH_RNG, complete_checkpoints
 from tunecard.errors import TunecardError

@@ -61,7 +61,8 @@ def open_runner(folder: Path, backend: str, onnx_file=None, loader=None):
         raise TunecardError("--backend", f"one of {', '.join(BACKENDS)}", f"'{backend}'", "choose one of those")
     if backend == "onnx":
         path = onnx_file()
-        config, tokenizer = models.load_config(path.parent), models.load_tokenizer(models.resolve_model(str(path.parent)))
+        ref = models.resolve_model(str(path.parent))
+        config, tokenizer = models.load_config(path.parent), models.load_tokenizer(ref)
         return OnnxRunner(path), tokenizer, config
     model, tokenizer = models.load_trained(folder, loader)
     if torch.cuda.is_available():

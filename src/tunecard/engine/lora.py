@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunecard.engine.models import (ModelRef, adapter_base, from_pretrained, load_tokenizer, resolve_model)
+from tunecard.engine.models import ModelRef, adapter_base, from_pretrained, load_tokenizer, resolve_model
 from tunecard.errors import TunecardError
 
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")

@@ -10,8 +10,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunecard.errors import TunecardError
 from tunecard.console import quiet_hub_warnings
+from tunecard.errors import TunecardError
 
 
 @dataclass(frozen=True)

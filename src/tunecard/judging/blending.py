@@ -118,7 +118,8 @@ def member_leads(task, members: list, judged: dict, names: list[str], seed: int)
     leads = {}
     for split, evaluation in judged.items():
         dataset = members[0].splits[split].dataset
-        scorers = {"ensemble": intervals.Scorer(evaluation.probs.argmax(-1), task.unit_terms(dataset, evaluation.probs))}
+        blended = evaluation.probs
+        scorers = {"ensemble": intervals.Scorer(blended.argmax(-1), task.unit_terms(dataset, blended))}
         values = {}
         for m in members:
             probs = m.splits[split].probs

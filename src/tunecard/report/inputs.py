@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tunecard.config import AUTO_EPOCHS, Config
-from tunecard.judging.metrics import METRIC_INFO
 from tunecard.judging.judge import SplitReport
+from tunecard.judging.metrics import METRIC_INFO
 from tunecard.report.card import CardInputs
+
 
 def card_inputs(run, evaluations, result, findings, args) -> CardInputs:
     """The card of a trained run. `run`: the train workflow's TrainingRun (its config, task, prepared data,
@@ -156,4 +157,5 @@ def retrieval_description(config: Config, manifest: dict) -> str:
     model = manifest.get("embedding_model", {}).get("base_model")
     return (f"top {config.retrieval.top_k} passages per question (query: the question and its options) from a "
             f"{manifest['kind']} index of {manifest['passages']} passages of at most {manifest['passage_words']} words"
-            f"{f' (embeddings: {model})' if model else ''}, built from {', '.join(Path(c).name for c in manifest['corpus'])}")
+            f"{f' (embeddings: {model})' if model else ''}, built from "
+            f"{', '.join(Path(c).name for c in manifest['corpus'])}")

@@ -188,8 +188,9 @@ def load_index(folder: str | Path, query_model: str | None = None) -> PassageInd
     folder = Path(folder)
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
-        raise TunecardError(f"--retrieval.index {folder}", "an index folder built by `tunecard index` (with manifest.json)",
-                            "no manifest.json there", "build one with: tunecard index --corpus FILE --output DIR")
+        raise TunecardError(f"--retrieval.index {folder}",
+                            "an index folder built by `tunecard index` (with manifest.json)", "no manifest.json there",
+                            "build one with: tunecard index --corpus FILE --output DIR")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     if manifest.get("format") != FORMAT_VERSION:
         raise TunecardError(f"--retrieval.index {folder}", f"index format {FORMAT_VERSION}",

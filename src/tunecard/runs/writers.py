@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 from tunecard.config import save_config
 from tunecard.judging.judge import SplitReport
 from tunecard.report.card import CardInputs, build_card, metric_names, render_evaluation
-
 
 # ---- per split -----------------------------------------------------------------------------
 

@@ -325,13 +325,8 @@ class Task:
     # ---- the card ------------------------------------------------------------------------------
 
     def card(self, prepared: PreparedData, tokenizer) -> TaskCard:
-        names = prepared.label_names
         kind = "text-pair" if prepared.columns.text_pair else "text"
-        return TaskCard(
-            description=f"{kind} classification",
-            intended_use=f"Classifies {input_description(prepared)} into one of {len(names)} labels: {', '.join(names)}.",
-            usage=PIPELINE_USAGE.replace("{example}", example_input(prepared)),
-            metrics_note=classifier_metrics_note(names))
+        return classifier_card(prepared, f"{kind} classification")
 
     # ---- trained models ------------------------------------------------------------------------
 
@@ -374,7 +369,18 @@ def classifier_metrics_note(label_names: list[str]) -> str:
     """How precision, recall and F1 are computed for a label classifier."""
     if len(label_names) == 2:
         return f"Precision, recall and F1 are binary, with `{label_names[1]}` (label id 1) as the positive class."
-    return "Precision, recall and F1 are averaged over classes: macro (each class counts the same) and weighted (by support)."
+    return ("Precision, recall and F1 are averaged over classes: macro (each class counts the same) and weighted "
+            "(by support).")
+
+
+def classifier_card(prepared: PreparedData, description: str, notes: tuple[str, ...] = ()) -> TaskCard:
+    """The card text of a label classifier that `pipeline("text-classification")` runs."""
+    names = prepared.label_names
+    return TaskCard(
+        description=description,
+        intended_use=f"Classifies {input_description(prepared)} into one of {len(names)} labels: {', '.join(names)}.",
+        usage=PIPELINE_USAGE.replace("{example}", example_input(prepared)),
+        metrics_note=classifier_metrics_note(names), notes=list(notes))
 
 
 def example_input(prepared: PreparedData) -> str:

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tunecard.data.questions import largest_option_count
-from tunecard.engine import prompting
+from tunecard.engine import causal_lm, prompting
 from tunecard.judging import intervals, metrics
-from tunecard.engine import causal_lm
 from tunecard.tasks.multiple_choice import MultipleChoice, random_map
 
 NORMALIZED = "accuracy_norm"
@@ -169,9 +168,9 @@ def _card_notes(predictor, keys: list[str], chance: dict, example: tuple[str, li
     text, options = example
     shown = " / ".join(f"` {o}`" for o in options)
     return [
-        f"{predictor.training[1]} tunecard did not train it for this task. Each option is scored by its log-likelihood as the continuation of the "
-        "question (summed over the option's tokens); the probabilities are the softmax of a question's "
-        "log-likelihoods, and MAP@3 ranks by them.",
+        f"{predictor.training[1]} tunecard did not train it for this task. Each option is scored by its "
+        "log-likelihood as the continuation of the question (summed over the option's tokens); the probabilities "
+        "are the softmax of a question's log-likelihoods, and MAP@3 ranks by them.",
         "**Prompt.** lm-evaluation-harness's multiple-choice prompt (its openbookqa task): the question alone "
         "(after its context, on its own line, when it has one), no chat template, no system prompt, no answer "
         f"cue; each option follows as ` <option>`. First question: `{text}` followed by {shown}.",

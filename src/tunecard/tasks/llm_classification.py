@@ -49,7 +49,8 @@ def check_options(llm: LlmConfig, lora: LoraConfig) -> None:
 
     prompting.check_template(llm.template)
     if lora.quantize not in (None, "4bit"):
-        raise TunecardError("--lora.quantize", "4bit or unset", repr(lora.quantize), "set --lora.quantize 4bit or drop it")
+        raise TunecardError("--lora.quantize", "4bit or unset", repr(lora.quantize),
+                            "set --lora.quantize 4bit or drop it")
     if lora.quantize and not torch.cuda.is_available():
         raise TunecardError("--lora.quantize 4bit", "a CUDA GPU (bitsandbytes 4-bit QLoRA runs on CUDA only)",
                             "no CUDA device", "drop --lora.quantize to train LoRA on the full-precision base here")
@@ -114,7 +115,8 @@ class LlmClassification(Task):
             ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
             prompts = [fmt.prompt(cut(x, max_length, tokenizer.truncation_side)) for x in ids]
             answers = [fmt.answer(label) for label in batch["label"]]
-            return {"input_ids": prompts, "labels": answers, "length": [len(p) + len(a) for p, a in zip(prompts, answers)],
+            return {"input_ids": prompts, "labels": answers,
+                    "length": [len(p) + len(a) for p, a in zip(prompts, answers)],
                     "full_length": [len(x) for x in ids]}
 
         return dataset.map(encode, batched=True, desc="Tokenizing")
@@ -246,7 +248,8 @@ class LlmClassification(Task):
         texts = _input_texts(dataset[rows.tolist()])
         examples = []
         for k, row in enumerate(rows):
-            example = {"id": dataset[int(row)]["id"], "text": _clip(texts[k]), "gold": names[dataset[int(row)]["label"]]}
+            record = dataset[int(row)]
+            example = {"id": record["id"], "text": _clip(texts[k]), "gold": names[record["label"]]}
             example.update({key: names[pred[row]] for key, pred in predictions.items()})
             example.update({f"{who}_output": _clip(out[row], 60) for who, out in outputs.items()})
             examples.append(example)
@@ -262,7 +265,8 @@ class LlmClassification(Task):
         if backend != "torch":
             raise TunecardError("--backend", "torch for an llm_classification model", repr(backend), "drop --backend")
         settings = saved.settings
-        model, tokenizer = lora.load_tuned_causal_lm(saved.folder, settings.base_ref, (settings.lora or {}).get("quantize"))
+        quantize = (settings.lora or {}).get("quantize")
+        model, tokenizer = lora.load_tuned_causal_lm(saved.folder, settings.base_ref, quantize)
         settings.write(model.config)  # the tuned model's settings travel with it (e.g. to a merge)
         if torch.cuda.is_available():
             model = model.to(distributed.device())  # under several processes, this process's GPU

@@ -47,7 +47,8 @@ def card_notes(prepared: PreparedData) -> list[str]:
                   f"({most} options) to {random_map(fewest, HEADLINE_K):.4f} ({fewest}) on average")
     return [
         f"**Inputs.** {options} The model reads "
-        f"`context{questions.CONTEXT_SEPARATOR}question` paired with each option and gives each option a score; a softmax "
+        f"`context{questions.CONTEXT_SEPARATOR}question` paired with each option and gives each option a score; a "
+        "softmax "
         "over a question's options gives their probabilities. When an input is too long, the context is "
         "trimmed first, then the question, and an option last.",
         f"**MAP@3** (mean average precision at 3) scores a question 1, 1/2 or 1/3 when the correct option is "
@@ -380,7 +381,8 @@ class MultipleChoice(Task):
         rows_seen = [0]
 
         def score_chunk(chunk, ids, bar):
-            rows = questions.standardise(datasets.Dataset.from_dict(chunk), questions.predict_columns(chunk, options), names, "data to score",
+            found = questions.predict_columns(chunk, options)
+            rows = questions.standardise(datasets.Dataset.from_dict(chunk), found, names, "data to score",
                                require_answer=False, first_row=rows_seen[0])
             rows_seen[0] += len(rows)
             if retrieve:
@@ -395,8 +397,8 @@ class MultipleChoice(Task):
 
     def input_lengths(self, predictor, rows: dict[str, list]) -> list[list[int]]:
         """One sequence per option: context, question and the option, uncut."""
-        parsed = choices.read_rows(rows, questions.predict_columns(rows, {}), list(range(len(next(iter(rows.values()))))),
-                                   "request")
+        count = len(next(iter(rows.values())))
+        parsed = choices.read_rows(rows, questions.predict_columns(rows, {}), list(range(count)), "request")
         encoded = questions.encode_choices(predictor.tokenizer, parsed.questions, parsed.options, parsed.contexts,
                                            questions.UNCUT)
         return [[len(ids) for ids in row] for row in encoded["input_ids"]]

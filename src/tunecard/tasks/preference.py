@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tunecard.judging import metrics
 from tunecard.data import checks
-from tunecard.data.columns import Columns, id_column as find_id_column
+from tunecard.data.columns import Columns
+from tunecard.data.columns import id_column as find_id_column
 from tunecard.data.splits import hold_out_missing, random_holdout, read_training_splits
-from tunecard.judging.diagnostics import Finding
 from tunecard.errors import TunecardError
-from tunecard.tasks.base import PIPELINE_USAGE, PreparedData, Task, TaskCard, classifier_metrics_note, example_input, input_description
+from tunecard.judging import metrics
+from tunecard.judging.diagnostics import Finding
+from tunecard.tasks.base import PreparedData, Task, TaskCard, classifier_card
 
 LABEL_NAMES = ["rejected", "chosen"]
 PROMPT_SHARE = 0.25
@@ -430,12 +431,7 @@ class Preference(Task):
         return float(2 * np.log(2))
 
     def card(self, prepared: PreparedData, tokenizer) -> TaskCard:
-        names = prepared.label_names
-        return TaskCard(
-            description="preference scoring (chosen vs rejected responses)",
-            intended_use=f"Classifies {input_description(prepared)} into one of {len(names)} labels: {', '.join(names)}.",
-            usage=PIPELINE_USAGE.replace("{example}", example_input(prepared)),
-            metrics_note=classifier_metrics_note(names), notes=card_notes(prepared))
+        return classifier_card(prepared, "preference scoring (chosen vs rejected responses)", card_notes(prepared))
 
     def load_predictor(self, saved, batch_size: int = 64, backend: str = "torch"):
         """A classifier that encodes (prompt, response) inputs as training did."""

@@ -23,7 +23,8 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
     processes each scores its share of the rows; the main one judges, writes and returns metrics.json's content.
 
     Args:
-        model: A run directory or model folder; with --task also an alias, a model folder, a hub id or a PEFT adapter folder.
+        model: A run directory or model folder; with --task also an alias, a model folder, a hub id or a PEFT
+            adapter folder.
         data: A labelled file, a folder of split files or a hub id.
         output: A folder to write metrics.json, predictions, plots and README.md to (unset: print only).
         text_column: The column with the text (unset: inferred).
@@ -34,7 +35,9 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
         overwrite: Replace an existing output folder.
         k: multiple_choice: also report MAP@k.
         retrieval: multiple_choice: an index whose passages are added as context (index, top_k).
-        task: Score a model tunecard did not train zero-shot as this task: multiple_choice (each option by its log-likelihood) or llm_classification (each label by the likelihood of its words). A run is evaluated as the task it was trained for.
+        task: Score a model tunecard did not train zero-shot as this task: multiple_choice (each option by its
+            log-likelihood) or llm_classification (each label by the likelihood of its words). A run is evaluated
+            as the task it was trained for.
         llm: The prompt of a zero-shot llm_classification (docs/predict-export.md#zero-shot-evaluation).
     """
     from tunecard.data.readers import read_splits
@@ -49,11 +52,7 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
     raw = read_splits(DataConfig(path=data))
     columns = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
     evaluated, predictor, zero_shot = _model_to_evaluate(saved, task, raw, columns, batch_size, k, llm)
-    retrieval = open_book.as_retrieval(retrieval)
-    index = open_book.open_index(evaluated, retrieval)
-    open_book.note_missing_retrieval(saved.settings, retrieval)
-    splits = evaluated.evaluation_splits(raw, predictor.labels, columns)
-    splits = open_book.with_retrieved_context(splits, index, retrieval.top_k if retrieval else 0)
+    splits = _splits(evaluated, saved, predictor.labels, raw, columns, open_book.as_retrieval(retrieval))
     limit = max_length or predictor.max_length
     tokenized = {name: evaluated.tokenize(ds, predictor.tokenizer, limit) for name, ds in splits.items()}
     scored = {name: _score(evaluated, predictor, name, rows, batch_size) for name, rows in tokenized.items()}
@@ -64,6 +63,16 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
                               zero_shot, data)
     distributed.finish()
     return report
+
+
+def _splits(task, saved, names: list[str], raw: dict, columns: dict, retrieval) -> dict:
+    """The labelled splits in the task's contract, with retrieved passages as context when an index is given."""
+    from tunecard.workflows import open_book
+
+    index = open_book.open_index(task, retrieval)
+    open_book.note_missing_retrieval(saved.settings, retrieval)
+    splits = task.evaluation_splits(raw, names, columns)
+    return open_book.with_retrieved_context(splits, index, retrieval.top_k if retrieval else 0)
 
 
 def _score(task, predictor, name: str, tokenized, batch_size: int):

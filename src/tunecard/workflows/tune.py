@@ -121,7 +121,8 @@ def _check_study_output(config: Config, tune: TuneConfig) -> Path:
     if study_dir.exists() and not (study_dir / "study.db").is_file():
         if not tune.overwrite:
             raise TunecardError(f"output {study_dir}", "a new folder, or a study folder to resume (with study.db)",
-                                "an existing folder without a study", "choose another --output or pass --tune.overwrite")
+                                "an existing folder without a study",
+                                "choose another --output or pass --tune.overwrite")
         shutil.rmtree(study_dir)
     return study_dir
 

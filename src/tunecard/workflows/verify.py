@@ -4,9 +4,9 @@ open the run, judge each split again from its predictions with the task as the r
 number of metrics.json, then the card's model-index and tables.
 
 The predictions files hold each row's gold label and probabilities (to nine significant digits,
-temperature-scaled when a temperature was fitted; the raw ones are recovered as softmax(T log p)). Each split is judged again by the
-same code that judged it in the run (the task's `judge`), so a number that differs was edited, or
-written from something other than these predictions. Numbers agree when within TOLERANCE: the card shows
+temperature-scaled when a temperature was fitted; the raw ones are recovered as softmax(T log p)). Each split
+is judged again by the same code that judged it in the run (the task's `judge`), so a number that differs was
+edited, or written from something other than these predictions. Numbers agree when within TOLERANCE: the card shows
 four decimals.
 """
 
@@ -17,7 +17,6 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
 
 from tunecard.errors import TunecardError
 
@@ -146,9 +145,10 @@ def _check_card(result: Verification, card_path: Path, recomputed: dict, keys: l
             shown = {"model": cells[0], "95% interval low": cells[1].split("–")[0],
                      "95% interval high": cells[1].split("–")[-1], "majority class": cells[-2],
                      "stratified random": cells[-1]}
+            baselines = values["baselines"]
             expected = {"model": values["metrics"].get(key), "95% interval low": bounds and bounds[0],
-                        "95% interval high": bounds and bounds[1], "majority class": values["baselines"]["majority"].get(key),
-                        "stratified random": values["baselines"]["stratified"].get(key)}
+                        "95% interval high": bounds and bounds[1], "majority class": baselines["majority"].get(key),
+                        "stratified random": baselines["stratified"].get(key)}
             for column, text in shown.items():
                 result.compare(f"card {split} table {name} {column}", _number(text), expected[column])
 
