@@ -77,19 +77,24 @@ class NoProgress:
 
 
 def on_terminal() -> bool:
-    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    """stderr is a terminal, or a Jupyter notebook (whose bars are widgets): where a bar can redraw itself."""
+    if bool(getattr(sys.stderr, "isatty", lambda: False)()):
+        return True
+    shell = sys.modules.get("IPython") and getattr(sys.modules["IPython"], "get_ipython", lambda: None)()
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def progress(total=None, desc: str = "", unit: str = "it", **kwargs):
-    """A progress bar on a terminal, a line-writing one elsewhere (same tqdm interface: update, close,
-    set_postfix, write)."""
+    """A progress bar on a terminal or in a notebook, a line-writing one elsewhere (same tqdm interface: update,
+    close, set_postfix, write)."""
     kind = tqdm if on_terminal() else LineProgress
     return kind(total=total, desc=desc, unit=unit, **kwargs)
 
 
 def quiet_library_progress() -> None:
-    """Off a terminal, the bars transformers, huggingface_hub and datasets draw for their own steps (loading and
-    writing weights, reading files) are turned off: tunecard's lines say what runs."""
+    """Off a terminal (and outside a notebook), the bars transformers, huggingface_hub and datasets draw for their
+    own steps (loading and writing weights, reading and tokenizing files) are turned off for the rest of the
+    process: tunecard's lines say what runs. The CLI and the verbs that train or score call it."""
     if on_terminal():
         return
     import datasets

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Optional
 
+from tunecard import console
 from tunecard.config import DataConfig, LlmConfig, RetrievalConfig
 from tunecard.errors import TunecardError
 
@@ -46,6 +47,7 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
     from tunecard.runs.saved import open_saved
     from tunecard.workflows import open_book
 
+    console.quiet_library_progress()
     if output:
         directory.check_output(_path(output), overwrite)
     saved = open_saved(model)

@@ -8,6 +8,7 @@ import contextlib
 from pathlib import Path
 from typing import Optional
 
+from tunecard import console
 from tunecard.config import RetrievalConfig
 from tunecard.errors import TunecardError
 
@@ -41,6 +42,7 @@ def predict(model: str, data: str, output: str, top_k: Optional[int] = None, tex
     from tunecard.runs.saved import open_saved
     from tunecard.workflows import open_book
 
+    console.quiet_library_progress()
     out = _checked_output(output, overwrite)
     targets = [out] + ([_submission_path(submission, overwrite)] if submission else [])
     dataset = read_file(Path(data))

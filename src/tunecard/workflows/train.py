@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from tunecard import console
 from tunecard.config import Config, as_config
 from tunecard.errors import Failed, Stopped
 
@@ -70,6 +71,7 @@ def train(config: Config, *, callbacks: tuple = (), score_test: bool = True,
     from tunecard.runs import directory
     from tunecard.workflows import open_book
 
+    console.quiet_library_progress()
     config = checked_config(config)
     resume_from = directory.resume_point(config) if config.resume else None
     task = tasks.bind(config)
