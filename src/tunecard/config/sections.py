@@ -104,15 +104,41 @@ class ModelConfig:
     """An embedded alias (minilm; smollm2-135m, an instruct LM), a local Hugging Face model folder, or a hub id.
     A task whose models need another kind (an LM head) replaces minilm by its own default."""
     max_length: int = 256
-    """Longest input in tokens; longer inputs are truncated. The card states it."""
+    """Longest input in tokens: the window the model reads. The card states it."""
     truncation_side: Optional[str] = None
     """Which end of a too-long text is cut: right (keeps the start) or left (keeps the end of a dialogue).
     Unset: the task's choice (right; left for preference, so a long prompt loses its oldest turns)."""
+    long_inputs: str = "auto"
+    """Texts longer than max_length: truncate (cut them), chunk (read them whole as overlapping windows of
+    max_length tokens: a window is trained on with its text's label, and a text's prediction pools its windows'
+    logits), or auto (chunk when more than 5% of the training texts are longer than the window, as the truncation
+    warning says; else truncate). Classification and multi_label (for a text pair, the second text is split);
+    other tasks truncate. The card, config.yaml and the model's settings record the strategy used."""
+    stride: Optional[int] = None
+    """chunk: tokens shared by consecutive windows of a text. Unset: a quarter of max_length."""
+    window_pooling: str = "mean"
+    """chunk: how a text's window logits become one: mean, max (per label; one window holding the cue is
+    enough), or auto (the one better on validation, chosen after training and saved with the model)."""
+    base_model: Optional[str] = None
+    """The hub id of a local model folder, for the card's base_model (unset: a tunecard model's own base, else
+    the folder's name)."""
+    license: Optional[str] = None
+    """The base model's licence for the card (unset: the `license` of the model folder's README.md, if any)."""
 
-    CHOICES: ClassVar[dict] = {"truncation_side": (None, "right", "left")}
+    CHOICES: ClassVar[dict] = {"truncation_side": (None, "right", "left"), "long_inputs": ("auto", "truncate", "chunk"),
+                               "window_pooling": ("mean", "max", "auto")}
 
     def problems(self, prefix: str = "model.") -> list[TunecardError]:
-        return positive_problems(self, prefix, ("max_length",)) + choice_problems(self, prefix)
+        problems = positive_problems(self, prefix, ("max_length",)) + choice_problems(self, prefix)
+        if self.stride is not None and not 0 <= self.stride < self.max_length // 2:
+            problems.append(TunecardError(f"--{prefix}stride", f"0 to {self.max_length // 2 - 1} (under half the "
+                                          "window, so each window adds new tokens)", repr(self.stride),
+                                          f"set --{prefix}stride (unset: {self.max_length // 4})"))
+        return problems
+
+    @property
+    def window_stride(self) -> int:
+        return self.stride if self.stride is not None else self.max_length // 4
 
 
 AUTO_EPOCHS = "auto"

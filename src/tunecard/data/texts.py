@@ -9,9 +9,11 @@ names are the real class names).
 from __future__ import annotations
 
 from tunecard.data import checks, labels
+from tunecard.data import windows as window_rows
 from tunecard.data.columns import Columns, resolve_columns
 from tunecard.data.columns import id_column as find_id_column
 from tunecard.data.splits import PreparedData, hold_out_missing, read_training_splits
+from tunecard.data.windows import Windows
 from tunecard.errors import TunecardError
 
 
@@ -70,9 +72,12 @@ def _rename_to_contract(dataset, columns: Columns):
     return dataset.rename_columns({k: v for k, v in renames.items() if k and k != v})
 
 
-def tokenize(dataset, tokenizer, max_length: int):
+def tokenize(dataset, tokenizer, max_length: int, windows: Windows | None = None):
     """Add input_ids/attention_mask, the token `length` used for length-grouped batches, and
-    `full_length` (tokens before truncation); for pairs also which side was cut."""
+    `full_length` (tokens before truncation); for pairs also which side was cut. With `windows`, a long text
+    becomes several rows instead, one per window (`tokenize_windows`)."""
+    if windows is not None:
+        return tokenize_windows(dataset, tokenizer, max_length, windows)
     has_pair = "text_pair" in dataset.column_names
     special = tokenizer.num_special_tokens_to_add(pair=has_pair)
 
@@ -90,6 +95,36 @@ def tokenize(dataset, tokenizer, max_length: int):
         return encoded
 
     return dataset.map(encode, batched=True, desc="Tokenizing")
+
+
+def tokenize_windows(dataset, tokenizer, max_length: int, windows: Windows):
+    """One row per window of max_length tokens (data/windows.py), carrying its text's `label`, its `document`
+    (the text's row in `dataset`) and that text's `full_length` (tokens, uncut)."""
+    has_pair = "text_pair" in dataset.column_names
+    special = tokenizer.num_special_tokens_to_add(pair=has_pair)
+
+    def encode(batch, indices):
+        pairs = batch["text_pair"] if has_pair else None
+        rows = window_rows.encode(tokenizer, batch["text"], pairs, max_length, windows.stride)
+        full = [a + b + special for a, b in zip(_token_counts(tokenizer, batch["text"]),
+                                                 _token_counts(tokenizer, pairs) if has_pair else [0] * len(indices))]
+        local = rows["document"]
+        rows.update(document=[indices[i] for i in local], label=[batch["label"][i] for i in local],
+                    full_length=[full[i] for i in local])
+        return rows
+
+    return dataset.map(encode, batched=True, with_indices=True, remove_columns=dataset.column_names,
+                       desc="Tokenizing into windows")
+
+
+def share_longer(dataset, tokenizer, max_length: int) -> float:
+    """The share of `dataset`'s texts (with their pair) longer than max_length tokens, special tokens counted."""
+    has_pair = "text_pair" in dataset.column_names
+    special = tokenizer.num_special_tokens_to_add(pair=has_pair)
+    lengths = [0] * len(dataset)
+    for column in ("text", "text_pair") if has_pair else ("text",):
+        lengths = [n + m for n, m in zip(lengths, _token_counts(tokenizer, list(dataset[column])))]
+    return sum(n + special > max_length for n in lengths) / max(len(lengths), 1)
 
 
 def _token_counts(tokenizer, texts) -> list[int]:

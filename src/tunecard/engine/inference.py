@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from tunecard.console import progress
+from tunecard.data import windows as window_rows
 from tunecard.errors import TunecardError
 from tunecard.judging import metrics
 
@@ -112,12 +113,14 @@ def predict_logits(model, tokenizer, dataset, batch_size: int = 64, desc: str = 
 
 class Classifier:
     """A trained label classifier for new text, as `tunecard.load(path)` returns it: softmax probabilities,
-    with the temperature fitted on validation when the model has one."""
+    with the temperature fitted on validation when the model has one. A model trained on windows
+    (model.long_inputs: chunk) reads a long text as its windows and pools their logits, as in training."""
 
     def __init__(self, runner, tokenizer, labels: list[str], max_length: int, temperature: float | None = None,
-                 batch_size: int = 64, encode=None):
+                 batch_size: int = 64, encode=None, windows=None):
         self.runner, self.tokenizer, self.labels = runner, tokenizer, list(labels)
         self.max_length, self.temperature, self.batch_size = max_length, temperature, batch_size
+        self.windows = windows
         if encode is not None:  # a task's own input encoding (e.g. preference's prompt + response budget)
             self.encode = encode
 
@@ -127,12 +130,20 @@ class Classifier:
         return self.runner.model
 
     def encode(self, texts: list[str], text_pairs: list[str] | None = None) -> dict:
-        """Model inputs for texts (and pairs), cut as in training (a task may replace this)."""
-        return dict(self.tokenizer(list(texts), list(text_pairs) if text_pairs is not None else None,
-                                   truncation=True, max_length=self.max_length))
+        """Model inputs for texts (and pairs), cut as in training, or their windows (a task may replace this)."""
+        pairs = list(text_pairs) if text_pairs is not None else None
+        if self.windows is not None:
+            return window_rows.encode(self.tokenizer, list(texts), pairs, self.max_length, self.windows.stride)
+        return dict(self.tokenizer(list(texts), pairs, truncation=True, max_length=self.max_length))
 
     def predict_logits(self, texts: list[str], text_pairs: list[str] | None = None, bar=None) -> np.ndarray:
-        return score_encoded(self.runner, self.tokenizer, self.encode(texts, text_pairs), self.batch_size, bar)
+        encoded = self.encode(texts, text_pairs)
+        if "document" not in encoded:
+            return score_encoded(self.runner, self.tokenizer, encoded, self.batch_size, bar)
+        logits = score_encoded(self.runner, self.tokenizer, encoded, self.batch_size)
+        if bar is not None:
+            bar.update(len(texts))  # progress counts texts, not their windows
+        return window_rows.pool(logits, encoded["document"], self.windows.pooling)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return metrics.softmax(logits / self.temperature if self.temperature else logits)

@@ -32,7 +32,11 @@ UNDERCONFIDENT_TEMPERATURE = 0.7
 """A fitted temperature at or below this (the logits must be sharpened by 1/T >= 1.4 to be calibrated):
 the model is under-confident, a sign of too few steps; with the loss still falling, under-trained."""
 TRUNCATION_WARN_SHARE = 0.05
-"""Warn when more than this share of a split's inputs is cut at max_length."""
+"""Warn when more than this share of a split's inputs is cut at max_length (model.long_inputs auto chunks the
+training texts then)."""
+CHUNK_ADVICE_SHARE = 0.2
+"""When more than this share of a split's inputs is cut, the truncation finding advises reading them whole
+(--model.long_inputs chunk)."""
 IMBALANCE_WARN_RATIO = 10.0
 LEAKAGE_WARN_SHARE = 0.01
 SHORT_TEXT_CHARS = 3
@@ -267,11 +271,23 @@ def truncation_finding(split: str, full_lengths, max_length: int, side_cut: dict
         evidence["side_cut"] = side_cut
     severity = "warning" if share > TRUNCATION_WARN_SHARE else "info"
     sides = f" ({', '.join(f'{k}: {v}' for k, v in side_cut.items())})" if side_cut else ""
+    advice = "raise --model.max_length, or --model.truncation_side left to keep the end of the text"
+    if share > CHUNK_ADVICE_SHARE:
+        advice = ("read them whole with --model.long_inputs chunk (windows of max_length tokens, their logits "
+                  "pooled), or " + advice)
     return Finding("truncation", severity,
                    f"{share:.1%} of {split} inputs are longer than {max_length} tokens and are cut "
                    f"(median {evidence['median_tokens_cut']:.0f} tokens cut){sides}", evidence,
-                   "raise --model.max_length, or --model.truncation_side left to keep the end of the text"
-                   if severity == "warning" else "", split)
+                   advice if severity == "warning" else "", split)
+
+
+def windows_finding(split: str, statistics: dict, max_length: int) -> Finding:
+    """Texts read whole as several windows (model.long_inputs chunk): nothing is cut; how many span more than
+    one window."""
+    return Finding("long_inputs.windows", "info",
+                   f"{statistics['share_longer_than_one_window']:.1%} of {split} texts are longer than {max_length} "
+                   f"tokens and are read as windows ({statistics['windows_per_document_median']:g} per text, median; "
+                   f"{statistics['windows_per_document_max']} at most): nothing is cut", statistics, "", split)
 
 
 # ---- data checks ------------------------------------------------------------------------------

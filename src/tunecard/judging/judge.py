@@ -140,7 +140,12 @@ def dropped_rows_finding(dropped: dict | None) -> Finding | None:
 
 def truncation_finding(name: str, tokenized, max_length: int) -> Finding:
     """Rows cut at max_length; with `cut_<part>` columns (text / text_pair for pairs, context /
-    question_or_option for multiple choice), how many rows lost tokens from each part."""
+    question_or_option for multiple choice), how many rows lost tokens from each part. Rows that are windows
+    of longer texts (a `document` column) cut nothing: the finding says how many texts span several."""
+    if "document" in tokenized.column_names:
+        from tunecard.data import windows
+
+        return diagnostics.windows_finding(name, windows.statistics(tokenized["document"]), max_length)
     parts = [c for c in tokenized.column_names if c.startswith("cut_")]
     side_cut = {c[len("cut_"):]: int(np.sum(tokenized[c])) for c in parts} or None
     return diagnostics.truncation_finding(name, tokenized["full_length"], max_length, side_cut)

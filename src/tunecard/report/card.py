@@ -73,6 +73,9 @@ class CardInputs:
     selection: str | None = None
     """How the hyperparameters were chosen, when a search chose them (`tunecard tune`)."""
     dropped_rows: dict = field(default_factory=dict)
+    long_inputs: dict | None = None
+    """How texts longer than the window were read: {"strategy", "max_length", and for chunk "stride", "pooling",
+    and per split the windows' statistics (data.windows.statistics)}."""
     """Rows skipped per split by data.bad_rows: drop ({"count", "first", "by"})."""
     baselines: str = ""
     """The task's baseline_description (empty: the majority class and stratified random labels)."""

@@ -28,8 +28,9 @@ def card_inputs(run, evaluations, result, findings, args) -> CardInputs:
         splits=[SplitReport("train", len(prepared.splits["train"]), counts), *(e.report for e in evaluations)],
         metric_keys=task.metric_keys(names), metric_info={**METRIC_INFO, **task.metric_info},
         best_metric=run.best_metric, best_epoch=result.best_epoch, history=result.history,
-        hyperparameters=hyperparameters(config, precision, manifest, args.world_size, _distributed_type(args),
-                                        len(result.history)),
+        hyperparameters={**hyperparameters(config, precision, manifest, args.world_size, _distributed_type(args),
+                                           len(result.history)),
+                         "long_inputs": long_inputs_text(long_inputs_of(run))},
         majority_label=max(names, key=lambda n: counts[n]), fitted=run.settings.keys(list(task.fitted_settings())),
         baselines=task.baseline_description, baseline_names=dict(task.baseline_names),
         validation_held_out=prepared.validation_held_out, validation_share=config.data.validation_size,
@@ -38,7 +39,29 @@ def card_inputs(run, evaluations, result, findings, args) -> CardInputs:
         extra_frameworks=task.extra_frameworks, seed=config.train.seed, train_seconds=result.train_seconds,
         samples_per_second=result.samples_per_second, device=str(args.device),
         findings=[f.as_dict() for f in findings], temperature=run.temperature, dropped_rows=prepared.dropped_rows,
-        selection=run.selection)
+        selection=run.selection, long_inputs=long_inputs_of(run))
+
+
+def long_inputs_of(run) -> dict:
+    """How the run read texts longer than its window: the strategy and, for chunk, each split's windows."""
+    from tunecard.data import windows
+
+    window = {"strategy": "truncate", "max_length": run.config.model.max_length}
+    if run.task.windows is None:
+        return window
+    return {**window, **run.task.windows.settings(),
+            "splits": {name: windows.statistics(rows["document"]) for name, rows in run.tokenized.items()}}
+
+
+def long_inputs_text(long_inputs: dict) -> str:
+    """The card's line on long inputs."""
+    if long_inputs["strategy"] == "truncate":
+        return "truncate (an input longer than max_length is cut)"
+    train = long_inputs["splits"]["train"]
+    return (f"chunk: windows of {long_inputs['max_length']} tokens sharing {long_inputs['stride']}, a text's window "
+            f"logits pooled by their {long_inputs['pooling']}; in train {train['share_longer_than_one_window']:.1%} "
+            f"of the texts span more than one window, {train['windows_per_document_median']:g} windows per text "
+            f"(median), {train['windows_per_document_max']} at most")
 
 
 def _distributed_type(args) -> str:
@@ -60,6 +83,7 @@ def run_metrics(inputs: CardInputs, result) -> dict:
         "splits": {s.name: split_metrics(s) if s.metrics else {"size": s.size, "label_distribution": s.distribution}
                    for s in inputs.splits},
         **({"dropped_rows": inputs.dropped_rows} if inputs.dropped_rows else {}),
+        **({"long_inputs": inputs.long_inputs} if inputs.long_inputs else {}),
         **({"fitted": inputs.fitted} if inputs.fitted else {}),
         "diagnostics": inputs.findings,
     }

@@ -77,7 +77,10 @@ class SavedRun:
         self.require_trained()
         if self.settings is None:  # a run directory without its model folder: the options it ran with
             return tasks.bind(self.run_config())
-        return tasks.task_class(self.task_name).from_model(self.settings, **options)
+        from tunecard.data.windows import Windows
+
+        task = tasks.task_class(self.task_name).from_model(self.settings, **options)
+        return task.with_windows(Windows.from_settings(self.settings.long_inputs))
 
     def judged_task(self):
         """The task as the run judged its splits: bound from config.yaml (the options it ran with, such as

@@ -64,8 +64,15 @@ def resolve_config(config):
 
 
 def bind(config) -> Task:
-    """The task of a resolved config, configured for the run."""
-    return task_class(config.task).bind(config)
+    """The task of a resolved config, configured for the run (model.long_inputs chunk: reading windows; auto is
+    decided by the train workflow once it has counted the training texts' tokens)."""
+    from tunecard.data.windows import Windows
+
+    task = task_class(config.task).bind(config)
+    if config.model.long_inputs != "chunk":
+        return task
+    pooling = "mean" if config.model.window_pooling == "auto" else config.model.window_pooling
+    return task.with_windows(Windows(config.model.window_stride, pooling))
 
 
 def zero_shot_class(name: str, model: str) -> type[Task]:

@@ -17,13 +17,16 @@ This module is torch-free: hooks import what they need when they run.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
 import numpy as np
 
 from tunecard.data import texts
+from tunecard.data import windows as window_rows
 from tunecard.data.splits import PreparedData
+from tunecard.data.windows import Windows
 from tunecard.errors import TunecardError
 
 DEFAULT_LEARNING_RATE = 5e-5
@@ -109,6 +112,11 @@ class Task:
     that lists such tasks; empty: none, this task's models need training (`zero_shot` refuses)."""
     model_learning_rates: ClassVar[dict[str, float]] = {}
     """Measured defaults for particular (embedded) models, overriding `learning_rate`."""
+    reads_windows: ClassVar[bool] = True
+    """Texts longer than the window can be read whole, as overlapping windows (model.long_inputs: chunk)."""
+
+    windows: Optional[Windows] = None
+    """How a text longer than max_length is read: None cuts it (truncate); Windows splits it (chunk)."""
 
     # ---- construction --------------------------------------------------------------------------
 
@@ -142,6 +150,14 @@ class Task:
         how answers are scored, the chance level of each metric, and `notes` (the card's paragraphs)."""
         raise NotImplementedError(f"{type(self).__name__}.zero_shot_description")
 
+    def with_windows(self, windows: Optional[Windows]) -> "Task":
+        """The task reading long texts as `windows` (None: cut at max_length); a task that cannot refuses."""
+        if windows is not None and not self.reads_windows:
+            raise TunecardError("--model.long_inputs chunk", "a task whose inputs are single texts or text pairs "
+                                "(classification, multi_label)", f"the {self.name} task",
+                                "drop --model.long_inputs (or set it to truncate)")
+        return dataclasses.replace(self, windows=windows)
+
     @classmethod
     def default_learning_rate(cls, model_name: str) -> float:
         return cls.model_learning_rates.get(model_name, cls.learning_rate)
@@ -162,8 +178,9 @@ class Task:
         return texts.evaluation_splits(raw, names, options)
 
     def tokenize(self, dataset, tokenizer, max_length: int):
-        """Model inputs plus `length` (for length-grouped batches) and `full_length` (before truncation)."""
-        return texts.tokenize(dataset, tokenizer, max_length)
+        """Model inputs plus `length` (for length-grouped batches) and `full_length` (before truncation); with
+        `windows`, one row per window, with its `document`."""
+        return texts.tokenize(dataset, tokenizer, max_length, self.windows)
 
     # ---- model and training --------------------------------------------------------------------
 
@@ -197,11 +214,20 @@ class Task:
         from tunecard.judging import metrics
 
         def compute(eval_prediction) -> dict:
-            logits = eval_prediction.predictions
-            logits = logits[0] if isinstance(logits, tuple) else logits
-            return metrics.classification_metrics(eval_prediction.label_ids, np.argmax(logits, -1),
-                                                  len(label_names))
+            logits, labels = self.documents_of(eval_prediction, validation, row_order)
+            return metrics.classification_metrics(labels, np.argmax(logits, -1), len(label_names))
         return compute
+
+    def documents_of(self, eval_prediction, validation, row_order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, labels) of Trainer's evaluation per document: as they come, or each document's windows
+        pooled (the windows arrive in `row_order`, the order Trainer visited the validation rows)."""
+        logits = eval_prediction.predictions
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        if self.windows is None:
+            return logits, np.asarray(eval_prediction.label_ids)
+        documents = np.asarray(validation["document"])[row_order]
+        labels = window_rows.first_of_each(list(eval_prediction.label_ids), documents)
+        return window_rows.pool(logits, documents, self.windows.pooling), np.asarray(labels)
 
     def temperature(self, validation_logits: np.ndarray, validation) -> Optional[float]:
         """The softmax temperature fitted on validation (train.temperature_scaling)."""
@@ -238,6 +264,12 @@ class Task:
         from tunecard.engine.inference import predict_logits
 
         return predict_logits(model, tokenizer, tokenized, batch_size, desc=desc)
+
+    def pool(self, logits: np.ndarray, tokenized) -> np.ndarray:
+        """Logits per document from `score`'s logits per tokenized row: a document's windows pooled."""
+        if self.windows is None:
+            return logits
+        return window_rows.pool(logits, tokenized["document"], self.windows.pooling)
 
     def metric_keys(self, label_names: list[str]) -> list[str]:
         from tunecard.judging import metrics
@@ -338,7 +370,8 @@ class Task:
         settings = saved.settings
         max_length = inference.scoring_length(tokenizer, settings.max_length, settings.truncation_side)
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        return inference.Classifier(runner, tokenizer, labels, max_length, settings.temperature, batch_size)
+        return inference.Classifier(runner, tokenizer, labels, max_length, settings.temperature, batch_size,
+                                    windows=self.windows)
 
     def input_lengths(self, predictor, rows: dict[str, list]) -> list[list[int]]:
         """For each row (columns as `chunk_scorer` reads them), the token count of every sequence the model
@@ -348,6 +381,12 @@ class Task:
         from tunecard.data.columns import infer_text_columns
 
         text, pair = infer_text_columns(list(rows), None, None)
+        if self.windows is not None:  # the windows the model reads
+            encoded = predictor.encode(rows[text], rows[pair] if pair else None)
+            counts = [[] for _ in rows[text]]
+            for document, length in zip(encoded["document"], encoded["length"]):
+                counts[document].append(length)
+            return counts
         encoded = predictor.tokenizer(list(rows[text]), list(rows[pair]) if pair else None)["input_ids"]
         return [[len(ids)] for ids in encoded]
 

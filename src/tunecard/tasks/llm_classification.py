@@ -70,6 +70,7 @@ class LlmClassification(Task):
     pipeline_tag = "text-generation"
     extra_frameworks = ("peft",)
     model_loss_sums_items = True
+    reads_windows = False
     config_sections = ("lora", "llm")
     metric_info = {"invalid_output_rate": ("invalid_output_rate", "Invalid-output rate", None)}
     tune_space = {"lora.r": [4, 8, 16]}

@@ -294,9 +294,8 @@ class MultiLabel(Task):
 
     def compute_metrics_fn(self, label_names: list[str], validation, row_order: np.ndarray):
         def compute(eval_prediction) -> dict:  # per epoch, at threshold 0.5: the fitted ones come after training
-            logits = eval_prediction.predictions
-            logits = logits[0] if isinstance(logits, tuple) else logits
-            return metrics.multi_label_metrics(eval_prediction.label_ids > 0.5, logits >= 0)
+            logits, labels = self.documents_of(eval_prediction, validation, row_order)
+            return metrics.multi_label_metrics(np.asarray(labels) > 0.5, logits >= 0)
         return compute
 
     def model_settings(self, prepared: PreparedData, ref) -> dict:
@@ -396,7 +395,7 @@ class MultiLabel(Task):
         runner, tokenizer, config = inference.open_runner(saved.folder, backend)
         max_length = inference.scoring_length(tokenizer, saved.settings.max_length, saved.settings.truncation_side)
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        return LabelSetClassifier(runner, tokenizer, labels, max_length, self.thresholds, batch_size)
+        return LabelSetClassifier(runner, tokenizer, labels, max_length, self.thresholds, batch_size, self.windows)
 
     def chunk_scorer(self, predictor, columns: list[str], options: dict):
         from tunecard.data.columns import infer_text_columns
@@ -414,10 +413,12 @@ class LabelSetClassifier:
     """A trained multi-label classifier, as `tunecard.load` returns it: an independent sigmoid probability per
     label, and the labels at or above the decision thresholds fitted on validation (0.5 without them)."""
 
-    def __init__(self, runner, tokenizer, labels: list[str], max_length: int, thresholds=(), batch_size: int = 64):
+    def __init__(self, runner, tokenizer, labels: list[str], max_length: int, thresholds=(), batch_size: int = 64,
+                 windows=None):
         from tunecard.engine.inference import Classifier
 
-        self.texts = Classifier(runner, tokenizer, labels, max_length, None, batch_size)
+        self.texts = Classifier(runner, tokenizer, labels, max_length, None, batch_size, windows=windows)
+        self.encode = self.texts.encode
         self.runner, self.tokenizer, self.labels, self.max_length = runner, tokenizer, list(labels), max_length
         self.temperature = None  # label probabilities are judged against thresholds, not a softmax temperature
         self.thresholds = np.asarray(thresholds or [0.5] * len(self.labels))

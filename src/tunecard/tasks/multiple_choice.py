@@ -197,6 +197,7 @@ class MultipleChoice(Task):
     model_index_task = ("multiple-choice", "Multiple Choice")
     holdout = "stratified by answer letter"
     uses_context = True
+    reads_windows = False
     collator_drops_columns = True
     """A row's input_ids hold one sequence per option, so their count says nothing of its length: Trainer
     keeps the `length` column for length-grouped batches and the collator keeps only the model inputs."""

@@ -266,6 +266,7 @@ class Preference(Task):
 
     name = "preference"
     truncation_side = "left"
+    reads_windows = False
     """Without a prompt, keeps the end of a long dialogue."""
     holdout = "by pair (the two texts of a pair always share a split)"
     serve_example = {"prompt": "Human: How do I boil an egg? Assistant:",

@@ -57,7 +57,8 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
     splits = _splits(evaluated, saved, predictor.labels, raw, columns, open_book.as_retrieval(retrieval))
     limit = max_length or predictor.max_length
     tokenized = {name: evaluated.tokenize(ds, predictor.tokenizer, limit) for name, ds in splits.items()}
-    scored = {name: _score(evaluated, predictor, name, rows, batch_size) for name, rows in tokenized.items()}
+    scored = {name: evaluated.pool(_score(evaluated, predictor, name, rows, batch_size), rows)
+              for name, rows in tokenized.items()}
     if not distributed.is_main():
         distributed.finish()
         return None  # another process of several: the main one judges, writes and prints

@@ -130,6 +130,7 @@ def _setup(config: Config, task, index, score_test: bool, selection: str | None)
     prepared.splits = open_book.with_retrieved_context(prepared.splits, index, config.retrieval.top_k)
     tokenizer = models.load_tokenizer(ref)
     tokenizer.truncation_side = config.model.truncation_side
+    task = _long_inputs(config, task, prepared, tokenizer)
     tokenized = {name: task.tokenize(ds, tokenizer, config.model.max_length) for name, ds in prepared.splits.items()}
     train_counts = metrics.label_counts(prepared.splits["train"]["label"], prepared.label_names)
     set_seed(config.train.seed)  # the new head's initial weights come from this seed
@@ -143,14 +144,30 @@ def _setup(config: Config, task, index, score_test: bool, selection: str | None)
                        prepared.findings + findings, index, selection=selection)
 
 
+def _long_inputs(config: Config, task, prepared, tokenizer):
+    """The task reading texts longer than the window as model.long_inputs says; `auto` chunks when more of the
+    training texts are longer than the window than the truncation finding lets pass without a warning."""
+    from tunecard.data import texts
+    from tunecard.data.windows import Windows
+    from tunecard.judging.diagnostics import TRUNCATION_WARN_SHARE
+
+    if config.model.long_inputs != "auto" or not task.reads_windows:
+        return task
+    if texts.share_longer(prepared.splits["train"], tokenizer, config.model.max_length) <= TRUNCATION_WARN_SHARE:
+        return task
+    pooling = "mean" if config.model.window_pooling == "auto" else config.model.window_pooling
+    return task.with_windows(Windows(config.model.window_stride, pooling))
+
+
 def _model_settings(config: Config, task, ref, prepared, train_counts: dict):
     """What is saved with the model for its predictor: the run's own settings and the task's."""
     from tunecard.runs.settings import ModelSettings
 
     retrieval = {"index": config.retrieval.index, "top_k": config.retrieval.top_k} if config.retrieval.index else None
+    long_inputs = task.windows.settings() if task.windows is not None else None
     return ModelSettings(task=config.task, base_model=ref.base_model, max_length=config.model.max_length,
-                         truncation_side=config.model.truncation_side, train_label_counts=train_counts,
-                         retrieval=retrieval, **task.model_settings(prepared, ref))
+                         truncation_side=config.model.truncation_side, long_inputs=long_inputs,
+                         train_label_counts=train_counts, retrieval=retrieval, **task.model_settings(prepared, ref))
 
 
 def _setup_trainer(run: TrainingRun, workdir: Path, callbacks: tuple):
@@ -189,12 +206,15 @@ def _score_splits(model, run: TrainingRun) -> dict:
             for name in SPLIT_ORDER if name in run.prepared.splits}
 
 
-def _judge_and_write(trainer, run: TrainingRun, result, workdir: Path, logits: dict):
+def _judge_and_write(trainer, run: TrainingRun, result, workdir: Path, row_logits: dict):
     """Fit what validation decides, judge every split and write the run directory: (card inputs, metrics.json
-    content, findings)."""
+    content, findings). `row_logits`: per tokenized row (a window, when the task reads windows)."""
     from tunecard.report import inputs as report_inputs
     from tunecard.runs import writers
 
+    if run.task.windows is not None and run.config.model.window_pooling == "auto":
+        run.task = _choose_pooling(run, row_logits["validation"])
+    logits = {name: run.task.pool(values, run.tokenized[name]) for name, values in row_logits.items()}
     run.task = _fit_after_training(run, logits["validation"])
     run.settings.write(trainer.model.config)
     evaluations, findings = _judge_run(trainer.model, run, result, workdir, logits)
@@ -202,6 +222,28 @@ def _judge_and_write(trainer, run: TrainingRun, result, workdir: Path, logits: d
     run_metrics = report_inputs.run_metrics(inputs, result)
     writers.write_run(workdir, trainer, run, inputs, result, run_metrics)
     return inputs, run_metrics, findings
+
+
+def _choose_pooling(run: TrainingRun, window_logits):
+    """The task pooling its windows the way that scores better on validation (mean on a tie); saved with the
+    model. Judged like the run itself (thresholds fitted for each way, for multi-label)."""
+    import dataclasses
+
+    from tunecard.data.windows import POOLINGS
+
+    validation, names = run.prepared.splits["validation"], run.prepared.label_names
+    scores = {}
+    for pooling in POOLINGS:
+        task = run.task.with_windows(dataclasses.replace(run.task.windows, pooling=pooling))
+        logits = task.pool(window_logits, run.tokenized["validation"])
+        judged = task.fit(logits, run.prepared).judge("validation", validation, logits, names, run.train_counts,
+                                                      None, run.config.train.seed)
+        scores[pooling] = judged.report.metrics[run.headline]
+    chosen = max(POOLINGS, key=lambda p: scores[p])  # the first, mean, on a tie
+    print(f"window pooling: {chosen} (validation {run.headline}: "
+          + ", ".join(f"{p} {v:.4f}" for p, v in scores.items()) + ")")
+    run.settings = run.settings.updated(long_inputs={**run.settings.long_inputs, "pooling": chosen})
+    return run.task.with_windows(dataclasses.replace(run.task.windows, pooling=chosen))
 
 
 def _fit_after_training(run: TrainingRun, validation_logits):

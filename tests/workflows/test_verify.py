@@ -6,15 +6,14 @@ import json
 import pytest
 from huggingface_hub import ModelCard
 
-import tunecard
 from tunecard.cli import main
-
-from conftest import tiny_config
 
 
 @pytest.fixture
-def run(tmp_path, tiny_model, sentiment_dir):
-    return tunecard.train(tiny_config(sentiment_dir, tiny_model, tmp_path / "run", temperature_scaling=True))
+def run(tiny_runs, tmp_path):
+    """A private copy of the session's tiny classification run (temperature scaling on, the default): the tests
+    edit its card and metrics.json."""
+    return tiny_runs.copy("classification", tmp_path)
 
 
 def test_an_untouched_run_verifies(run, capsys):

@@ -1,4 +1,4 @@
-"""The ONNX back end: export (fp32 and int8), predict with onnxruntime, and its errors."""
+"""`tunecard export` and the ONNX back end: export (fp32 and int8), predict with onnxruntime, and its errors."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import pandas as pd
 import pytest
 
 import tunecard
-from conftest import make_rows, tiny_config, write_jsonl
+from conftest import make_rows, write_jsonl
 from tunecard.cli import main
 
 pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, _tiny_model_master):
-    folder = tmp_path_factory.mktemp("onnx")
-    write_jsonl(folder / "data" / "train.jsonl", make_rows(240, seed=1))
-    run = tunecard.train(tiny_config(folder / "data", _tiny_model_master, folder / "run"))
+def exported(tiny_runs, tmp_path_factory):
+    """A copy of the session's tiny classification run, exported to ONNX (fp32 and int8) in its model folder."""
+    run = tiny_runs.copy("classification", tmp_path_factory.mktemp("onnx"))
     assert main(["export", "--model", str(run.output), "--format", "onnx", "--quantize", "int8"]) == 0
     return run
 
@@ -58,9 +57,8 @@ def test_predict_with_the_onnx_backend_writes_the_same_columns(exported, tmp_pat
     assert np.allclose(frame[["prob_negative", "prob_positive"]].sum(axis=1), 1, atol=1e-5)
 
 
-def test_onnx_backend_without_an_export_is_a_clear_error(_tiny_model_master, tmp_path, capsys):
-    run = tunecard.train(tiny_config(write_jsonl(tmp_path / "d" / "train.jsonl", make_rows(40)),
-                                     _tiny_model_master, tmp_path / "run", epochs=1))
+def test_onnx_backend_without_an_export_is_a_clear_error(tiny_runs, tmp_path, capsys):
+    run = tiny_runs("classification")  # never exported
     data = write_jsonl(tmp_path / "new.jsonl", [{"text": "a"}])
     capsys.readouterr()
     assert main(["predict", "--model", str(run.output), "--data", data, "--output", str(tmp_path / "p.csv"),

@@ -1,46 +1,25 @@
-"""Scoring new text: tunecard.load and tunecard predict (order, batch sizes, chunks, formats)."""
+"""`tunecard predict`: scoring a file keeps its order and ids, adds top-k, streams in chunks to the same rows
+(CSV, JSONL, Parquet), and refuses an unknown output format. The run is the session's tiny classification run."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 import tunecard
-from conftest import make_rows, tiny_config, write_jsonl
+from conftest import make_rows, write_jsonl
 from tunecard.cli import main
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, _tiny_model_master):
-    folder = tmp_path_factory.mktemp("predict")
-    write_jsonl(folder / "data" / "train.jsonl", make_rows(240, seed=1))
-    return tunecard.train(tiny_config(folder / "data", _tiny_model_master, folder / "run"))
+@pytest.fixture
+def run(tiny_runs):
+    return tiny_runs("classification")
 
 
 @pytest.fixture
 def texts_file(tmp_path):
     rows = [{"id": f"r{i}", "text": r["text"]} for i, r in enumerate(make_rows(50, seed=11))]
     return write_jsonl(tmp_path / "new.jsonl", rows), rows
-
-
-def test_load_predicts_real_labels_with_probabilities(run):
-    classifier = tunecard.load(run.output)
-    probs = classifier.predict_proba(["what a wonderful lovely film", "awful and dreadful"])
-    assert np.allclose(probs.sum(axis=1), 1)
-    assert classifier.predict(["what a wonderful lovely film", "awful and dreadful"]) == ["positive", "negative"]
-    assert classifier.temperature == run.metrics["temperature"]
-
-
-def test_outputs_are_identical_across_batch_sizes_and_in_input_order(run):
-    texts = [r["text"] for r in make_rows(40, seed=12)]
-    one = tunecard.load(run.output, batch_size=1).predict_logits(texts)
-    many = tunecard.load(run.output, batch_size=64).predict_logits(texts)
-    assert np.allclose(one, many, atol=1e-5)
-    from transformers import pipeline
-
-    reference = pipeline("text-classification", model=str(run.model_path))(texts)
-    assert tunecard.load(run.output).predict(texts) == [p["label"] for p in reference]
 
 
 def test_predict_file_keeps_order_ids_and_top_k(run, texts_file, tmp_path, capsys):

@@ -56,8 +56,10 @@ def test_headline_search_never_does_worse_than_the_log_loss_weights():
 
 
 @pytest.fixture
-def members(tmp_path, tiny_model, sentiment_dir):
-    return [tunecard.train(tiny_config(sentiment_dir, tiny_model, tmp_path / f"seed{seed}", seed=seed, epochs=2)).output
+def members(tiny_runs, tmp_path):
+    """Three tiny classification runs of 2 epochs on the same data, seeds 1, 2 and 3 (trained once per session),
+    copied side by side to tmp_path/seed1..seed3."""
+    return [tiny_runs.copy("classification", tmp_path, f"seed{seed}", seed=seed, epochs=2).output
             for seed in (1, 2, 3)]
 
 

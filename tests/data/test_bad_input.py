@@ -1,6 +1,8 @@
 """Bad input, case by case: each is refused with one exact line (expected, found, fix), exit status 2, no
-traceback, and nothing written. The cases are the options and files users get wrong; test_errors.py holds
-the data-content cases (columns, labels, classes, models, outputs)."""
+traceback, and nothing written. The cases are the options and files users get wrong, one table for every verb
+(most are read by data/, a few are flags of tune, ensemble, predict and export): one parametrized test runs them
+all the same way. test_data_errors.py holds the data-content cases (columns, texts, labels, classes, splits),
+config/test_config_errors.py the config files' problems."""
 
 import pytest
 
@@ -252,16 +254,3 @@ def test_bad_input_is_one_exact_line_exit_2_and_nothing_written(case, data, tmp_
     assert err == "tunecard: error: " + message.format(tmp=tmp_path)
     assert "Traceback" not in err and len(err.splitlines()) == 1
     assert not out.exists() and not out.with_name("out.partial").exists() and not out.with_suffix(".txt").exists()
-
-
-def test_a_config_file_that_does_not_parse_is_named_on_one_line(tmp_path):
-    import tunecard
-    from tunecard import TunecardError
-
-    config = tmp_path / "run.yaml"
-    config.write_text(f"output: {tmp_path / 'run'}\ntrain: {{epochs: 3\n  data: [\n")
-    with pytest.raises(TunecardError) as info:
-        tunecard.train(str(config))
-    assert str(info.value) == (f"config file: expected valid UTF-8 YAML; found {config} does not parse (expected ',' "
-                               "or '}', but got ':' on line 3, column 7). Fix: fix the YAML syntax")
-    assert not (tmp_path / "run").exists()

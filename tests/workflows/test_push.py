@@ -14,23 +14,19 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-import tunecard
-from conftest import make_rows, tiny_config, write_jsonl
 from tunecard.workflows.push import broken_links
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, _tiny_model_master) -> Path:
-    folder = tmp_path_factory.mktemp("push")
-    write_jsonl(folder / "data" / "train.jsonl", make_rows(120, seed=1))
-    write_jsonl(folder / "data" / "test.jsonl", make_rows(40, seed=3))
-    return tunecard.train(tiny_config(folder / "data", _tiny_model_master, folder / "run", epochs=2)).output
+@pytest.fixture
+def run(tiny_runs) -> Path:
+    """The session's tiny classification run (read only: the damage test works on a copy of its model folder)."""
+    return tiny_runs("classification").output
 
 
 def push(*args, **env) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
     return subprocess.run([sys.executable, "-m", "tunecard", "push", *args], capture_output=True, text=True,
-                          env={**environment, **env})
+                          env={**environment, **env}, timeout=300)
 
 
 def test_the_model_folder_is_self_contained_pickle_free_and_readable(run):
