@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--batch_size", type=int, default=16, help="questions per step (x5 option inputs)")
     parser.add_argument("--learning_rate", type=float, default=None, help="unset: the model's tunecard default")
+    parser.add_argument("--model", default="minilm", help="the reader of the tunecard runs: an alias or a model folder")
     parser.add_argument("--max_length", type=int, default=256, help="tokens per option input without retrieval")
     parser.add_argument("--retrieval_max_length", type=int, default=RETRIEVAL_MAX_LENGTH,
                         help="tokens per option input with context")
@@ -82,7 +83,7 @@ def main() -> None:
                         "lse_plain_trainer, lse_tunecard_retrieval, obqa_tunecard, obqa_tunecard_book); the "
                         "others' results are kept")
     args = parser.parse_args()
-    args.learning_rate = args.learning_rate or MultipleChoice.default_learning_rate("minilm")
+    args.learning_rate = args.learning_rate or default_rate(args.model)
     data = Path(args.datasets)
     suffix = f"_limit{args.limit}" if args.limit else ""
     work = HERE / "runs" / f"multiple_choice{suffix}"
@@ -265,7 +266,12 @@ def lse_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set |
 def rate_suffix(args) -> str:
     """`_lr<rate>` for a run at another than the default learning rate: it is kept beside the
     default-rate run (and its evidence) instead of replacing it."""
-    return "" if args.learning_rate == MultipleChoice.default_learning_rate("minilm") else f"_lr{args.learning_rate:g}"
+    model = "" if args.model == "minilm" else "_" + Path(args.model).name.split("-")[1]  # all-mpnet-base-v2: mpnet
+    return model + ("" if args.learning_rate == default_rate(args.model) else f"_lr{args.learning_rate:g}")
+
+
+def default_rate(model: str) -> float:
+    return MultipleChoice.default_learning_rate(model, models.non_embedding_parameters(model))
 
 
 def context_suffix(args) -> str:
@@ -411,7 +417,7 @@ def obqa_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set 
         (frame.head(args.limit) if args.limit else frame).to_json(files[name], orient="records", lines=True)
     record("sizes", {k: sum(1 for _ in open(v)) for k, v in files.items()})
     common = {"task": "multiple_choice", "data": {k: str(v) for k, v in files.items()},
-              "model": {"max_length": args.max_length},
+              "model": {"name": args.model, "max_length": args.max_length},
               "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate}}
     rate = rate_suffix(args)
     if _wanted("obqa_tunecard", wanted):
@@ -450,7 +456,7 @@ def tunecard_run(name: str, config: dict, work: Path, results_dir: Path) -> dict
 
 def settings_of(args) -> dict:
     return {k: v for k, v in vars(args).items() if k not in ("datasets", "parts", "runs", "seed", "random_batches")} | {
-        "model": "minilm", "data_split_seed": SEED}
+        "model": args.model, "data_split_seed": SEED}
 
 
 def machine() -> str:

@@ -137,14 +137,16 @@ def task_defaults() -> str:
     load_config_module()
     tasks = importlib.import_module("tunecard.tasks")
     model_default = importlib.import_module("tunecard.config").ModelConfig().name
-    rows = ["| task | model (model.name unset) | learning rate | for particular models | truncation side "
-            "| task-specific config |", "|---|---|---|---|---|---|"]
+    rows = ["| task | model (model.name unset) | learning rate | small models | for particular models "
+            "| truncation side | long inputs | task-specific config |", "|---|---|---|---|---|---|---|---|"]
     for name in tasks.TASKS:
         cls = tasks.task_class(name)
         per_model = ", ".join(f"`{m}`: {_rate(rate)}" for m, rate in cls.model_learning_rates.items()) or "-"
+        small = _rate(cls.small_model_learning_rate) if cls.small_model_learning_rate else "-"
         sections = ", ".join(f"`{s}`" for s in cls.config_sections) or "-"
-        rows.append(f"| `{name}` | `{cls.default_model or model_default}` | {_rate(cls.learning_rate)} | {per_model} "
-                    f"| {cls.truncation_side} | {sections} |")
+        windows = "truncate or chunk" if cls.reads_windows else "truncate"
+        rows.append(f"| `{name}` | `{cls.default_model or model_default}` | {_rate(cls.learning_rate)} | {small} "
+                    f"| {per_model} | {cls.truncation_side} | {windows} | {sections} |")
     return "\n".join(rows)
 
 

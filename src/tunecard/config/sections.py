@@ -155,7 +155,7 @@ class TrainConfig:
     """Training epochs; evaluation runs after each. `auto`: train until the kept metric has not improved for
     early_stopping_patience evaluations (2 when unset), at most 20 epochs; the card says how many ran."""
     learning_rate: Optional[float] = None
-    """Peak learning rate. Unset: the task's default for the model (5e-5 unless a measured one exists;
+    """Peak learning rate. Unset: the task's default for the model's size (5e-5 unless a measured one exists;
     docs: configuration, task defaults); config.yaml and the card record the value used."""
     batch_size: int = 32
     """Training batch size per device."""
@@ -165,8 +165,9 @@ class TrainConfig:
     """Seed for weight init, shuffling and the validation split."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
-    warmup_ratio: float = 0.0
-    """Share of steps with a linear learning-rate warm-up."""
+    warmup_ratio: Optional[float] = None
+    """Share of steps with a linear learning-rate warm-up. Unset: 0.1 for base-size models (100M parameters, BERT's
+    recipe), 0 for small ones (docs: configuration, task defaults); config.yaml and the card record the value."""
     adam_beta1: float = 0.9
     """AdamW beta1."""
     adam_beta2: float = 0.999
@@ -185,6 +186,9 @@ class TrainConfig:
     """Metric that picks the kept epoch. Unset: the task's headline (macro F1; F1 for 2 classes)."""
     max_steps: int = -1
     """Stop after this many optimizer steps (overrides epochs when > 0); for quick checks."""
+    min_steps: Optional[int] = None
+    """Train at least this many optimizer steps: on small data the epochs are raised until they reach it (the
+    card says to how many). Unset: none (every epoch count is the one asked for)."""
     logging_steps: Optional[int] = None
     """Steps between training-loss logs; unset: about 20 per epoch."""
     class_weights: Optional[str] = None
@@ -235,8 +239,14 @@ class TrainConfig:
 
     @property
     def epoch_limit(self) -> float:
-        """The epochs Trainer is asked for: `epochs`, or the cap of `epochs: auto`."""
+        """The epochs asked for: `epochs`, or the cap of `epochs: auto`."""
         return AUTO_EPOCHS_CAP if self.epochs == AUTO_EPOCHS else self.epochs
+
+    def epochs_for(self, steps_per_epoch: int) -> float:
+        """The epochs Trainer is asked for: `epoch_limit`, raised to reach `min_steps` on small data."""
+        if not self.min_steps:
+            return self.epoch_limit
+        return max(self.epoch_limit, -(-self.min_steps // max(steps_per_epoch, 1)))
 
     @property
     def patience(self) -> Optional[int]:

@@ -148,6 +148,38 @@ def untrained_scoring(ref: ModelRef) -> tuple[str, str]:
     return "none (zero-shot)", f"**Zero-shot: no training.** `{ref.name}` ({ref.base_model}) is scored as published:"
 
 
+def non_embedding_parameters(name: str) -> int | None:
+    """The parameters of a model's transformer layers (embeddings and heads left out), estimated from its config:
+    what decides how it trains (a 250k-token vocabulary makes an embedding table, not a bigger learner). None when
+    the config cannot be read (a hub id offline) or names no layer sizes."""
+    from transformers import AutoConfig
+
+    try:
+        config = from_pretrained(AutoConfig, resolve_model(name))
+    except TunecardError:
+        return None
+    config = getattr(config, "text_config", None) or config
+    hidden, layers = getattr(config, "hidden_size", None), getattr(config, "num_hidden_layers", None)
+    if not hidden or not layers:
+        return None
+    intermediate = getattr(config, "intermediate_size", None) or 4 * hidden
+    return int(layers * (4 * hidden * hidden + 2 * hidden * intermediate))
+
+
+def base_license(ref: ModelRef) -> str | None:
+    """The licence a base model's card states (README.md front matter `license`): read from a local folder, or
+    from the Hub for a hub id when it can be reached; None when neither says."""
+    from huggingface_hub import ModelCard
+
+    folder = Path(ref.location)
+    try:
+        with quiet_hub_warnings():
+            card = ModelCard.load(folder / "README.md") if folder.is_dir() else ModelCard.load(ref.location)
+    except Exception:  # no card, offline, or a card that does not parse: the card then says it is not stated
+        return None
+    return card.data.license if isinstance(card.data.license, str) else None
+
+
 def from_pretrained(loader, ref: ModelRef, **kwargs):
     """`loader.from_pretrained(ref.location)`, turning hub/IO failures into one clear error."""
     try:

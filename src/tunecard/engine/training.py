@@ -76,7 +76,7 @@ def training_arguments(cfg: TrainConfig, output_dir: str, n_train: int, best_met
     steps_per_epoch = math.ceil(n_train / (cfg.batch_size * cfg.gradient_accumulation_steps))
     return TrainingArguments(
         output_dir=output_dir,
-        num_train_epochs=cfg.epoch_limit, max_steps=cfg.max_steps,
+        num_train_epochs=cfg.epochs_for(steps_per_epoch), max_steps=cfg.max_steps,
         learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.eval_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,

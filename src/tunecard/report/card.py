@@ -73,6 +73,8 @@ class CardInputs:
     selection: str | None = None
     """How the hyperparameters were chosen, when a search chose them (`tunecard tune`)."""
     dropped_rows: dict = field(default_factory=dict)
+    base_license: str | None = None
+    """The base model's licence (model.license, else its card's): the card's own `license`."""
     long_inputs: dict | None = None
     """How texts longer than the window were read: {"strategy", "max_length", and for chunk "stride", "pooling",
     and per split the windows' statistics (data.windows.statistics)}."""
@@ -117,7 +119,7 @@ def model_index(model_index_task: tuple[str, str], dataset_name: str, splits: li
 def build_card(inputs: CardInputs) -> ModelCard:
     data = ModelCardData(
         base_model=inputs.base_model, datasets=[inputs.dataset_name], library_name=inputs.library_name,
-        pipeline_tag=inputs.pipeline_tag, license=None,
+        pipeline_tag=inputs.pipeline_tag, license=inputs.base_license,
         tags=["tunecard", inputs.task, *inputs.tags],
         metrics=sorted({inputs.metric_info[k][0] for k in inputs.metric_keys}),
         model_name=inputs.model_name, eval_results=eval_results(inputs))

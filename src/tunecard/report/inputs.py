@@ -29,7 +29,7 @@ def card_inputs(run, evaluations, result, findings, args) -> CardInputs:
         metric_keys=task.metric_keys(names), metric_info={**METRIC_INFO, **task.metric_info},
         best_metric=run.best_metric, best_epoch=result.best_epoch, history=result.history,
         hyperparameters={**hyperparameters(config, precision, manifest, args.world_size, _distributed_type(args),
-                                           len(result.history)),
+                                           len(result.history), args.num_train_epochs),
                          "long_inputs": long_inputs_text(long_inputs_of(run))},
         majority_label=max(names, key=lambda n: counts[n]), fitted=run.settings.keys(list(task.fitted_settings())),
         baselines=task.baseline_description, baseline_names=dict(task.baseline_names),
@@ -39,7 +39,7 @@ def card_inputs(run, evaluations, result, findings, args) -> CardInputs:
         extra_frameworks=task.extra_frameworks, seed=config.train.seed, train_seconds=result.train_seconds,
         samples_per_second=result.samples_per_second, device=str(args.device),
         findings=[f.as_dict() for f in findings], temperature=run.temperature, dropped_rows=prepared.dropped_rows,
-        selection=run.selection, long_inputs=long_inputs_of(run))
+        selection=run.selection, long_inputs=long_inputs_of(run), base_license=run.license)
 
 
 def long_inputs_of(run) -> dict:
@@ -74,7 +74,8 @@ def _distributed_type(args) -> str:
 
 def run_metrics(inputs: CardInputs, result) -> dict:
     return {
-        "task": inputs.task, "base_model": inputs.base_model, "dataset": inputs.dataset_name,
+        "task": inputs.task, "base_model": inputs.base_model, "base_license": inputs.base_license,
+        "dataset": inputs.dataset_name,
         "label_names": inputs.label_names, "best_metric": inputs.best_metric,
         "best_epoch": inputs.best_epoch, "temperature": inputs.temperature,
         "training": {"seconds": round(result.train_seconds, 2),
@@ -142,7 +143,8 @@ def dataset_description(config: Config, name: str) -> str:
 
 
 def hyperparameters(config: Config, precision: str, retrieval_manifest: dict | None = None,
-                    world_size: int = 1, distributed_type: str = "single", epochs_run: int | None = None) -> dict:
+                    world_size: int = 1, distributed_type: str = "single", epochs_run: int | None = None,
+                    planned_epochs: float | None = None) -> dict:
     """The card's list, in the Trainer cards' terms (the batch size is per device; with several devices or
     accumulation the total, as Trainer's cards give it)."""
     t = config.train
@@ -155,7 +157,7 @@ def hyperparameters(config: Config, precision: str, retrieval_manifest: dict | N
         **({"total_train_batch_size": total} if total != t.batch_size else {}),
         "optimizer": f"AdamW (torch) with betas=({t.adam_beta1},{t.adam_beta2}) and epsilon={t.adam_epsilon}",
         "weight_decay": t.weight_decay, "lr_scheduler_type": t.lr_scheduler, "warmup_ratio": t.warmup_ratio,
-        "num_epochs": epochs_text(t, epochs_run),
+        "num_epochs": epochs_text(t, epochs_run, planned_epochs),
         **({"max_steps": t.max_steps} if t.max_steps > 0 else {}),
         **({"class_weights": t.class_weights} if t.class_weights else {}),
         **({"early_stopping_patience": t.patience} if t.patience else {}),
@@ -166,8 +168,11 @@ def hyperparameters(config: Config, precision: str, retrieval_manifest: dict | N
     }
 
 
-def epochs_text(t, epochs_run: int | None):
-    """The epochs asked for; with `auto`, how many ran and why they stopped there."""
+def epochs_text(t, epochs_run: int | None, planned: float | None = None):
+    """The epochs asked for (and how train.min_steps raised them); with `auto`, how many ran and why they stopped
+    there. `planned`: the epochs Trainer was asked for."""
+    if planned is not None and planned > t.epoch_limit:
+        return f"{planned:g} (raised from {t.epochs} to reach train.min_steps {t.min_steps})"
     if t.epochs != AUTO_EPOCHS:
         return int(t.epochs) if float(t.epochs).is_integer() else t.epochs
     if epochs_run is None or epochs_run >= t.epoch_limit:

@@ -195,9 +195,10 @@ class _SharedBar:
         self.bar.update(n * self.share)
 
 
-def base_ref(name: str):
-    """The model to train from `name` (engine.models.resolve_model's reference); a tunecard model trained
-    further keeps naming the base it was trained from in its card."""
+def base_ref(name: str, base_model: str | None = None):
+    """The model to train from `name` (engine.models.resolve_model's reference), named in the card as
+    `base_model` when given (a local folder's hub id), else as a tunecard model trained further names its own
+    base."""
     import dataclasses
 
     from tunecard.engine import models
@@ -205,6 +206,5 @@ def base_ref(name: str):
     ref = models.resolve_model(name)
     folder = Path(ref.location)
     settings = ModelSettings.read(folder) if folder.is_dir() else None
-    if settings is not None and settings.base_model:
-        return dataclasses.replace(ref, base_model=settings.base_model)
-    return ref
+    named = base_model or (settings.base_model if settings is not None else None)
+    return dataclasses.replace(ref, base_model=named) if named else ref

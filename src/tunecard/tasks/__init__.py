@@ -52,13 +52,19 @@ def resolve_config(config):
     """A new Config with every unset default filled in by the task (model, learning rate, truncation
     side), bound task sections included: what config.yaml records. The caller's config is not changed."""
     from tunecard.config import ModelConfig
+    from tunecard.engine import models
+    from tunecard.tasks.base import BASE_MODEL_WARMUP, SMALL_MODEL
 
     cls = task_class(config.task)
     resolved = copy.deepcopy(config)
     if cls.default_model and resolved.model.name == ModelConfig().name:
         resolved.model.name = cls.default_model
-    if resolved.train.learning_rate is None:
-        resolved.train.learning_rate = cls.default_learning_rate(resolved.model.name)
+    if resolved.train.learning_rate is None or resolved.train.warmup_ratio is None:
+        size = models.non_embedding_parameters(resolved.model.name)
+        if resolved.train.learning_rate is None:
+            resolved.train.learning_rate = cls.default_learning_rate(resolved.model.name, size)
+        if resolved.train.warmup_ratio is None:
+            resolved.train.warmup_ratio = BASE_MODEL_WARMUP if size is not None and size >= SMALL_MODEL else 0.0
     resolved.model.truncation_side = resolved.model.truncation_side or cls.truncation_side
     return resolved
 

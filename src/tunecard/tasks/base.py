@@ -31,6 +31,11 @@ from tunecard.errors import TunecardError
 
 DEFAULT_LEARNING_RATE = 5e-5
 """The Trainer and seed-card default: used for any model a task has no measured default for."""
+SMALL_MODEL = 30_000_000
+"""Models with fewer non-embedding parameters than this are small (all-MiniLM-L6-v2: 11M, multilingual-e5-small:
+21M; all-mpnet-base-v2 and BERT-base: 85M): they take a task's small-model learning rate, and no warm-up."""
+BASE_MODEL_WARMUP = 0.1
+"""The warm-up ratio for models at or above SMALL_MODEL when train.warmup_ratio is unset (BERT's recipe)."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,9 @@ class Task:
     """What models `tunecard evaluate --task NAME` scores zero-shot (never trained for the task), in the error
     that lists such tasks; empty: none, this task's models need training (`zero_shot` refuses)."""
     model_learning_rates: ClassVar[dict[str, float]] = {}
-    """Measured defaults for particular (embedded) models, overriding `learning_rate`."""
+    """Measured defaults for particular (embedded) models, overriding the others."""
+    small_model_learning_rate: ClassVar[Optional[float]] = None
+    """The default peak learning rate of small models (SMALL_MODEL); None: `learning_rate` for every size."""
     reads_windows: ClassVar[bool] = True
     """Texts longer than the window can be read whole, as overlapping windows (model.long_inputs: chunk)."""
 
@@ -159,8 +166,13 @@ class Task:
         return dataclasses.replace(self, windows=windows)
 
     @classmethod
-    def default_learning_rate(cls, model_name: str) -> float:
-        return cls.model_learning_rates.get(model_name, cls.learning_rate)
+    def default_learning_rate(cls, model_name: str, parameters: Optional[int] = None) -> float:
+        """The peak learning rate when train.learning_rate is unset, for a model of `parameters` non-embedding
+        parameters (None: unknown)."""
+        if model_name in cls.model_learning_rates:
+            return cls.model_learning_rates[model_name]
+        small = parameters is not None and parameters < SMALL_MODEL
+        return cls.small_model_learning_rate if small and cls.small_model_learning_rate else cls.learning_rate
 
     @property
     def library_name(self) -> str:

@@ -21,7 +21,7 @@ from tunecard.data.splits import PreparedData, hold_out_missing, random_holdout,
 from tunecard.errors import TunecardError
 from tunecard.judging import diagnostics, intervals, metrics
 from tunecard.tasks.base import Task, TaskCard, input_description
-from tunecard.tasks.classification import MINILM_LEARNING_RATE
+from tunecard.tasks.classification import SMALL_MODEL_LEARNING_RATE
 
 HEADLINE = "f1_micro"
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -250,7 +250,7 @@ class MultiLabel(Task):
         "hamming_loss": ("hamming_loss", "Hamming loss", None),
         "label_cardinality": ("label_cardinality", "Labels per text", None),
     }
-    model_learning_rates = {"minilm": MINILM_LEARNING_RATE}
+    small_model_learning_rate = SMALL_MODEL_LEARNING_RATE
     label_columns: Optional[str] = None
     label_delimiter: str = ","
     labels_by_id: bool = False

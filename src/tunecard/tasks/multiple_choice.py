@@ -205,7 +205,8 @@ class MultipleChoice(Task):
     submission_column = "ranked"
     config_sections = ("retrieval", "k")
     metric_info = {f"map_at_{k}": (f"map_at_{k}", f"MAP@{k}", {"k": k}) for k in range(1, metrics.MAX_MAP_K + 1)}
-    model_learning_rates = {"minilm": 1.5e-4}
+    small_model_learning_rate = 1.5e-4
+    """Measured with all-MiniLM-L6-v2 on the LLM Science Exam (benchmarks/multiple_choice.py)."""
     interval_unit = "questions"
     ensemble_objective = "headline"
     """MAP@3, the metric the field ranks multiple-choice ensembles by (log_loss on request)."""

@@ -58,6 +58,8 @@ class TrainingRun:
     temperature: Optional[float] = None
     selection: Optional[str] = None
     """How the hyperparameters were chosen (for `tune`), in the card's words."""
+    license: Optional[str] = None
+    """The base model's licence: model.license, else what its card states."""
 
 
 def train(config: Config, *, callbacks: tuple = (), score_test: bool = True,
@@ -123,7 +125,7 @@ def _setup(config: Config, task, index, score_test: bool, selection: str | None)
     from tunecard.runs import saved
     from tunecard.workflows import open_book
 
-    ref = saved.base_ref(config.model.name)
+    ref = saved.base_ref(config.model.name, config.model.base_model)
     prepared = task.prepare(config.data, config.train.seed)
     if not score_test:  # a tune trial: chosen on validation, so test is never looked at
         prepared.splits.pop("test", None)
@@ -141,7 +143,8 @@ def _setup(config: Config, task, index, score_test: bool, selection: str | None)
     return TrainingRun(config, task, ref, prepared, tokenizer, tokenized, model,
                        _model_settings(config, task, ref, prepared, train_counts),
                        config.train.metric_for_best_model or headline, headline, train_counts,
-                       prepared.findings + findings, index, selection=selection)
+                       prepared.findings + findings, index, selection=selection,
+                       license=config.model.license or models.base_license(ref))
 
 
 def _long_inputs(config: Config, task, prepared, tokenizer):
