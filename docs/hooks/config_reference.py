@@ -1,8 +1,8 @@
 """MkDocs hook: the configuration reference, generated from `src/tunecard/config/sections.py`.
 
 `on_page_markdown` replaces the marker line `<!-- config-reference -->` with one table per config section
-(the top-level Config fields, then each nested section in field order, then TuneConfig, IndexConfig and
-ServeConfig for `tunecard tune`, `tunecard index` and `tunecard serve`). Descriptions are the attribute docstrings (the string right after an annotated
+(the top-level Config fields, then each nested section in field order, then TuneConfig, DistillConfig,
+IndexConfig and ServeConfig for `tunecard tune`, `distill`, `index` and `serve`). Descriptions are the attribute docstrings (the string right after an annotated
 assignment in a class body), read with `ast`; types and defaults come from importing `tunecard.config`
 (torch-free) and reading `dataclasses.fields`. Nothing here is a copy of a default, so the page cannot go
 stale. The marker `<!-- task-defaults -->` becomes a table of each registered task's defaults, read from
@@ -115,6 +115,8 @@ def config_reference() -> str:
     for command, cls, flags, prefix in (
             ("tune", module.TuneConfig, "`--tune.trials 12`, `--tune.timeout 3600`, ... (beside every option above)",
              "tune."),
+            ("distill", module.DistillConfig, "`--teacher runs/big` (short for `--distill.teacher`), "
+             "`--distill.student static`, ... (beside every option above)", "distill."),
             ("index", module.IndexConfig, "`--corpus FILE`, `--kind bm25`, ...", ""),
             ("serve", module.ServeConfig, "`--model runs/x`, `--port 8080`, ...", "")):
         command_docs = docs.get(cls.__name__, {})

@@ -84,6 +84,9 @@ class DataConfig:
     prompt_column: Optional[str] = None
     """preference: column with the shared prompt; found by name (prompt, context, ...) when present.
     Without one, the shared prefix of chosen and rejected up to the last "Assistant:" is the prompt."""
+    unlabeled: Union[str, list[str], None] = None
+    """distill: files of texts without labels (the text column is found as in train): the teacher labels them,
+    and the student trains on them beside train."""
 
     CHOICES: ClassVar[dict] = {"bad_rows": ("error", "drop")}
 
@@ -346,6 +349,37 @@ class TuneConfig:
             problems.append(TunecardError(f"--{prefix}trials", "a positive number", repr(self.trials),
                                           "set --tune.trials"))
         return problems
+
+
+@dataclass
+class DistillConfig:
+    """`tunecard distill`: a student trained on a teacher's softened probabilities, mixed with the gold labels."""
+    teacher: Optional[str] = None
+    """The teacher: any run `tunecard.load` opens (a run directory, an ensemble, an LLM-classification run)."""
+    temperature: float = 2.0
+    """The softmax temperature T of both teacher and student in the distillation term (Hinton et al.: T > 1 shows
+    the student how the teacher ranks the wrong labels). Measured on emotion (benchmarks/distill.py)."""
+    alpha: float = 0.5
+    """The weight of the teacher's term: loss = alpha T^2 KL(teacher_T || student_T) + (1 - alpha) CE(gold,
+    student); texts without a gold label (data.unlabeled) have the teacher's term only."""
+    student: str = "encoder"
+    """encoder: the student is model.name (MiniLM by default), fine-tuned whole. static: Model2Vec distils
+    model.name into static token embeddings (no data needed) and a linear head on their mean is trained: no
+    transformer runs at prediction time."""
+    static_dims: int = 256
+    """static: the embeddings' width after Model2Vec's PCA."""
+
+    CHOICES: ClassVar[dict] = {"student": ("encoder", "static")}
+
+    def problems(self, prefix: str = "distill.") -> list[TunecardError]:
+        problems = choice_problems(self, prefix)
+        if not self.teacher:
+            problems.append(TunecardError("--teacher", "a trained run to learn from", "none",
+                                          "pass --teacher runs/NAME"))
+        if not 0 <= self.alpha <= 1:
+            problems.append(TunecardError(f"--{prefix}alpha", "a weight from 0 to 1", repr(self.alpha),
+                                          f"set --{prefix}alpha (e.g. 0.5)"))
+        return problems + positive_problems(self, prefix, ("temperature", "static_dims"))
 
 
 @dataclass

@@ -182,6 +182,7 @@ def base_license(ref: ModelRef) -> str | None:
 
 def from_pretrained(loader, ref: ModelRef, **kwargs):
     """`loader.from_pretrained(ref.location)`, turning hub/IO failures into one clear error."""
+    _register_own_types(Path(ref.location))
     try:
         with quiet_hub_warnings():
             return loader.from_pretrained(ref.location, **kwargs)
@@ -191,6 +192,15 @@ def from_pretrained(loader, ref: ModelRef, **kwargs):
                             f"an embedded alias ({', '.join(EMBEDDED_MODELS)}), a local folder or a hub id "
                             "reachable online", f"it could not be loaded ({reason})",
                             "check the name, or connect to the internet to download a hub model") from None
+
+
+def _register_own_types(folder: Path) -> None:
+    """A static student's folder (model type tunecard-static) loads once its classes are registered."""
+    import json
+
+    config = folder / "config.json"
+    if config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("model_type") == "tunecard-static":
+        import tunecard.engine.static  # noqa: F401 (registers StaticConfig with the Auto classes)
 
 
 def load_tokenizer(ref: ModelRef):

@@ -73,6 +73,8 @@ class CardInputs:
     selection: str | None = None
     """How the hyperparameters were chosen, when a search chose them (`tunecard tune`)."""
     dropped_rows: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+    """Sections an extension of the run adds (e.g. {"distillation": {...}}), for metrics.json and the card."""
     base_license: str | None = None
     """The base model's licence (model.license, else its card's): the card's own `license`."""
     long_inputs: dict | None = None

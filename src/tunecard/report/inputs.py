@@ -39,7 +39,8 @@ def card_inputs(run, evaluations, result, findings, args) -> CardInputs:
         extra_frameworks=task.extra_frameworks, seed=config.train.seed, train_seconds=result.train_seconds,
         samples_per_second=result.samples_per_second, device=str(args.device),
         findings=[f.as_dict() for f in findings], temperature=run.temperature, dropped_rows=prepared.dropped_rows,
-        selection=run.selection, long_inputs=long_inputs_of(run), base_license=run.license)
+        selection=run.selection, long_inputs=long_inputs_of(run), base_license=run.license,
+        extra=run.report_extra or {})
 
 
 def long_inputs_of(run) -> dict:
@@ -85,6 +86,7 @@ def run_metrics(inputs: CardInputs, result) -> dict:
                    for s in inputs.splits},
         **({"dropped_rows": inputs.dropped_rows} if inputs.dropped_rows else {}),
         **({"long_inputs": inputs.long_inputs} if inputs.long_inputs else {}),
+        **inputs.extra,
         **({"fitted": inputs.fitted} if inputs.fitted else {}),
         "diagnostics": inputs.findings,
     }

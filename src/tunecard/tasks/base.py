@@ -18,7 +18,7 @@ This module is torch-free: hooks import what they need when they run.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
 import numpy as np
@@ -28,6 +28,7 @@ from tunecard.data import windows as window_rows
 from tunecard.data.splits import PreparedData
 from tunecard.data.windows import Windows
 from tunecard.errors import TunecardError
+from tunecard.tasks.cards import TaskCard, classifier_card
 
 DEFAULT_LEARNING_RATE = 5e-5
 """The Trainer and seed-card default: used for any model a task has no measured default for."""
@@ -36,27 +37,6 @@ SMALL_MODEL = 30_000_000
 21M; all-mpnet-base-v2 and BERT-base: 85M): they take a task's small-model learning rate, and no warm-up."""
 BASE_MODEL_WARMUP = 0.1
 """The warm-up ratio for models at or above SMALL_MODEL when train.warmup_ratio is unset (BERT's recipe)."""
-
-
-@dataclass(frozen=True)
-class TaskCard:
-    """What a task says about itself in the model card, as plain text."""
-    description: str
-    """Completes "a fine-tuned version of <base> for ...", e.g. "text classification"."""
-    intended_use: str
-    """The first sentence of "Intended uses & limitations"."""
-    usage: str
-    """A Python snippet that loads and runs the model; `{model_path}` is replaced by the model folder."""
-    metrics_note: str = ""
-    """How the metrics are computed (e.g. how precision, recall and F1 are averaged)."""
-    notes: list[str] = field(default_factory=list)
-    """Further paragraphs (e.g. what a preference score means)."""
-
-
-PIPELINE_USAGE = """from transformers import pipeline
-
-classifier = pipeline("text-classification", model="{model_path}")
-classifier({example})"""
 
 
 @dataclass(frozen=True)
@@ -216,6 +196,36 @@ class Task:
         train.class_weights). `train`: the rows Trainer trains on (for weights drawn from them)."""
         return None
 
+    # ---- distillation (tunecard distill): the student's targets and loss ----------------------------------------
+
+    def teacher_logits(self, probabilities: np.ndarray) -> np.ndarray:
+        """A teacher's predictions as the logits the student's distillation term softens: log-probabilities, whose
+        softmax gives the teacher's (temperature-scaled) probabilities back, whatever the teacher is."""
+        return np.log(np.maximum(np.asarray(probabilities, dtype=np.float64), 1e-12))
+
+    def packed_targets(self, gold, teacher: np.ndarray) -> list[list[float]]:
+        """The `labels` a distilled student trains on: per row [gold label id (-1: none), teacher logits...]."""
+        return [[float(g), *row] for g, row in zip(gold, np.asarray(teacher, dtype=float).tolist())]
+
+    def unpacked_gold(self, labels: np.ndarray) -> np.ndarray:
+        return np.asarray(labels)[:, 0].astype(int)
+
+    def distillation_loss(self, temperature: float, alpha: float):
+        """A Trainer `compute_loss_func` on packed targets: alpha T^2 KL(teacher_T || student_T) + (1 - alpha)
+        CE(gold), the CE term only where there is a gold label; normalised per row of the accumulated batch."""
+        import torch.nn.functional as F
+
+        def loss(outputs, labels, num_items_in_batch=None):
+            logits, labels = outputs["logits"].float(), labels.float()
+            gold, teacher = labels[:, 0].long(), labels[:, 1:]
+            student = F.log_softmax(logits / temperature, -1)
+            kl = F.kl_div(student, F.log_softmax(teacher / temperature, -1), log_target=True,
+                          reduction="none").sum(-1) * temperature ** 2
+            ce = F.cross_entropy(logits, gold.clamp(min=0), reduction="none") * (gold >= 0)
+            rows = num_items_in_batch / labels.shape[1] if num_items_in_batch is not None else len(labels)
+            return (alpha * kl + (1 - alpha) * ce).sum() / rows  # Trainer counts every packed entry as an item
+        return loss
+
     def preprocess_logits(self, tokenizer, label_names: list[str]):
         """Trainer's `preprocess_logits_for_metrics` for per-epoch validation; None keeps the logits."""
         return None
@@ -297,6 +307,20 @@ class Task:
         from tunecard.judging import judge
 
         return judge.judge_split(self, name, dataset, logits, names, train_counts, temperature, seed)
+
+    def predicted(self, probs: np.ndarray) -> np.ndarray:
+        """The label each row is given from its probabilities (judged splits' `probs`)."""
+        return np.asarray(probs).argmax(-1)
+
+    def paired(self, dataset, scored: dict[str, tuple], names: list[str], seed: int) -> dict:
+        """Bootstrap intervals of the first scorer's metrics and of its headline lead over each other one, on the
+        same resampled units. `scored`: name -> (predictions as `predicted` gives them, probabilities)."""
+        from tunecard.judging import intervals
+
+        scorers = {key: intervals.Scorer(np.asarray(pred), self.unit_terms(dataset, probs))
+                   for key, (pred, probs) in scored.items()}
+        return intervals.bootstrap(dataset["label"], self.resampling_units(dataset), len(names), scorers,
+                                   self.metric_keys(names), self.headline_metric(names), seed)
 
     def label_noise_candidates(self, train, logits: np.ndarray, names: list[str], path):
         """A finding listing the training rows the model finds least likely under their label (written to
@@ -414,31 +438,3 @@ class Task:
             probs = predictor.predict_proba(chunk[text], chunk[pair] if pair else None, bar=bar)
             return prediction_frame(ids, probs, predictor.labels, options.get("top_k", 1))
         return score_chunk
-
-
-def classifier_metrics_note(label_names: list[str]) -> str:
-    """How precision, recall and F1 are computed for a label classifier."""
-    if len(label_names) == 2:
-        return f"Precision, recall and F1 are binary, with `{label_names[1]}` (label id 1) as the positive class."
-    return ("Precision, recall and F1 are averaged over classes: macro (each class counts the same) and weighted "
-            "(by support).")
-
-
-def classifier_card(prepared: PreparedData, description: str, notes: tuple[str, ...] = ()) -> TaskCard:
-    """The card text of a label classifier that `pipeline("text-classification")` runs."""
-    names = prepared.label_names
-    return TaskCard(
-        description=description,
-        intended_use=f"Classifies {input_description(prepared)} into one of {len(names)} labels: {', '.join(names)}.",
-        usage=PIPELINE_USAGE.replace("{example}", example_input(prepared)),
-        metrics_note=classifier_metrics_note(names), notes=list(notes))
-
-
-def example_input(prepared: PreparedData) -> str:
-    if prepared.columns.text_pair:
-        return '{"text": "first text", "text_pair": "second text"}'
-    return '"Your text here"'
-
-
-def input_description(prepared: PreparedData) -> str:
-    return "a text pair" if prepared.columns.text_pair else "a text"

@@ -26,7 +26,8 @@ from tunecard.engine import prompting
 from tunecard.engine.prompting import cut, pad_id
 from tunecard.errors import TunecardError
 from tunecard.judging import metrics
-from tunecard.tasks.base import Task, TaskCard, classifier_metrics_note, example_input, input_description
+from tunecard.tasks.base import Task
+from tunecard.tasks.cards import TaskCard, classifier_metrics_note, example_input, input_description
 
 EXAMPLES = 8
 """Rows of each evaluated split shown in the card with gold, before and after labels."""

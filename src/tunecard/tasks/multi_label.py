@@ -20,7 +20,8 @@ from tunecard.data.columns import id_column as find_id_column
 from tunecard.data.splits import PreparedData, hold_out_missing, random_holdout, read_training_splits
 from tunecard.errors import TunecardError
 from tunecard.judging import diagnostics, intervals, metrics
-from tunecard.tasks.base import Task, TaskCard, input_description
+from tunecard.tasks.base import Task
+from tunecard.tasks.cards import TaskCard, input_description
 from tunecard.tasks.classification import SMALL_MODEL_LEARNING_RATE
 
 HEADLINE = "f1_micro"
@@ -347,6 +348,46 @@ class MultiLabel(Task):
         if train_config.class_weights != "balanced":
             return None  # the model's own BCE (problem_type multi_label_classification)
         return weighted_bce(*balanced_weights(np.asarray(train["label"], dtype=float).mean(0)))
+
+    def predicted(self, probs: np.ndarray) -> np.ndarray:
+        """Each row's label set (0/1 per label) at the fitted thresholds."""
+        return np.asarray(probs) >= np.asarray(self.thresholds or [0.5] * np.asarray(probs).shape[-1])
+
+    def paired(self, dataset, scored: dict[str, tuple], names: list[str], seed: int) -> dict:
+        gold = np.asarray(dataset["label"], dtype=bool).reshape(len(dataset), len(names))
+        terms = {key: metrics.multi_label_terms(gold, np.asarray(pred, dtype=bool))
+                 for key, (pred, _) in scored.items()}
+        return intervals.bootstrap_row_terms(terms, metrics.multi_label_from_sums, metrics.MULTI_LABEL_KEYS,
+                                             HEADLINE, seed)
+
+    def teacher_logits(self, probabilities: np.ndarray) -> np.ndarray:
+        """Per label, the logit of the teacher's sigmoid probability."""
+        p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
+        return np.log(p) - np.log1p(-p)
+
+    def packed_targets(self, gold, teacher: np.ndarray) -> list[list[float]]:
+        """Per row [gold 0/1 per label (-1 each: none)..., teacher logits per label...]."""
+        return [[*map(float, g), *row] for g, row in zip(gold, np.asarray(teacher, dtype=float).tolist())]
+
+    def unpacked_gold(self, labels: np.ndarray) -> np.ndarray:
+        labels = np.asarray(labels)
+        return labels[:, :labels.shape[1] // 2]
+
+    def distillation_loss(self, temperature: float, alpha: float):
+        """alpha T^2 BCE(student_T, sigmoid(teacher_T)) + (1 - alpha) BCE(gold), per label, the gold term only
+        where there is a gold label set; normalised per (row, label), as the model's own BCE is."""
+        import torch.nn.functional as F
+
+        def loss(outputs, labels, num_items_in_batch=None):
+            logits, labels = outputs["logits"].float(), labels.float()
+            width = logits.shape[-1]
+            gold, teacher = labels[:, :width], labels[:, width:]
+            soft = F.binary_cross_entropy_with_logits(logits / temperature, (teacher / temperature).sigmoid(),
+                                                      reduction="none") * temperature ** 2
+            hard = F.binary_cross_entropy_with_logits(logits, gold.clamp(min=0), reduction="none") * (gold >= 0)
+            rows = num_items_in_batch / labels.shape[1] if num_items_in_batch is not None else len(labels)
+            return (alpha * soft + (1 - alpha) * hard).sum() / (rows * width)
+        return loss
 
     def chance_loss(self, label_names, train_counts, validation_labels, train_config) -> float:
         return blind_bce(self.priors, validation_labels, balanced=train_config.class_weights == "balanced")

@@ -21,7 +21,8 @@ from tunecard.data.questions import encode_choices
 from tunecard.data.splits import PreparedData
 from tunecard.errors import TunecardError
 from tunecard.judging import metrics
-from tunecard.tasks.base import Task, TaskCard
+from tunecard.tasks.base import Task
+from tunecard.tasks.cards import TaskCard
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 HEADLINE_K = 3

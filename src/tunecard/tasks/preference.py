@@ -22,7 +22,8 @@ from tunecard.data.splits import hold_out_missing, random_holdout, read_training
 from tunecard.errors import TunecardError
 from tunecard.judging import metrics
 from tunecard.judging.diagnostics import Finding
-from tunecard.tasks.base import PreparedData, Task, TaskCard, classifier_card
+from tunecard.tasks.base import PreparedData, Task
+from tunecard.tasks.cards import TaskCard, classifier_card
 
 LABEL_NAMES = ["rejected", "chosen"]
 PROMPT_SHARE = 0.25

@@ -20,8 +20,8 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
              max_length: Optional[int] = None, overwrite: bool = False, k: Optional[int] = None,
              retrieval: Optional[RetrievalConfig] = None, task: Optional[str] = None,
              llm: Optional[LlmConfig] = None) -> dict | None:
-    """Score every labelled split of `data` with a trained model and judge it beside the baselines. Under several
-    processes each scores its share of the rows; the main one judges, writes and returns metrics.json's content.
+    """Score every labelled split of `data` with a trained model and judge it beside the baselines (each process
+    scores its share of the rows; the main one judges, writes and returns metrics.json's content).
 
     Args:
         model: A run directory or model folder; with --task also an alias, a model folder, a hub id or a PEFT
@@ -50,8 +50,7 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
     console.quiet_library_progress()
     if output:
         directory.check_output(_path(output), overwrite)
-    saved = open_saved(model)
-    raw = read_splits(DataConfig(path=data))
+    saved, raw = open_saved(model), read_splits(DataConfig(path=data))
     columns = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
     evaluated, predictor, zero_shot = _model_to_evaluate(saved, task, raw, columns, batch_size, k, llm)
     splits = _splits(evaluated, saved, predictor.labels, raw, columns, open_book.as_retrieval(retrieval))

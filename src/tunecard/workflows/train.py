@@ -2,7 +2,13 @@
 Trainer, score every split with the kept model, fit what validation decides (temperature, thresholds), judge the
 splits beside their baselines, and write the run directory. It is built in <output>.partial and renamed when
 complete (runs/directory.py); under several processes every one trains and scores its share, and only the main
-one judges, writes and prints."""
+one judges, writes and prints.
+
+An extension (`train`'s keyword `extension`; `tunecard distill` passes one) may change a run at three points:
+`prepare(run, workdir)` once the data, tokenizer and model are set up and the run directory exists (what it
+computes can be cached there, and is found again on --resume); `trainer_parts(parts, run)` and
+`compute_metrics(fn)` as Trainer is built; `report(run, evaluations)` once every split is judged: a dict that
+metrics.json and the card carry under the extension's `name`."""
 
 from __future__ import annotations
 
@@ -60,10 +66,13 @@ class TrainingRun:
     """How the hyperparameters were chosen (for `tune`), in the card's words."""
     license: Optional[str] = None
     """The base model's licence: model.license, else what its card states."""
+    extension: Any = None
+    report_extra: Optional[dict] = None
+    """What the extension reports (metrics.json and the card, under its name)."""
 
 
-def train(config: Config, *, callbacks: tuple = (), score_test: bool = True,
-          selection: str | None = None) -> RunResult | None:
+def train(config: Config, *, callbacks: tuple = (), score_test: bool = True, selection: str | None = None,
+          extension=None) -> RunResult | None:
     """Fine-tune, evaluate every split, and write the run directory (docs: the run directory). `config` (a Config,
     a nested dict or a YAML path) is not changed: the run works on a resolved copy, which config.yaml records.
     Returns the run on the main process (None on the others). For `tune`: `callbacks` are added to Trainer's;
@@ -79,7 +88,10 @@ def train(config: Config, *, callbacks: tuple = (), score_test: bool = True,
     task = tasks.bind(config)
     index = open_book.open_index(task, config.retrieval)  # before any work: a bad index stops the run here
     run = _setup(config, task, index, score_test, selection)
+    run.extension = extension
     with directory.training_directory(config, resume_from) as workdir:
+        if extension is not None:
+            extension.prepare(run, workdir)
         trainer, epoch_log = _setup_trainer(run, workdir, callbacks)
         result = training.train(trainer, epoch_log, resume_from)
         _stop_if_interrupted(result, workdir)
@@ -184,9 +196,13 @@ def _setup_trainer(run: TrainingRun, workdir: Path, callbacks: tuple):
         collator=task.data_collator(run.tokenizer), loss=task.loss_function(run.config.train, train_set),
         preprocess_logits=task.preprocess_logits(run.tokenizer, names),
         collator_drops_columns=task.collator_drops_columns, model_loss_sums_items=task.model_loss_sums_items)
+    if run.extension is not None:
+        parts = run.extension.trainer_parts(parts, run)
     trainer, epoch_log = training.build_trainer(parts, run.config.train, str(workdir / directory.CHECKPOINTS),
                                                 run.best_metric, run_name=Path(run.config.output).name)
     trainer.compute_metrics = task.compute_metrics_fn(names, validation, training.eval_row_order(trainer))
+    if run.extension is not None:
+        trainer.compute_metrics = run.extension.compute_metrics(trainer.compute_metrics)
     for callback in callbacks:
         trainer.add_callback(callback)
     return trainer, epoch_log
@@ -221,6 +237,8 @@ def _judge_and_write(trainer, run: TrainingRun, result, workdir: Path, row_logit
     run.task = _fit_after_training(run, logits["validation"])
     run.settings.write(trainer.model.config)
     evaluations, findings = _judge_run(trainer.model, run, result, workdir, logits)
+    if run.extension is not None:
+        run.report_extra = {run.extension.name: run.extension.report(run, evaluations)}
     inputs = report_inputs.card_inputs(run, evaluations, result, findings, trainer.args)
     run_metrics = report_inputs.run_metrics(inputs, result)
     writers.write_run(workdir, trainer, run, inputs, result, run_metrics)
