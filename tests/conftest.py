@@ -1,12 +1,23 @@
-"""Shared fixtures: a tiny random BERT (2 layers, hidden 32) built once per session with the
-embedded MiniLM's tokenizer, and small learnable data written by the tests themselves."""
+"""Shared fixtures: the tiny models (a random BERT with the embedded MiniLM's tokenizer, a random Llama with a
+word-level tokenizer), small learnable data, and `tiny_runs`, the session's factory of tiny trained runs: each
+distinct run is trained once per session, the first time a test asks for it, and handed to every test that
+reads it. A test that changes a run works on a copy (`tiny_runs.copy(kind, tmp_path)`); the session ends with
+an error if a shared run's files changed.
+
+The data makers and model builders are plain functions in makers.py (re-exported here: `from conftest import
+make_rows` works from every test folder, pyproject.toml sets `pythonpath = ["tests"]`)."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import json
 import os
-import random
 import shutil
+import sys
+from pathlib import Path
+from typing import Callable
 
 # Tests never touch the network: hub lookups fail at once instead of timing out.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -14,28 +25,202 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
-POSITIVE = ["great", "wonderful", "superb", "lovely"]
-NEGATIVE = ["awful", "terrible", "dreadful", "boring"]
-FILLER = ["the", "film", "plot", "was", "acting", "really", "quite", "story", "and", "music", "a"]
+from makers import (  # noqa: E402,F401 (re-exported for the tests)
+    CHAT_TEMPLATE, FILLER, LABEL_CUES, LABEL_NAMES, LETTERS, MIXED_COUNTS, NEGATIVE, POSITIVE, SPECIAL, WORDS,
+    assert_cli_error, build_tiny_bert, build_tiny_lm, encode, label_set_rows, make_mixed_questions, make_pairs,
+    make_questions, make_rows, run_cli, tiny_config, write_jsonl, write_label_sets, write_sentiment)
 
 
-def make_rows(n: int, seed: int = 0, labels=("negative", "positive")) -> list[dict]:
-    """Texts whose label is decided by one sentiment word among filler words (learnable)."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = labels[i % len(labels)]
-        cue = rng.choice(POSITIVE if label == labels[-1] else NEGATIVE)
-        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 12))]
-        words.insert(rng.randint(0, len(words)), cue)
-        rows.append({"text": " ".join(words), "label": label})
-    return rows
+# ---- the session's tiny trained runs ------------------------------------------------------------------
+
+def _train(config: dict):
+    import tunecard
+
+    return tunecard.train(config)
 
 
-def write_jsonl(path, rows) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return str(path)
+def _classification(folder: Path, runs: "TinyRuns", **train):
+    return _train(tiny_config(write_sentiment(folder / "data"), runs.bert, folder / "run", **train))
+
+
+def _classification_train_only(folder: Path, runs: "TinyRuns", **train):
+    """240 training rows only: validation is split off them, there is no test split."""
+    write_jsonl(folder / "data" / "train.jsonl", make_rows(240, seed=1))
+    return _train(tiny_config(folder / "data", runs.bert, folder / "run", **train))
+
+
+def _text_pair(folder: Path, runs: "TinyRuns", **train):
+    rows = [{"sentence1": r["text"], "sentence2": "filler words here", "label": r["label"]}
+            for r in make_rows(160, seed=5)]
+    write_jsonl(folder / "data" / "train.jsonl", rows)
+    return _train(tiny_config(folder / "data", runs.bert, folder / "run", **{"epochs": 3, **train}))
+
+
+def _multi_label(folder: Path, runs: "TinyRuns", **train):
+    """Trained as users do, from the command line (the tests asserted its exit status)."""
+    from tunecard.cli import main
+
+    data, out = write_label_sets(folder / "data"), folder / "run"
+    flags = {"epochs": 4, "learning_rate": 1e-2, "batch_size": 16, **train}
+    code = main(["train", "--task", "multi_label", "--data", str(data), "--model", runs.bert, "--output", str(out),
+                 "--model.max_length", "32", *[f for k, v in flags.items() for f in (f"--train.{k}", str(v))]])
+    assert code == 0
+    return open_run(out)
+
+
+def _multiple_choice(folder: Path, runs: "TinyRuns", **train):
+    write_jsonl(folder / "data" / "train.jsonl", make_questions(160, seed=1))
+    write_jsonl(folder / "data" / "test.jsonl", make_questions(40, seed=2))
+    config = tiny_config(folder / "data", runs.bert, folder / "run", **{"epochs": 5, **train})
+    config.update(task="multiple_choice", k=2)
+    return _train(config)
+
+
+def _multiple_choice_mixed(folder: Path, runs: "TinyRuns", **train):
+    """Train in letter labels, test in ARC digit labels; 3, 4 and 5 options in every batch."""
+    write_jsonl(folder / "data" / "train.jsonl", make_mixed_questions(180, seed=1))
+    write_jsonl(folder / "data" / "test.jsonl", make_mixed_questions(45, seed=2, digit_labels=True))
+    config = tiny_config(folder / "data", runs.bert, folder / "run", **{"epochs": 5, **train})
+    config["task"] = "multiple_choice"
+    return _train(config)
+
+
+def _preference(folder: Path, runs: "TinyRuns", **train):
+    write_jsonl(folder / "data" / "train.jsonl", make_pairs(200, seed=1))
+    config = tiny_config(folder / "data", runs.bert, folder / "run", **{"epochs": 5, **train})
+    config["task"] = "preference"
+    config["data"]["test_size"] = 0.15
+    return _train(config)
+
+
+def _llm_lora(folder: Path, runs: "TinyRuns", **train):
+    write_jsonl(folder / "data" / "train.jsonl", make_rows(160, seed=1))
+    write_jsonl(folder / "data" / "validation.jsonl", make_rows(40, seed=2))
+    write_jsonl(folder / "data" / "test.jsonl", make_rows(40, seed=3))
+    return _train({"task": "llm_classification", "data": {"path": str(folder / "data")},
+                   "model": {"name": runs.lm, "max_length": 32},
+                   "train": {"epochs": 10, "learning_rate": 1e-2, "batch_size": 8, **train},
+                   # A random 32-wide model has no attention pattern to adapt: it needs the MLPs
+                   # too to learn to carry the cue word to the answer position.
+                   "lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj",
+                                               "gate_proj", "up_proj", "down_proj"]},
+                   "llm": {"free_generation": True}, "output": str(folder / "run")})
+
+
+RUNS: dict[str, Callable] = {
+    "classification": _classification,
+    "classification_train_only": _classification_train_only,
+    "text_pair": _text_pair,
+    "multi_label": _multi_label,
+    "multiple_choice": _multiple_choice,
+    "multiple_choice_mixed": _multiple_choice_mixed,
+    "preference": _preference,
+    "llm_lora": _llm_lora,
+}
+"""kind -> builder(folder, runs, **train options): writes the kind's data to folder/data and trains
+folder/run (the tiny BERT, 4 epochs at 1e-2 unless said otherwise), returning its RunResult.
+classification: the `sentiment_dir` data (240/60/60 rows); classification_train_only: its 240 training rows
+alone (validation split off them, no test split); text_pair: 160 sentence pairs, 3 epochs; multi_label: 300/80/80 label sets, via the CLI;
+multiple_choice: 160 questions of 4 options (test 40), 5 epochs, k=2; multiple_choice_mixed: 180 questions of
+3-5 options, test in ARC digit labels, 5 epochs; preference: 200 pairs, 15% test, 5 epochs; llm_lora: LoRA on
+the tiny Llama, 10 epochs, free generation compared."""
+
+
+def open_run(output: Path):
+    """A RunResult read back from a run directory (for runs trained through the CLI, and copies)."""
+    import pandas as pd
+
+    from tunecard.workflows.train import RunResult
+
+    metrics = json.loads((output / "metrics.json").read_text())
+    history = pd.read_csv(output / "history.csv").to_dict("records") if (output / "history.csv").is_file() else []
+    return RunResult(output=output, metrics=metrics, history=history, model_path=output / "model",
+                     card_path=output / "README.md", findings=[])
+
+
+class _Tee(io.TextIOBase):
+    """Writes to the stream it stands in for and keeps a copy."""
+
+    def __init__(self, stream):
+        self.stream, self.kept = stream, io.StringIO()
+
+    def write(self, text):
+        self.kept.write(text)
+        return self.stream.write(text)
+
+    def flush(self):
+        self.stream.flush()
+
+    def isatty(self):
+        return False
+
+
+def _fingerprint(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+class TinyRuns:
+    """`tiny_runs(kind, **train)`: the RunResult of a tiny run of `kind` (a RUNS key) with these train options,
+    trained the first time it is asked for in the session. Treat it as read-only: the result is a fresh copy
+    each time, but its files are shared; `copy(kind, folder, **train)` gives a private copy of the run
+    directory to change. `stderr(kind, **train)` is what its training wrote to stderr (the progress lines)."""
+
+    def __init__(self, root: Path, minilm_path: str):
+        self.root, self.minilm_path = root, minilm_path
+        self._bert: str | None = None
+        self._lm: str | None = None
+        self._done: dict[str, tuple] = {}
+
+    @property
+    def bert(self) -> str:
+        """The tiny random BERT (2 layers, hidden 32), in a folder named tiny-bert (its cards' base_model)."""
+        if self._bert is None:
+            self._bert = build_tiny_bert(self.root / "tiny-bert", self.minilm_path)
+        return self._bert
+
+    @property
+    def lm(self) -> str:
+        """The tiny random Llama (2 layers, hidden 32) with a word-level tokenizer and a small chat template."""
+        if self._lm is None:
+            self._lm = build_tiny_lm(self.root / "tiny-llama")
+        return self._lm
+
+    @staticmethod
+    def name(kind: str, **train) -> str:
+        return "-".join([kind, *(f"{k}={v}" for k, v in sorted(train.items()))])
+
+    def _get(self, kind: str, **train) -> tuple:
+        name = self.name(kind, **train)
+        if name not in self._done:
+            if kind not in RUNS:
+                raise KeyError(f"no tiny run of kind {kind!r}; the kinds are {', '.join(RUNS)}")
+            folder = self.root / name
+            folder.mkdir()
+            with contextlib.redirect_stderr(_Tee(sys.stderr)) as tee:
+                result = RUNS[kind](folder, self, **train)
+            self._done[name] = (result, tee.kept.getvalue(), _fingerprint(result.output))
+        return self._done[name]
+
+    def __call__(self, kind: str, **train):
+        return copy.deepcopy(self._get(kind, **train)[0])
+
+    def stderr(self, kind: str, **train) -> str:
+        return self._get(kind, **train)[1]
+
+    def copy(self, kind: str, folder: Path, name: str = "run", **train):
+        """A private copy of the run directory at folder/name (its data beside it, at folder/data, if the
+        kind has data files), as a RunResult whose paths point into the copy."""
+        result = self(kind, **train)
+        source = result.output
+        target = Path(shutil.copytree(source, Path(folder) / name))
+        if (source.parent / "data").is_dir() and not (Path(folder) / "data").exists():
+            shutil.copytree(source.parent / "data", Path(folder) / "data")
+        result.output, result.model_path, result.card_path = target, target / "model", target / "README.md"
+        return result
+
+    def check_untouched(self) -> list[str]:
+        """The shared runs whose files changed since they were trained."""
+        return [name for name, (result, _, before) in self._done.items() if _fingerprint(result.output) != before]
 
 
 @pytest.fixture(scope="session")
@@ -45,19 +230,19 @@ def minilm_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def _tiny_model_master(tmp_path_factory, minilm_path) -> str:
-    from transformers import AutoTokenizer, BertConfig, BertModel
+def tiny_runs(tmp_path_factory, minilm_path) -> TinyRuns:
+    runs = TinyRuns(tmp_path_factory.mktemp("tiny-runs"), minilm_path)
+    yield runs
+    changed = runs.check_untouched()
+    assert not changed, f"tests changed the files of shared tiny runs {changed}: copy them first (tiny_runs.copy)"
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
-    import torch
 
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
+# ---- the tiny models and data ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def _tiny_model_master(tiny_runs) -> str:
+    """The session's tiny BERT folder, read-only: train from it, never write to it."""
+    return tiny_runs.bert
 
 
 @pytest.fixture
@@ -66,18 +251,27 @@ def tiny_model(_tiny_model_master, tmp_path) -> str:
     return str(shutil.copytree(_tiny_model_master, tmp_path / "tiny-bert"))
 
 
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_runs) -> str:
+    """The session's tiny Llama folder, read-only."""
+    return tiny_runs.lm
+
+
+@pytest.fixture(scope="session")
+def loaded(tiny_lm):
+    """The tiny Llama and its tokenizer, loaded once (read-only: no test trains them)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(tiny_lm), AutoTokenizer.from_pretrained(tiny_lm)
+
+
 @pytest.fixture
 def sentiment_dir(tmp_path):
     """train/validation/test JSONL of learnable two-class data."""
-    folder = tmp_path / "sentiment"
-    write_jsonl(folder / "train.jsonl", make_rows(240, seed=1))
-    write_jsonl(folder / "validation.jsonl", make_rows(60, seed=2))
-    write_jsonl(folder / "test.jsonl", make_rows(60, seed=3))
-    return folder
+    return write_sentiment(tmp_path / "sentiment")
 
 
-def tiny_config(data, model, output, **train) -> dict:
-    """A config for a tiny model: a high learning rate so a few epochs learn the cue word."""
-    return {"data": {"path": str(data)}, "model": {"name": model, "max_length": 32},
-            "train": {"epochs": 4, "learning_rate": 1e-2, "batch_size": 16, **train},
-            "output": str(output)}
+@pytest.fixture
+def label_set_dir(tmp_path):
+    """train/validation/test JSONL of learnable label sets (multi_label)."""
+    return write_label_sets(tmp_path / "sets")

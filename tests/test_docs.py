@@ -19,7 +19,7 @@ README_LIMIT = 15360
 def site(tmp_path_factory):
     site_dir = tmp_path_factory.mktemp("site")
     result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
-                            cwd=ROOT, capture_output=True, text=True)
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
     return result, site_dir
 
 

@@ -52,7 +52,7 @@ def test_left_truncation_keeps_the_end(minilm_path, tmp_path):
     assert tokenizer.decode(encoded[0]["input_ids"][-2:]) == "finale [SEP]"
 
 
-EMOTION = Path(os.environ.get("TUNECARD_DATASETS", Path(__file__).parents[2] / "shared" / "datasets")) / "emotion"
+EMOTION = Path(os.environ.get("TUNECARD_DATASETS", Path(__file__).parents[3] / "shared" / "datasets")) / "emotion"
 
 
 @pytest.mark.skipif(not (EMOTION / "train.jsonl").is_file(), reason="opt-in: needs the shared emotion dataset")

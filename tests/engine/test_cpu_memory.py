@@ -24,7 +24,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 def page_faults(variant: str) -> int:
-    out = subprocess.run([sys.executable, "-c", CHILD, variant], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", CHILD, variant], capture_output=True, text=True, check=True,
+                         timeout=300)
     return int(out.stdout.strip().splitlines()[-1])
 
 

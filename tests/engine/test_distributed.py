@@ -4,14 +4,20 @@ the same effective batch.
 
 The model is the tiny BERT without dropout: with dropout, 2 processes draw other masks than 1 process does
 and the runs differ by chance; without it they differ only in the order floats are summed (gradients
-averaged over 2 processes vs one batch of 16), so they agree to TOLERANCE."""
+averaged over 2 processes vs one batch of 16), so they agree to TOLERANCE.
+
+No test waits on luck: the processes write to files and are polled together (tests/processes.py), the first to
+fail stops the others at once and fails the test with its stderr, and nothing runs past its deadline; the two
+nodes meet through torchrun's c10d rendezvous with node 0 hosting it and explicit join and read timeouts."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +25,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import tiny_config
+from conftest import make_pairs, make_questions, tiny_config, write_jsonl, write_sentiment
+from processes import ProcessFailed, launch, wait_all
 
 TOLERANCE = 1e-4
 """Largest difference allowed between a 2-process and a 1-process run (metrics, probabilities, losses)."""
@@ -31,28 +38,58 @@ TIMINGS = {"seconds", "samples_per_second"}
 
 
 def free_port() -> int:
+    """A port free now. Another process may take it before the rendezvous store binds it: two_nodes then
+    chooses again."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def torchrun(*args, launcher=("--standalone", "--nproc_per_node", "2")) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "tunecard", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def tunecard(*args) -> list[str]:
+    return [sys.executable, "-m", "tunecard", *args]
 
 
-def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
-    out, err = process.communicate(timeout=600)
-    assert process.returncode == 0, err[-3000:]
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+def torchrun(*args, launcher=("--standalone", "--nproc_per_node", "2")) -> list[str]:
+    """`torchrun LAUNCHER -m tunecard ARGS` (--standalone: a c10d rendezvous on a port the store picks itself)."""
+    return [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "tunecard", *args]
 
 
-@pytest.fixture
-def dropout_free_model(tiny_model) -> str:
-    path = Path(tiny_model) / "config.json"
-    config = json.loads(path.read_text())
-    path.write_text(json.dumps({**config, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}))
-    return tiny_model
+def finish(*commands: list[str], timeout: float = 600) -> list[subprocess.CompletedProcess]:
+    """Runs the commands together until each exits 0: the first to fail stops the others and fails the test with
+    its stderr; none runs past `timeout` seconds."""
+    return wait_all([launch(command) for command in commands], timeout=timeout)
+
+
+def two_nodes(*args, attempts: int = 3) -> list[subprocess.CompletedProcess]:
+    """`tunecard ARGS` on 2 nodes of 1 process each on loopback: torchrun's c10d rendezvous, node 0 hosting its
+    store (is_host, so the roles never depend on which starts first), a minute or two to join and to read the
+    store. A node that dies stops the other at once (finish); if it died because the chosen port was taken in
+    the meantime, the nodes start again on another."""
+    for attempt in range(attempts):
+        endpoint, rendezvous = f"127.0.0.1:{free_port()}", f"nodes-{uuid.uuid4().hex[:8]}"
+        nodes = [torchrun(*args, launcher=(
+            "--nnodes", "2", "--nproc_per_node", "1", "--rdzv_backend", "c10d", "--rdzv_endpoint", endpoint,
+            "--rdzv_id", rendezvous, "--max_restarts", "0",
+            "--rdzv_conf", f"is_host={'true' if rank == 0 else 'false'},join_timeout=120,read_timeout=60"))
+            for rank in (0, 1)]
+        try:
+            return finish(*nodes)
+        except ProcessFailed as failure:
+            if attempt + 1 < attempts and "address already in use" in failure.failed.stderr().lower():
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, _tiny_model_master) -> tuple[str, Path]:
+    """The tiny BERT without dropout and the learnable two-class data, for every test of the module."""
+    folder = tmp_path_factory.mktemp("distributed")
+    model = Path(shutil.copytree(_tiny_model_master, folder / "tiny-bert"))
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "hidden_dropout_prob": 0.0,
+                                                   "attention_probs_dropout_prob": 0.0}))
+    return str(model), write_sentiment(folder / "sentiment")
 
 
 def write_config(tmp_path, model, data, name: str, batch_size: int) -> Path:
@@ -63,12 +100,13 @@ def write_config(tmp_path, model, data, name: str, batch_size: int) -> Path:
     return path
 
 
-@pytest.fixture
-def single(tmp_path, dropout_free_model, sentiment_dir) -> Path:
-    config = write_config(tmp_path, dropout_free_model, sentiment_dir, "single", batch_size=16)
-    finish(subprocess.Popen([sys.executable, "-m", "tunecard", "train", "--config", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    return tmp_path / "single"
+@pytest.fixture(scope="module")
+def single(tmp_path_factory, shared) -> Path:
+    """The run of one process with batches of 16, trained once for the module's tests (they only read it)."""
+    model, data = shared
+    folder = tmp_path_factory.mktemp("single")
+    finish(tunecard("train", "--config", str(write_config(folder, model, data, "single", batch_size=16))))
+    return folder / "single"
 
 
 def files(run: Path) -> list[str]:
@@ -104,10 +142,9 @@ def assert_same_run(run: Path, single: Path) -> None:
                                    atol=EPOCH_LOSS_TOLERANCE if table == "history.csv" else TOLERANCE)
 
 
-def test_two_processes_write_the_run_one_process_writes_for_the_same_effective_batch(
-        tmp_path, dropout_free_model, sentiment_dir, single):
-    config = write_config(tmp_path, dropout_free_model, sentiment_dir, "two", batch_size=8)
-    result = finish(torchrun("train", "--config", str(config)))
+def test_two_processes_write_the_run_one_process_writes_for_the_same_effective_batch(tmp_path, shared, single):
+    config = write_config(tmp_path, *shared, "two", batch_size=8)
+    (result,) = finish(torchrun("train", "--config", str(config)))
 
     run = tmp_path / "two"
     assert_same_run(run, single)
@@ -119,27 +156,19 @@ def test_two_processes_write_the_run_one_process_writes_for_the_same_effective_b
     assert result.stdout.count("tunecard train:") == 1  # one summary: the main process's
 
 
-def test_two_nodes_on_loopback_train_to_the_same_run(tmp_path, dropout_free_model, sentiment_dir, single):
-    config = write_config(tmp_path, dropout_free_model, sentiment_dir, "nodes", batch_size=8)
-    port = str(free_port())
-    nodes = [torchrun("train", "--config", str(config),
-                      launcher=("--nnodes", "2", "--node_rank", str(rank), "--nproc_per_node", "1",
-                                "--master_addr", "127.0.0.1", "--master_port", port))
-             for rank in (0, 1)]
-    for node in nodes:
-        finish(node)
+def test_two_nodes_on_loopback_train_to_the_same_run(tmp_path, shared, single):
+    config = write_config(tmp_path, *shared, "nodes", batch_size=8)
+    two_nodes("train", "--config", str(config))
     assert_same_run(tmp_path / "nodes", single)
 
 
-def test_predict_and_evaluate_under_two_processes_match_one(tmp_path, sentiment_dir, single):
+def test_predict_and_evaluate_under_two_processes_match_one(tmp_path, shared, single):
+    sentiment_dir = shared[1]
     model, data = str(single), str(sentiment_dir / "test.jsonl")
-    one = tmp_path / "one.csv"
-    finish(subprocess.Popen([sys.executable, "-m", "tunecard", "predict", "--model", model, "--data", data,
-                             "--output", str(one), "--chunk_size", "25"],  # chunks of 25 rows: shares 13 + 12
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    two = tmp_path / "two.csv"
-    predicted = finish(torchrun("predict", "--model", model, "--data", data, "--output", str(two),
-                                "--chunk_size", "25"))
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    _, predicted = finish(  # one process and two, side by side; chunks of 25 rows: shares 13 + 12
+        tunecard("predict", "--model", model, "--data", data, "--output", str(one), "--chunk_size", "25"),
+        torchrun("predict", "--model", model, "--data", data, "--output", str(two), "--chunk_size", "25"))
     assert predicted.stdout.count("predictions written to") == 1
     ours, theirs = pd.read_csv(two), pd.read_csv(one)
     assert list(ours["id"]) == list(theirs["id"]) == list(range(60))  # every row once, in input order
@@ -158,11 +187,6 @@ def test_predict_and_evaluate_under_two_processes_match_one(tmp_path, sentiment_
 def test_preference_and_multiple_choice_train_under_two_processes(tmp_path, tiny_model):
     """The other task shapes (their own datasets, collators and losses) under 2 processes: complete runs,
     every held-out row scored once, in row order."""
-    from test_multiple_choice import make_questions
-    from test_preference import make_pairs
-
-    from conftest import write_jsonl
-
     questions = make_questions(40, seed=2)
     write_jsonl(tmp_path / "mc" / "train.jsonl", make_questions(96, seed=1))
     write_jsonl(tmp_path / "mc" / "test.jsonl", questions)

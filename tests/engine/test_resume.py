@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import tiny_config
+from conftest import tiny_config, write_sentiment
 
 STEPS = 60  # 240 rows / batch 16 = 15 steps per epoch, 4 epochs
 TIMINGS = {"seconds", "samples_per_second", "resumed_from_step", "train_runtime", "train_samples_per_second",
@@ -53,15 +53,25 @@ def run_until_step(process: subprocess.Popen, step: int, action) -> str:
                 fired.set()
                 action(process)
 
-    reader = threading.Thread(target=watch)
+    reader = threading.Thread(target=watch, daemon=True)
     reader.start()
-    process.wait(timeout=600)
-    reader.join()
+    try:
+        process.wait(timeout=600)
+    finally:
+        if process.poll() is None:  # past the deadline: never leave it running
+            process.kill()
+            process.wait(timeout=30)
+        reader.join(timeout=30)
     return "".join(seen)
 
 
 def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
-    out, err = process.communicate(timeout=600)
+    try:
+        out, err = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:  # past the deadline: never leave it running
+            process.kill()
+            process.wait(timeout=30)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
@@ -79,10 +89,29 @@ def run_metrics(output: Path) -> dict:
     return without_timings(metrics)
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, _tiny_model_master) -> tuple[str, Path]:
+    """The tiny BERT and the learnable two-class data, read by every run of the module."""
+    folder = tmp_path_factory.mktemp("resume")
+    return str(shutil.copytree(_tiny_model_master, folder / "tiny-bert")), write_sentiment(folder / "sentiment")
+
+
 @pytest.fixture
-def uninterrupted(tmp_path, tiny_model, sentiment_dir) -> Path:
-    output = tmp_path / "uninterrupted"
-    result = finish(tunecard("train", "--config", str(write_config(tmp_path, tiny_model, sentiment_dir, output))))
+def tiny_model(shared) -> str:
+    return shared[0]
+
+
+@pytest.fixture
+def sentiment_dir(shared) -> Path:
+    return shared[1]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, shared) -> Path:
+    """The run never stopped, trained once for the module's tests (they compare with it and never change it)."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    output = folder / "uninterrupted"
+    result = finish(tunecard("train", "--config", str(write_config(folder, *shared, output))))
     assert result.returncode == 0, result.stderr[-2000:]
     return output
 

@@ -1,7 +1,10 @@
+"""judging/metrics.py: classification metrics against hand counts and scikit-learn, MAP@k, pairwise accuracy."""
+
 import numpy as np
 import pytest
 
 from tunecard.judging import metrics
+from tunecard.judging.metrics import map_at_k, map_at_k_from_scores, pairwise_accuracy
 
 
 def test_binary_metrics_match_hand_count():
@@ -71,3 +74,34 @@ def test_per_question_average_precision_means_to_map():
 def test_pairwise_wins_follow_first_appearance_of_pairs():
     wins = metrics.pairwise_wins(["b", "b", "a", "a"], [1, 0, 0, 1], [0.9, 0.1, 0.8, 0.2])
     assert wins.tolist() == [1.0, 0.0]  # pair b (first seen) chosen wins; pair a loses
+
+
+# ---- MAP@k (multiple choice) and pairwise accuracy (preference) -------------------------------------
+
+def test_map_at_3_hand_worked():
+    gold = ["A", "B", "C", "D"]
+    ranked = [["A", "B", "C"]] * 4  # ranks 1, 2, 3 and absent
+    assert map_at_k(gold, ranked, 3) == pytest.approx((1 + 1 / 2 + 1 / 3 + 0) / 4)
+
+
+def test_map_at_k_ignores_later_repeats_of_the_gold_label():
+    # A repeated correct label counts once, at its first rank; repeated wrong labels still take ranks.
+    assert map_at_k(["B"], [["B", "B", "B"]], 3) == 1.0
+    assert map_at_k(["C"], [["A", "A", "C"]], 3) == pytest.approx(1 / 3)
+    assert map_at_k(["C"], [["A", "C", "C"]], 3) == pytest.approx(1 / 2)
+    assert map_at_k(["E"], [["D", "D", "D", "E"]], 3) == 0.0  # rank 4 is past the cut-off
+    assert map_at_k(["E"], [["D", "D", "D", "E"]], 4) == pytest.approx(1 / 4)
+
+
+def test_map_from_scores_ranks_ties_by_option_order_and_k1_is_accuracy():
+    scores = np.array([[0.1, 0.5, 0.5, 0.2], [0.9, 0.05, 0.03, 0.02], [0.1, 0.2, 0.3, 0.4]])
+    # row 0: ranking 1, 2, 3, 0 -> gold 2 at rank 2; row 1: gold 0 at rank 1; row 2: gold 0 last (rank 4)
+    assert map_at_k_from_scores([2, 0, 0], scores, 3) == pytest.approx((1 / 2 + 1) / 3)
+    assert map_at_k_from_scores([2, 0, 0], scores, 1) == pytest.approx(1 / 3)
+
+
+def test_pairwise_accuracy_hand_worked_and_ties_count_as_misses():
+    pairs = ["a", "a", "b", "b", "c", "c", "d", "d"]
+    labels = [1, 0, 0, 1, 1, 0, 1, 0]
+    scores = [0.9, 0.1, 0.2, 0.8, 0.3, 0.6, 0.5, 0.5]  # a right, b right, c wrong, d tie
+    assert pairwise_accuracy(pairs, labels, scores) == 0.5

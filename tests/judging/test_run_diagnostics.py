@@ -1,5 +1,6 @@
-"""Diagnostics and calibration in a real (tiny) run: the card, metrics.json, --strict,
-class weights, early stopping and the temperature used by evaluate."""
+"""Diagnostics and calibration in a real (tiny) run: the card, metrics.json (the session's tiny classification
+run), --strict, class weights, early stopping, an under-trained run and the temperature used by evaluate (runs
+of their own settings)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ def unlearnable_imbalanced(folder, n=200, seed=0):
     return folder
 
 
-def test_card_and_metrics_carry_baselines_calibration_and_diagnostics(tmp_path, tiny_model, sentiment_dir):
-    run = tunecard.train(tiny_config(sentiment_dir, tiny_model, tmp_path / "run"))
+def test_card_and_metrics_carry_baselines_calibration_and_diagnostics(tiny_runs):
+    run = tiny_runs("classification")
     test = run.metrics["splits"]["test"]
     assert set(test["baselines"]) == {"majority", "stratified"}
     calibration = test["calibration"]
@@ -43,8 +44,8 @@ def test_card_and_metrics_carry_baselines_calibration_and_diagnostics(tmp_path, 
     assert noise["loss"].is_monotonic_decreasing
 
 
-def test_temperature_is_saved_with_the_model_and_used_by_evaluate(tmp_path, tiny_model, sentiment_dir):
-    run = tunecard.train(tiny_config(sentiment_dir, tiny_model, tmp_path / "run"))
+def test_temperature_is_saved_with_the_model_and_used_by_evaluate(tiny_runs, sentiment_dir):
+    run = tiny_runs("classification")
     config = json.loads((run.model_path / "config.json").read_text())
     assert config["tunecard_temperature"] == run.metrics["temperature"]
     report = tunecard.evaluate(str(run.output), str(sentiment_dir / "test.jsonl"))

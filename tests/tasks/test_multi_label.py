@@ -3,7 +3,6 @@ thresholds fitted on validation and used end to end, the metrics against scikit-
 collapsed model, and the errors."""
 
 import json
-import random
 
 import numpy as np
 import pandas as pd
@@ -13,31 +12,7 @@ from tunecard.cli import main
 from tunecard.config import DataConfig
 from tunecard.tasks import multi_label
 
-from conftest import FILLER, write_jsonl
-
-CUES = {"joy": ["happy", "glad"], "anger": ["angry", "furious"], "fear": ["scared", "afraid"]}
-NAMES = sorted(CUES)
-
-
-def label_set_rows(n: int, seed: int) -> list[dict]:
-    """Texts carrying each label's cue word independently (40% each): learnable sets, some empty."""
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        labels = [label for label in CUES if rng.random() < 0.4]
-        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 8))]
-        for label in labels:
-            words.insert(rng.randint(0, len(words)), rng.choice(CUES[label]))
-        rows.append({"text": " ".join(words), "labels": labels})
-    return rows
-
-
-@pytest.fixture
-def label_set_dir(tmp_path):
-    folder = tmp_path / "sets"
-    for name, n, seed in (("train", 300, 1), ("validation", 80, 2), ("test", 80, 3)):
-        write_jsonl(folder / f"{name}.jsonl", label_set_rows(n, seed))
-    return folder
+from conftest import LABEL_NAMES as NAMES, label_set_rows, write_jsonl
 
 
 def hot(labels) -> list[float]:
@@ -168,7 +143,7 @@ def test_balanced_weights_even_each_label_and_the_chance_loss_is_the_best_blind_
         pytest.approx(float(expected), abs=1e-5) == pytest.approx(multi_label.blind_bce(priors, labels), abs=1e-5)
 
 
-# ---- a trained model, end to end ----------------------------------------------------------------
+# ---- a trained model, end to end (the session's multi_label run: 4 epochs, trained from the CLI) ----------
 
 def train(data, model, out, *extra):
     return main(["train", "--task", "multi_label", "--data", str(data), "--model", model, "--output", str(out),
@@ -176,14 +151,13 @@ def train(data, model, out, *extra):
                  "--model.max_length", "32", *extra])
 
 
-def test_a_trained_model_learns_sets_and_its_thresholds_go_everywhere(label_set_dir, tiny_model, tmp_path):
+def test_a_trained_model_learns_sets_and_its_thresholds_go_everywhere(tiny_runs):
     from huggingface_hub import ModelCard
     from transformers import pipeline
 
     import tunecard
 
-    out = tmp_path / "run"
-    assert train(label_set_dir, tiny_model, out) == 0
+    out = tiny_runs("multi_label").output  # trained by `tunecard train --task multi_label`, exit status 0
     metrics = json.loads((out / "metrics.json").read_text())
     history = pd.read_csv(out / "history.csv")
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
@@ -225,9 +199,8 @@ def test_balanced_class_weights_train_with_the_weighted_loss(label_set_dir, tiny
     assert test["intervals"]["differences"]["stratified"]["interval"][0] > 0  # learnt: ahead of prior draws
 
 
-def test_predict_writes_the_label_set_probabilities_and_ranked_labels(label_set_dir, tiny_model, tmp_path):
-    out = tmp_path / "run"
-    assert train(label_set_dir, tiny_model, out, "--train.epochs", "1") == 0
+def test_predict_writes_the_label_set_probabilities_and_ranked_labels(label_set_dir, tiny_runs, tmp_path):
+    out = tiny_runs("multi_label").output
     written = tmp_path / "new.csv"
     assert main(["predict", "--model", str(out), "--data", str(label_set_dir / "test.jsonl"), "--output",
                  str(written), "--top_k", "3"]) == 0
@@ -240,9 +213,8 @@ def test_predict_writes_the_label_set_probabilities_and_ranked_labels(label_set_
     assert all(len(r.split()) == 3 for r in frame["top_k"])
 
 
-def test_evaluate_uses_the_saved_thresholds_and_layout(label_set_dir, tiny_model, tmp_path):
-    out = tmp_path / "run"
-    assert train(label_set_dir, tiny_model, out, "--train.epochs", "1") == 0
+def test_evaluate_uses_the_saved_thresholds_and_layout(label_set_dir, tiny_runs, tmp_path):
+    out = tiny_runs("multi_label").output
     report = tmp_path / "eval"
     assert main(["evaluate", "--model", str(out), "--data", str(label_set_dir / "test.jsonl"), "--output",
                  str(report)]) == 0
@@ -253,10 +225,8 @@ def test_evaluate_uses_the_saved_thresholds_and_layout(label_set_dir, tiny_model
 
 # ---- refusals -------------------------------------------------------------------------------------
 
-def test_ensembles_of_multi_label_runs_are_refused(label_set_dir, tiny_model, tmp_path, capsys):
-    run, out = tmp_path / "run", tmp_path / "out"
-    assert train(label_set_dir, tiny_model, run, "--train.epochs", "1") == 0
-    capsys.readouterr()
+def test_ensembles_of_multi_label_runs_are_refused(tiny_runs, tmp_path, capsys):
+    run, out = tiny_runs("multi_label").output, tmp_path / "out"
     assert main(["ensemble", str(run), str(run), "--output", str(out)]) == 2
     assert capsys.readouterr().err.strip() == (
         f"tunecard: error: member {run}: expected a run of a task whose probabilities blend (classification, "

@@ -1,66 +1,38 @@
-"""The multiple-choice task: MAP@k, the three data layouts and answer forms, clear errors naming the row,
-the collator's shapes, context-first truncation, a run that learns, its card, and predict/submission."""
+"""The multiple-choice task: its chance and majority rankings, the collator's shapes (any number of options, padded
+options masked out of the loss), MAP@k with padded options, a run that learns (the session's multiple_choice run:
+4 options; multiple_choice_mixed: 3 to 5, tested in ARC digit labels), its card, predict/submission, evaluate,
+verify, serve and ensemble. Reading questions is tested in data/test_questions.py, MAP@k in
+judging/test_metrics.py."""
 
 from __future__ import annotations
 
-import random
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from huggingface_hub import ModelCard
 from transformers import AutoTokenizer
 
 import tunecard
-from conftest import FILLER, NEGATIVE, POSITIVE, tiny_config, write_jsonl
+from conftest import LETTERS, MIXED_COUNTS as COUNTS, make_mixed_questions, make_questions, tiny_config, write_jsonl
 from tunecard.cli import main
 from tunecard.config import DataConfig
-from tunecard.errors import TunecardError
-from tunecard.judging.metrics import map_at_k, map_at_k_from_scores
 from tunecard.data import questions
+from tunecard.errors import TunecardError
+from tunecard.judging.metrics import map_at_k
 from tunecard.tasks import multiple_choice
 from tunecard.tasks.multiple_choice import MultipleChoice
 
-LETTERS = "ABCD"
+
+def split_of(rows: list[dict], tmp_path, name: str = "d"):
+    """`rows` read as the validation split of a prepared run (train is the same file)."""
+    path = write_jsonl(tmp_path / f"{name}.jsonl", rows)
+    return questions.prepare(DataConfig(train=path, validation=path), seed=42)
 
 
-def make_questions(n: int, seed: int = 0, n_options: int = 4) -> list[dict]:
-    """Questions whose right option carries a positive cue word and the others negative ones (learnable),
-    in the Kaggle layout: prompt, A..D, answer letter."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        answer = rng.randrange(n_options)
-        phrase = lambda cue: " ".join([rng.choice(FILLER), cue, rng.choice(FILLER)])  # noqa: E731
-        options = [phrase(rng.choice(POSITIVE if j == answer else NEGATIVE)) for j in range(n_options)]
-        rows.append({"id": f"q{i}", "prompt": "which one is " + " ".join(rng.sample(FILLER, 3)) + "?",
-                     **dict(zip(LETTERS, options)), "answer": LETTERS[answer]})
-    return rows
-
-
-# ---- MAP@k ------------------------------------------------------------------------------------
-
-def test_map_at_3_hand_worked():
-    gold = ["A", "B", "C", "D"]
-    ranked = [["A", "B", "C"]] * 4  # ranks 1, 2, 3 and absent
-    assert map_at_k(gold, ranked, 3) == pytest.approx((1 + 1 / 2 + 1 / 3 + 0) / 4)
-
-
-def test_map_at_k_ignores_later_repeats_of_the_gold_label():
-    # A repeated correct label counts once, at its first rank; repeated wrong labels still take ranks.
-    assert map_at_k(["B"], [["B", "B", "B"]], 3) == 1.0
-    assert map_at_k(["C"], [["A", "A", "C"]], 3) == pytest.approx(1 / 3)
-    assert map_at_k(["C"], [["A", "C", "C"]], 3) == pytest.approx(1 / 2)
-    assert map_at_k(["E"], [["D", "D", "D", "E"]], 3) == 0.0  # rank 4 is past the cut-off
-    assert map_at_k(["E"], [["D", "D", "D", "E"]], 4) == pytest.approx(1 / 4)
-
-
-def test_map_from_scores_ranks_ties_by_option_order_and_k1_is_accuracy():
-    scores = np.array([[0.1, 0.5, 0.5, 0.2], [0.9, 0.05, 0.03, 0.02], [0.1, 0.2, 0.3, 0.4]])
-    # row 0: ranking 1, 2, 3, 0 -> gold 2 at rank 2; row 1: gold 0 at rank 1; row 2: gold 0 last (rank 4)
-    assert map_at_k_from_scores([2, 0, 0], scores, 3) == pytest.approx((1 / 2 + 1) / 3)
-    assert map_at_k_from_scores([2, 0, 0], scores, 1) == pytest.approx(1 / 3)
-
+# ---- chance and majority rankings -------------------------------------------------------------------
 
 def test_random_ranking_chance_level():
     assert multiple_choice.random_map(5, 3) == pytest.approx((1 + 1 / 2 + 1 / 3) / 5)
@@ -77,59 +49,7 @@ def test_majority_ranking_orders_letters_by_training_frequency():
     assert MultipleChoice().split_metrics(split, scores) == {"map_at_3": pytest.approx((1 + 1 / 2 + 1 / 3 + 1) / 4)}
 
 
-# ---- data layouts and answers ---------------------------------------------------------------------
-
-QUESTIONS = [("the sun is a", ["star", "planet", "moon"], 0), ("water boils at", ["10 C", "100 C", "1 C"], 1)]
-
-
-def layouts(tmp_path) -> dict[str, str]:
-    """The same two questions in every supported layout and answer form."""
-    letters = [{"prompt": q, **dict(zip("ABC", o)), "answer": "ABC"[a]} for q, o, a in QUESTIONS]
-    pd.DataFrame(letters).to_csv(tmp_path / "letters.csv", index=False)
-    files = {"letters": str(tmp_path / "letters.csv")}
-    files["list_index"] = write_jsonl(tmp_path / "list.jsonl",
-                                      [{"question": q, "options": o, "label": a} for q, o, a in QUESTIONS])
-    files["list_text"] = write_jsonl(tmp_path / "text.jsonl",
-                                     [{"question": q, "choices": o, "answer": o[a]} for q, o, a in QUESTIONS])
-    files["openbookqa"] = write_jsonl(tmp_path / "obqa.jsonl", [
-        {"id": f"7-{i}", "question": {"stem": q, "choices": [{"text": t, "label": "ABC"[j]} for j, t in enumerate(o)]},
-         "answerKey": "ABC"[a]} for i, (q, o, a) in enumerate(QUESTIONS)])
-    files["arc_numbered"] = write_jsonl(tmp_path / "arc.jsonl", [
-        {"question": q, "choices": {"text": o, "label": ["1", "2", "3"]}, "answerKey": str(a + 1)}
-        for q, o, a in QUESTIONS])
-    return files
-
-
-def test_every_layout_and_answer_form_reads_the_same_questions(tmp_path):
-    for name, path in layouts(tmp_path).items():
-        prepared = questions.prepare(DataConfig(train=path, validation=path), seed=42)
-        split = prepared.splits["validation"]
-        assert prepared.label_names == ["A", "B", "C"], name
-        assert split["question"] == [q for q, _, _ in QUESTIONS], name
-        assert split["options"] == [o for _, o, _ in QUESTIONS], name
-        assert split["label"] == [a for _, _, a in QUESTIONS], name
-    assert prepared.splits["validation"]["context"] == ["", ""]
-
-
-def test_a_missing_option_names_the_row(tmp_path):
-    rows = [{"prompt": q, **dict(zip("ABC", o)), "answer": "A"} for q, o, _ in QUESTIONS]
-    rows[1]["B"] = None
-    path = write_jsonl(tmp_path / "bad.jsonl", rows)
-    with pytest.raises(TunecardError) as info:
-        questions.prepare(DataConfig(train=path), seed=42)
-    assert str(info.value) == ("options in train: expected a non-empty text for every option; found row 2: "
-                               "option B is missing. Fix: fill in or remove that row")
-
-
-def test_rows_with_a_missing_option_can_be_dropped_and_are_reported(tmp_path):
-    rows = make_questions(30)
-    rows[3]["C"], rows[11]["A"] = None, "  "
-    prepared = questions.prepare(DataConfig(train=write_jsonl(tmp_path / "d.jsonl", rows), bad_rows="drop",
-                                                  validation_size=0.2), seed=42)
-    assert prepared.dropped_rows == {"train": {"count": 2, "first": ["q3", "q11"], "by": "id"}}
-    assert sum(len(s) for s in prepared.splits.values()) == 28
-    assert not {"q3", "q11"} & {i for s in prepared.splits.values() for i in s["id"]}
-
+# ---- errors from the command line ---------------------------------------------------------------
 
 def test_an_answer_outside_the_options_names_the_row_and_its_id(tmp_path, capsys, tiny_model):
     rows = make_questions(6)
@@ -145,24 +65,7 @@ def test_an_answer_outside_the_options_names_the_row_and_its_id(tmp_path, capsys
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
 
 
-def test_a_row_with_one_option_is_an_error_naming_it(tmp_path):
-    rows = [{"id": "q1", "question": "q1", "options": ["a", "b", "c"], "answer": 0},
-            {"id": "q2", "question": "q2", "options": ["a"], "answer": 0}]
-    with pytest.raises(TunecardError) as info:
-        questions.prepare(DataConfig(train=write_jsonl(tmp_path / "d.jsonl", rows)), seed=42)
-    assert str(info.value) == ("options in train: expected at least 2 options per question; found row 2 (id q2) has 1. "
-                               "Fix: give every question two or more options, or remove that row")
-
-
-def test_no_option_columns_is_an_error_listing_the_layouts(tmp_path):
-    path = write_jsonl(tmp_path / "d.jsonl", [{"question": "q", "answer": "A"}])
-    with pytest.raises(TunecardError) as info:
-        questions.prepare(DataConfig(train=path), seed=42)
-    assert str(info.value).startswith("multiple-choice train data: expected option columns A, B, ... beside a question "
-                                      "column, a list column (options, choices, endings), or OpenBookQA-style")
-
-
-# ---- tokens and collator ------------------------------------------------------------------------
+# ---- the collator and the loss ----------------------------------------------------------------------
 
 def test_collator_flattens_pads_per_batch_and_reshapes(tmp_path, minilm_path):
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
@@ -179,46 +82,85 @@ def test_collator_flattens_pads_per_batch_and_reshapes(tmp_path, minilm_path):
     assert [row["length"] for row in rows] == [max(len(ids) for ids in row["input_ids"]) for row in rows]
 
 
-def test_inputs_match_the_tokenizer_and_long_context_is_trimmed_first(minilm_path):
+def test_a_batch_pads_each_question_to_the_most_options_with_a_blank_input(tmp_path, minilm_path):
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
-    question, options = "what is a photon?", ["a particle of light", "a sound wave"]
-    encoded = questions.encode_choices(tokenizer, [question], [options], ["light is made of photons"], 64)
-    reference = tokenizer("light is made of photons #### " + question, options[0])
-    assert encoded["input_ids"][0][0] == reference["input_ids"]
-    assert encoded["token_type_ids"][0][0] == reference["token_type_ids"]
-    assert encoded["cut_context"] == encoded["cut_question_or_option"] == [False]
-
-    context = " ".join(["background"] * 100) + " final words"
-    encoded = questions.encode_choices(tokenizer, [question], [options], [context], 24)
-    text = tokenizer.decode(encoded["input_ids"][0][0])
-    assert len(encoded["input_ids"][0][0]) == 24 and encoded["cut_context"] == [True]
-    assert encoded["cut_question_or_option"] == [False]
-    assert text.startswith("[CLS] background") and "final" not in text  # the context lost its end
-    assert text.endswith("# # # # what is a photon? [SEP] a particle of light [SEP]")  # question and option kept
-    assert encoded["full_length"][0] > 100
+    split = split_of(make_mixed_questions(3), tmp_path).splits["validation"]
+    tokenized = questions.tokenize(split, tokenizer, 64)
+    rows = [tokenized[i] for i in range(3)]  # 3, 4 and 5 options
+    batch = MultipleChoice().data_collator(tokenizer)(rows)
+    longest = max(len(ids) for row in rows for ids in row["input_ids"])
+    assert batch["input_ids"].shape == batch["attention_mask"].shape == (3, 5, longest)
+    assert batch["labels"].tolist() == [[row["label"], n] for row, n in zip(rows, COUNTS)]
+    blank = tokenizer("", "")["input_ids"]  # [CLS] [SEP] [SEP]
+    for question, n in ((0, 3), (0, 4), (1, 4)):  # the options questions 1 and 2 lack
+        assert batch["input_ids"][question, n, :len(blank)].tolist() == blank
+        assert batch["attention_mask"][question, n].sum() == len(blank)
+    assert batch["input_ids"][2, 4, :len(rows[2]["input_ids"][4])].tolist() == rows[2]["input_ids"][4]
 
 
-def test_question_and_option_share_the_length_when_no_context_fits(minilm_path):
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
-    long_question = " ".join(["why"] * 40)
-    encoded = questions.encode_choices(tokenizer, [long_question], [["yes because " * 10, "no"]], ["ctx"], 32)
-    lengths = [len(ids) for ids in encoded["input_ids"][0]]
-    assert max(lengths) == 32
-    first = tokenizer.decode(encoded["input_ids"][0][0])
-    assert "ctx" not in first and first.count("why") == 14 and "yes because" in first  # half the budget each
-    assert encoded["cut_context"] == encoded["cut_question_or_option"] == [True]
+def test_the_loss_ignores_padded_options():
+    logits = torch.tensor([[2.0, 0.5, 1.0, 50.0, 80.0], [0.1, 0.2, 0.3, 0.4, 0.5]], requires_grad=True)
+    labels = torch.tensor([[0, 3], [4, 5]])  # question 1 has 3 options, question 2 all 5
+    loss = multiple_choice.choice_loss({"logits": logits}, labels)
+    with torch.no_grad():
+        own = [torch.nn.functional.cross_entropy(logits[0, :3][None], torch.tensor([0])).item(),
+               torch.nn.functional.cross_entropy(logits[1][None], torch.tensor([4])).item()]
+    assert loss.item() == pytest.approx(sum(own) / 2, rel=1e-6)
+    loss.backward()
+    assert logits.grad[0, 3:].tolist() == [0.0, 0.0]  # padded options get no gradient
+    # Trainer's num_items_in_batch counts both label entries of every question of the accumulated batch
+    assert multiple_choice.choice_loss({"logits": logits}, labels, num_items_in_batch=8).item() == \
+        pytest.approx(sum(own) / 4, rel=1e-6)
+
+
+# ---- metrics and baselines with padded options -------------------------------------------------------
+
+def scored_split(counts: list[int], gold: list[int]):
+    import datasets
+
+    features = datasets.Features({"label": datasets.ClassLabel(names=list("ABCDE")),
+                                  "n_options": datasets.Value("int32")})
+    return datasets.Dataset.from_dict({"label": gold, "n_options": counts}, features=features)
+
+
+def test_map_at_3_with_padded_options_hand_worked():
+    # The padded columns (past each question's count) hold high scores: ranked, they would push the answers down.
+    scores = np.array([[0.2, 0.5, 0.3, 0.9, 0.8],     # 3 options: ranking B C A, answer A at rank 3 -> 1/3
+                       [0.1, 0.2, 0.3, 0.15, 0.25],   # 5 options: ranking C E B D A, answer E at rank 2 -> 1/2
+                       [0.6, 0.4, 0.7, 0.9, 0.1]])    # 2 options: ranking A B, answer B at rank 2 -> 1/2
+    split = scored_split([3, 5, 2], [0, 4, 1])
+    assert MultipleChoice().split_metrics(split, scores) == {"map_at_3": pytest.approx((1 / 3 + 1 / 2 + 1 / 2) / 3)}
+    assert MultipleChoice(k=1).split_metrics(split, scores)["map_at_1"] == 0.0
+    assert multiple_choice.ranked_letters(scores, list("ABCDE"), 3, [3, 5, 2]) == ["B C A", "C E B", "A B"]
+    terms = MultipleChoice().unit_terms(split, scores)["map_at_3"]
+    assert terms.tolist() == pytest.approx([1 / 3, 1 / 2, 1 / 2])
+
+
+def test_the_baselines_rank_only_each_questions_own_options():
+    counts = [2, 3, 4, 5] * 1500
+    split = scored_split(counts, [0] * len(counts))
+    chance = MultipleChoice().chance_scores(split, seed=3)
+    assert np.isneginf(chance[0, 2:]).all() and np.isfinite(chance[3]).all()
+    expected = np.mean([multiple_choice.random_map(n, 3) for n in counts])  # 0.55: not 5 options' 0.367
+    assert MultipleChoice().split_metrics(split, chance)["map_at_3"] == pytest.approx(expected, abs=0.02)
+    majority = MultipleChoice().majority_scores(split, {"A": 1, "B": 2, "C": 3, "D": 40, "E": 50})
+    assert multiple_choice.ranked_letters(majority, list("ABCDE"), 3, counts)[:4] == ["B A", "C B A", "D C B",
+                                                                                       "E D C"]
+
+
+def test_the_chance_loss_is_the_mean_log_option_count_of_validation(tmp_path):
+    prepared = split_of(make_mixed_questions(6), tmp_path)
+    fitted = MultipleChoice().fit(np.zeros((6, 5)), prepared)
+    assert fitted.chance_loss(prepared.label_names, {}, None, None) == pytest.approx(np.mean(np.log([3, 4, 5])))
+    assert MultipleChoice().chance_loss(list("ABCD"), {}, None, None) == pytest.approx(np.log(4))
 
 
 # ---- a run that learns ----------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def mc_run(tmp_path_factory, _tiny_model_master):
-    folder = tmp_path_factory.mktemp("mc")
-    write_jsonl(folder / "data" / "train.jsonl", make_questions(160, seed=1))
-    write_jsonl(folder / "data" / "test.jsonl", make_questions(40, seed=2))
-    config = tiny_config(folder / "data", _tiny_model_master, folder / "run", epochs=5)
-    config.update(task="multiple_choice", k=2)
-    return tunecard.train(config)
+@pytest.fixture
+def mc_run(tiny_runs):
+    """160 questions of 4 options (test 40), 5 epochs, MAP@2 beside MAP@3."""
+    return tiny_runs("multiple_choice")
 
 
 def test_multiple_choice_run_learns_and_reports_map(mc_run):
@@ -296,3 +238,106 @@ def test_intervals_resample_questions_and_the_run_verifies(mc_run, capsys):
     assert test["intervals"]["differences"]["majority"]["metric"] == "map_at_3"
     assert main(["verify", str(mc_run.output)]) == 0
     assert capsys.readouterr().out.strip().endswith("all match")
+
+
+# ---- a run with 3 to 5 options per question ----------------------------------------------------------------
+
+@pytest.fixture
+def mixed_run(tiny_runs):
+    """Train in letter labels, test in ARC digit labels; 3, 4 and 5 options in every batch."""
+    return tiny_runs("multiple_choice_mixed")
+
+
+def test_a_run_with_mixed_option_counts_learns(mixed_run):
+    test = mixed_run.metrics["splits"]["test"]
+    assert mixed_run.metrics["label_names"] == ["A", "B", "C", "D", "E"]
+    assert test["metrics"]["accuracy"] >= 0.85 and test["metrics"]["map_at_3"] >= 0.9
+    assert mixed_run.history[-1]["eval_loss"] < mixed_run.history[0]["eval_loss"]
+    assert mixed_run.history[-1]["map_at_3"] >= 0.9
+    # chance: a random ranking of each question's own options (3, 4, 5): 0.611, 0.458, 0.367 -> 0.479 on average
+    assert 0.35 < test["baselines"]["stratified"]["map_at_3"] < 0.65
+
+
+def test_padded_options_get_probability_zero_and_are_never_ranked(mixed_run):
+    frame = pd.read_csv(mixed_run.output / "predictions" / "test.csv")
+    assert list(frame.columns) == ["id", "gold", "prediction", *(f"prob_{x}" for x in "ABCDE"), "ranked", "n_options"]
+    assert frame["n_options"].tolist() == [3, 4, 5] * 15
+    for _, row in frame.iterrows():
+        own = list("ABCDE"[:row["n_options"]])
+        assert all(row[f"prob_{x}"] == 0.0 for x in "ABCDE"[row["n_options"]:])
+        assert all(row[f"prob_{x}"] > 0 for x in own)
+        assert set(row["ranked"].split()) <= set(own) and len(row["ranked"].split()) == 3
+        assert row["prediction"] in own and row["gold"] in own
+    assert np.allclose(frame[[f"prob_{x}" for x in "ABCDE"]].sum(axis=1), 1)
+
+
+def test_the_card_gives_the_range_of_options(mixed_run):
+    card = mixed_run.card_path.read_text()
+    assert "Ranks the 3 to 5 options (A-E) of a question, best first." in card
+    assert "Questions have 3 to 5 options (A-E; a question with fewer options uses the first letters" in card
+    assert "A random ranking of a question's own options scores 0.3667 (5 options) to 0.6111 (3) on average" in card
+
+
+def test_a_mixed_run_verifies(mixed_run, capsys):
+    assert main(["verify", str(mixed_run.output)]) == 0
+    assert capsys.readouterr().out.strip().endswith("all match")
+
+
+def test_predict_scores_questions_with_any_number_of_options(mixed_run, tmp_path):
+    rows = make_mixed_questions(12, seed=7, counts=(2, 3, 4, 5))
+    data = write_jsonl(tmp_path / "new.jsonl", [{k: v for k, v in r.items() if k != "answerKey"} for r in rows])
+    out = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(mixed_run.output), "--data", data, "--output", str(out)]) == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["id", "prediction", "ranked", *(f"prob_{x}" for x in "ABCDE")]
+    for (_, row), question in zip(frame.iterrows(), rows):
+        n = len(question["choices"]["text"])
+        assert all(row[f"prob_{x}"] == 0.0 for x in "ABCDE"[n:])
+        ranked = row["ranked"].split()
+        assert len(ranked) == min(3, n) and set(ranked) <= set("ABCDE"[:n])
+    assert (frame["prediction"] == [q["answerKey"] for q in rows]).mean() >= 0.8
+    ranker = tunecard.load(mixed_run.output)
+    probs = ranker.predict_proba([q["question"] for q in rows], [q["choices"]["text"] for q in rows])
+    assert probs.shape == (12, 5) and probs[0, 2:].tolist() == [0.0, 0.0, 0.0]
+    assert np.allclose(probs, frame[[f"prob_{x}" for x in "ABCDE"]].to_numpy(), atol=1e-6)
+
+
+def test_more_options_than_the_model_has_letters_is_an_error_naming_the_row(mixed_run, tmp_path):
+    rows = make_mixed_questions(2, counts=(4, 6))
+    with pytest.raises(TunecardError) as info:
+        tunecard.evaluate(str(mixed_run.output), write_jsonl(tmp_path / "six.jsonl", rows))
+    assert str(info.value) == ("options in train: expected at most 5 options per question (the model's letters A-E); "
+                               "found row 2 (id q1) has 6. Fix: score questions of up to 5 options, or train on data "
+                               "that has 6")
+
+
+def test_a_request_mixing_option_counts_is_served(mixed_run):
+    from fastapi.testclient import TestClient
+
+    from tunecard.config import ServeConfig
+    from tunecard.workflows.serve.app import create_app
+    from tunecard.workflows.serve.engine import ServedModel
+
+    questions = make_mixed_questions(3, seed=9)
+    inputs = [{"question": q["question"], "options": q["choices"]["text"]} for q in questions]
+    ranker = tunecard.load(mixed_run.output)
+    probs = ranker.predict_proba([i["question"] for i in inputs], [i["options"] for i in inputs])
+    served = ServedModel(str(mixed_run.output))
+    with TestClient(create_app(served, ServeConfig(model=served.path))) as client:
+        response = client.post("/predict", json={"inputs": inputs})
+    assert response.status_code == 200, response.text
+    for result, row in zip(response.json(), probs):
+        scores = {entry["label"]: entry["score"] for entry in result}
+        assert [scores[x] for x in "ABCDE"] == pytest.approx(row.tolist(), abs=1e-6)
+    assert {e["label"]: e["score"] for e in response.json()[0]}["D"] == 0.0
+
+
+def test_an_ensemble_of_mixed_runs_masks_padded_options_and_verifies(mixed_run, tmp_path, capsys):
+    out = tmp_path / "ens"
+    assert main(["ensemble", str(mixed_run.output), str(mixed_run.output), "--output", str(out)]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    expected = mixed_run.metrics["splits"]["test"]["metrics"]
+    assert report["splits"]["test"]["metrics"] == pytest.approx(expected, abs=1e-4)
+    frame = pd.read_csv(out / "predictions" / "test.csv")
+    assert (frame.loc[frame["n_options"] == 3, ["prob_D", "prob_E"]] == 0.0).all().all()
+    assert main(["verify", str(out)]) == 0

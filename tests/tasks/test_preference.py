@@ -1,33 +1,20 @@
-"""The preference task: pairs split whole, expanded to labelled texts, pairwise accuracy, card,
-score plots, and predict on pair files and single texts."""
+"""The preference task: pairs split whole, expanded to labelled texts, a run that learns (the session's preference
+run) with pairwise accuracy, its card and score plots, and predict on pair files and single texts. Pairwise
+accuracy itself is tested in judging/test_metrics.py."""
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 
 import pandas as pd
 import pytest
 from huggingface_hub import ModelCard
 
-import tunecard
-from conftest import FILLER, NEGATIVE, POSITIVE, tiny_config, write_jsonl
+from conftest import make_pairs, write_jsonl
 from tunecard.cli import main
 from tunecard.config import DataConfig
 from tunecard.errors import TunecardError
-from tunecard.judging.metrics import pairwise_accuracy
 from tunecard.tasks import preference
-
-
-def make_pairs(n: int, seed: int = 0) -> list[dict]:
-    """HH-RLHF-style dialogues sharing a history; the chosen reply carries a positive cue word."""
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        history = "\n\nHuman: " + " ".join(rng.choice(FILLER) for _ in range(rng.randint(3, 8))) + "\n\nAssistant:"
-        reply = lambda cue: " " + " ".join([cue] + [rng.choice(FILLER) for _ in range(rng.randint(2, 6))])  # noqa: E731
-        rows.append({"chosen": history + reply(rng.choice(POSITIVE)), "rejected": history + reply(rng.choice(NEGATIVE))})
-    return rows
 
 
 def test_split_prompt_cuts_at_the_last_assistant_turn_of_the_shared_history():
@@ -37,13 +24,6 @@ def test_split_prompt_cuts_at_the_last_assistant_turn_of_the_shared_history():
     assert prompt == "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help?\n\nAssistant:"
     assert (good, bad) == ("Sure, here is how.", "No.")
     assert preference.split_prompt("plain one", "plain two") == ("", "plain one", "plain two")
-
-
-def test_pairwise_accuracy_hand_worked_and_ties_count_as_misses():
-    pairs = ["a", "a", "b", "b", "c", "c", "d", "d"]
-    labels = [1, 0, 0, 1, 1, 0, 1, 0]
-    scores = [0.9, 0.1, 0.2, 0.8, 0.3, 0.6, 0.5, 0.5]  # a right, b right, c wrong, d tie
-    assert pairwise_accuracy(pairs, labels, scores) == 0.5
 
 
 def test_pair_splitting_never_separates_a_pair(tmp_path):
@@ -91,14 +71,10 @@ def test_identical_pairs_are_dropped_and_reported(tmp_path):
     assert [f.id for f in prepared.findings] == ["data.identical_pairs"]
 
 
-@pytest.fixture(scope="module")
-def preference_run(tmp_path_factory, _tiny_model_master):
-    folder = tmp_path_factory.mktemp("preference")
-    write_jsonl(folder / "data" / "train.jsonl", make_pairs(200, seed=1))
-    config = tiny_config(folder / "data", _tiny_model_master, folder / "run", epochs=5)
-    config["task"] = "preference"
-    config["data"]["test_size"] = 0.15
-    return tunecard.train(config)
+@pytest.fixture
+def preference_run(tiny_runs):
+    """200 pairs, 15% held out as test, 5 epochs."""
+    return tiny_runs("preference")
 
 
 def test_preference_run_learns_and_reports_pairwise_accuracy(preference_run):

@@ -1,5 +1,5 @@
 """Zero-shot evaluation from the CLI: `tunecard evaluate --task T --model <a model tunecard did not train>` on
-the tiny random Llama of the LLM tests, saved to a folder. Multiple choice (each option by its log-likelihood,
+the session's tiny random Llama (conftest.py), saved to a folder. Multiple choice (each option by its log-likelihood,
 lm-evaluation-harness's acc and acc_norm) and llm_classification (each label by the likelihood of its words),
 their numbers recomputed by hand from the same model's scores, and the errors, exactly."""
 
@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from conftest import make_rows, write_jsonl
-from test_llm_classification import loaded, tiny_lm  # noqa: F401 (the tiny Llama and its loaded copy: fixtures)
 from tunecard.engine import causal_lm, prompting
 from tunecard.cli import main
 from tunecard.config import LlmConfig
@@ -122,18 +121,6 @@ def test_a_lora_adapter_folder_is_scored_merged_into_its_base(tiny_lm, loaded, t
     report = json.loads((out / "metrics.json").read_text())["zero_shot"]
     assert report["training"] == "none here (a PEFT adapter trained elsewhere, merged into its base)"
     assert report["base_model"] == tiny_lm and "**No training here.**" in (out / "README.md").read_text()
-
-
-def test_options_of_different_counts_score_minus_infinity_where_missing(loaded):
-    model, tokenizer = loaded
-    questions = ["the film was", "the plot was"]
-    options = [["great", "very good"], ["boring", "superb", "not bad"]]
-    together = causal_lm.score_options(model, tokenizer, questions, options, **choice_likelihood.PROMPT)
-    alone = [causal_lm.score_options(model, tokenizer, [q], [o], **choice_likelihood.PROMPT)[0]
-             for q, o in zip(questions, options)]
-    assert together.shape == (2, 3) and together[0, 2] == -np.inf
-    np.testing.assert_allclose(together[0, :2], alone[0], atol=1e-4)
-    np.testing.assert_allclose(together[1], alone[1], atol=1e-4)
 
 
 # ---- llm_classification ------------------------------------------------------------------------

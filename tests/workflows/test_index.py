@@ -40,10 +40,19 @@ def corpus(tmp_path_factory):
     return [str(folder / "facts.txt"), str(folder / "docs.csv")]
 
 
-def build(corpus, tmp_path, **settings) -> str:
-    output = str(tmp_path / f"index-{settings.get('kind', 'hybrid')}-{settings.get('index_type', 'auto')}")
-    tunecard.index(IndexConfig(corpus=corpus, output=output, **settings))
-    return output
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Indexes of the corpus by their settings, each built once for the module (the tests only read them)."""
+    folder, done = tmp_path_factory.mktemp("indexes"), {}
+
+    def build(corpus, **settings) -> str:
+        key = tuple(sorted(settings.items()))
+        if key not in done:
+            output = str(folder / "-".join(["index", *(f"{k}={v}" for k, v in key)]))
+            tunecard.index(IndexConfig(corpus=corpus, output=output, **settings))
+            done[key] = output
+        return done[key]
+    return build
 
 
 def test_split_words_overlaps_and_covers_every_word():
@@ -64,8 +73,8 @@ def test_reciprocal_rank_fusion_hand_worked():
 
 
 @pytest.mark.parametrize("kind", ["dense", "bm25", "hybrid"])
-def test_index_round_trip_finds_the_planted_passage(corpus, tmp_path, kind):
-    folder = build(corpus, tmp_path, kind=kind)
+def test_index_round_trip_finds_the_planted_passage(built, corpus, tmp_path, kind):
+    folder = built(corpus, kind=kind)
     manifest = json.loads((tmp_path / folder / "manifest.json").read_text())
     assert manifest["passages"] == 41 + 3 and manifest["kind"] == kind  # 41 lines, the document in 3 windows
     if kind != "bm25":
@@ -86,15 +95,15 @@ def test_index_round_trip_finds_the_planted_passage(corpus, tmp_path, kind):
             index.search(["x"], 1, kind=other)
 
 
-def test_ivf_index_is_chosen_on_request_and_searches(corpus, tmp_path):
-    folder = build(corpus, tmp_path, kind="dense", index_type="ivf", nlist=2, nprobe=2)
+def test_ivf_index_is_chosen_on_request_and_searches(built, corpus, tmp_path):
+    folder = built(corpus, kind="dense", index_type="ivf", nlist=2, nprobe=2)
     manifest = json.loads((tmp_path / folder / "manifest.json").read_text())
     assert (manifest["faiss_index"], manifest["nlist"], manifest["nprobe"]) == ("IndexIVFFlat", 2, 2)
     assert load_index(folder).search(["a lighthouse powered by moonlight"], 1)[0][0].text == PLANTED
 
 
-def test_a_different_query_model_is_refused(corpus, tmp_path, tiny_model):
-    folder = build(corpus, tmp_path, kind="dense")
+def test_a_different_query_model_is_refused(built, corpus, tmp_path, tiny_model):
+    folder = built(corpus, kind="dense")
     with pytest.raises(TunecardError) as info:
         load_index(folder, query_model=tiny_model)
     assert str(info.value) == (
@@ -113,10 +122,10 @@ def test_index_cli_reports_passages_per_second_and_rejects_a_bad_kind(corpus, tm
     assert not (tmp_path / "bad").exists() and not (tmp_path / "bad.partial").exists()
 
 
-def test_attach_context_appends_the_best_passages(corpus, tmp_path):
+def test_attach_context_appends_the_best_passages(built, corpus, tmp_path):
     import datasets
 
-    index = load_index(build(corpus, tmp_path, kind="bm25"))
+    index = load_index(built(corpus, kind="bm25"))
     rows = datasets.Dataset.from_dict({"question": ["what powers lighthouse lamps?"],
                                        "options": [["moonlight", "coal"]], "context": ["given context."]})
     out = attach_context(rows, index, 2)
@@ -126,8 +135,8 @@ def test_attach_context_appends_the_best_passages(corpus, tmp_path):
     assert [r["id"] for r in retrieved] == ["facts.txt:18"] and retrieved[0]["score"] > 0
 
 
-def test_training_with_retrieval_saves_passages_with_predictions(corpus, tmp_path, _tiny_model_master):
-    folder = build(corpus, tmp_path, kind="bm25")
+def test_training_with_retrieval_saves_passages_with_predictions(built, corpus, tmp_path, _tiny_model_master):
+    folder = built(corpus, kind="bm25")
     write_jsonl(tmp_path / "data" / "train.jsonl", make_questions(80, seed=3))
     write_jsonl(tmp_path / "data" / "test.jsonl", make_questions(20, seed=4))
     config = tiny_config(tmp_path / "data", _tiny_model_master, tmp_path / "run", epochs=2)
@@ -158,8 +167,8 @@ def test_training_with_retrieval_saves_passages_with_predictions(corpus, tmp_pat
     assert all(len(json.loads(r)) <= 1 for r in predicted["retrieved"]) and len(predicted) == 5
 
 
-def test_retrieval_is_refused_for_a_task_without_context(tmp_path, sentiment_dir, tiny_model, corpus):
-    folder = build(corpus, tmp_path, kind="bm25")
+def test_retrieval_is_refused_for_a_task_without_context(built, tmp_path, sentiment_dir, tiny_model, corpus):
+    folder = built(corpus, kind="bm25")
     config = tiny_config(sentiment_dir, tiny_model, tmp_path / "run", epochs=1)
     config["retrieval"] = {"index": folder}
     with pytest.raises(TunecardError, match="--retrieval.index: expected a task whose inputs take a context"):

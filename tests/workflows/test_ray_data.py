@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import tunecard
-from conftest import make_rows, tiny_config, write_jsonl
+from conftest import LETTERS, make_questions, make_rows, write_jsonl
 from tunecard.errors import TunecardError
 
 ray = pytest.importorskip("ray")
@@ -31,12 +31,10 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, _tiny_model_master):
+def run(tiny_runs):
     """Three epochs, not four: the probabilities are spread out, not all 0 and 1 (which would make their
     comparison say nothing)."""
-    folder = tmp_path_factory.mktemp("ray")
-    write_jsonl(folder / "data" / "train.jsonl", make_rows(240, seed=1))
-    return tunecard.train(tiny_config(folder / "data", _tiny_model_master, folder / "run", epochs=3))
+    return tiny_runs("classification_train_only", epochs=3)
 
 
 @pytest.fixture
@@ -117,16 +115,12 @@ def test_an_actor_refusing_a_batch_without_ids_raises_the_tunecard_error(cluster
         predict_dataset(ray.data.read_json(path), str(run.output), concurrency=1).materialize()
 
 
-def test_a_list_column_as_ray_hands_it_over_scores_as_predict_does(tmp_path, _tiny_model_master):
+def test_a_list_column_as_ray_hands_it_over_scores_as_predict_does(tmp_path, tiny_runs):
     """Ray's pandas batches hold Arrow list cells as numpy arrays; a multiple-choice model's `options`
     column scores from them exactly as predict scores the same file (no cluster needed)."""
     import pyarrow as pa
 
-    from test_multiple_choice import LETTERS, make_questions
-
-    write_jsonl(tmp_path / "data" / "train.jsonl", make_questions(32, seed=1))
-    config = tiny_config(tmp_path / "data", _tiny_model_master, tmp_path / "run", epochs=1)
-    mc_run = tunecard.train({**config, "task": "multiple_choice"})
+    mc_run = tiny_runs("multiple_choice")
     rows = [{"id": r["id"], "question": r["prompt"], "options": [r[x] for x in LETTERS]}
             for r in make_questions(12, seed=7)]
     expected = pd.read_csv(tunecard.predict(str(mc_run.output), write_jsonl(tmp_path / "new.jsonl", rows),

@@ -1,11 +1,11 @@
 """`tunecard serve`: the HTTP API in-process (scores equal `tunecard.load`/`predict`, every error with its
 message, truncation, /health /info /docs /metrics), a real server process (dynamic batching of concurrent
 requests, graceful shutdown with requests in flight, the try-it page in a headless browser), multiple-choice
-and preference models, CLI errors, and the DynamicBatcher on its own."""
+and preference models (the session's tiny runs), and CLI errors. The DynamicBatcher on its own:
+test_serve_batcher.py."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -27,13 +27,10 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 import tunecard
-from conftest import make_rows, tiny_config, write_jsonl
-from test_multiple_choice import make_questions
-from test_preference import make_pairs
+from conftest import make_questions, write_jsonl
 from tunecard.cli import main
 from tunecard.config import ServeConfig
 from tunecard.workflows.serve.app import create_app
-from tunecard.workflows.serve.batcher import DynamicBatcher, QueueFull
 from tunecard.workflows.serve.engine import ServedModel
 
 CHROMIUM = "/usr/bin/chromium"
@@ -59,12 +56,10 @@ def _one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, _tiny_model_master):
-    folder = tmp_path_factory.mktemp("serve")
-    write_jsonl(folder / "data" / "train.jsonl", make_rows(240, seed=1))
-    # No temperature: the calibrated tiny model's probabilities are all 0 or 1, which compare too easily.
-    return tunecard.train(tiny_config(folder / "data", _tiny_model_master, folder / "run",
-                                      temperature_scaling=False))
+def run(tiny_runs):
+    # No temperature: the calibrated tiny model's probabilities are all 0 or 1, which compare too easily. No test
+    # split: the card's metrics are validation's.
+    return tiny_runs("classification_train_only", temperature_scaling=False)
 
 
 @pytest.fixture(scope="module")
@@ -527,21 +522,13 @@ def test_the_try_it_page_scores_a_text_in_a_headless_browser(server):
 # ---- multiple choice and preference models -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def mc_run(tmp_path_factory, _tiny_model_master):
-    folder = tmp_path_factory.mktemp("serve-mc")
-    write_jsonl(folder / "data" / "train.jsonl", make_questions(80, seed=1))
-    config = tiny_config(folder / "data", _tiny_model_master, folder / "run", epochs=2)
-    config["task"] = "multiple_choice"
-    return tunecard.train(config)
+def mc_run(tiny_runs):
+    return tiny_runs("multiple_choice")
 
 
 @pytest.fixture(scope="module")
-def preference_run(tmp_path_factory, _tiny_model_master):
-    folder = tmp_path_factory.mktemp("serve-preference")
-    write_jsonl(folder / "data" / "train.jsonl", make_pairs(80, seed=1))
-    config = tiny_config(folder / "data", _tiny_model_master, folder / "run", epochs=2)
-    config["task"] = "preference"
-    return tunecard.train(config)
+def preference_run(tiny_runs):
+    return tiny_runs("preference")
 
 
 def test_a_multiple_choice_model_ranks_the_options(mc_run):
@@ -675,136 +662,3 @@ def test_serve_with_a_port_that_is_not_a_number_exits_2(capsys):
     assert main(["serve", "--model", "x", "--port", "abc"]) == 2
     assert capsys.readouterr().err == ("tunecard: error: --port: expected a whole number; found 'abc'. "
                                        "Fix: set --port to a whole number\n")
-
-
-# ---- the DynamicBatcher on its own ------------------------------------------------------------------
-
-def drive(requests, max_batch_tokens=1000, max_wait_ms=50.0, max_queue=1000, stop_early=False):
-    """Submit every (text, key, tokens) request at once to a DynamicBatcher over a plain function; returns
-    (each request's result or exception, the batches as lists of texts)."""
-    batches: list[list[str]] = []
-    observed: list[tuple[int, int]] = []
-
-    def score(batch):
-        batches.append([t for r in batch.requests for t in r.rows["text"]])
-        return [[f"scored {t}" for t in r.rows["text"]] for r in batch.requests]
-
-    async def scenario():
-        batcher = DynamicBatcher(score, max_batch_tokens, max_wait_ms, max_queue,
-                                 on_batch=lambda batch, seconds: observed.append((batch.size, batch.tokens)))
-        batcher.start()
-        tasks = [asyncio.ensure_future(batcher.submit({"text": [text]}, key, tokens, 1))
-                 for text, key, tokens in requests]
-        if stop_early:
-            await asyncio.sleep(0.05)  # every request is queued, the first still waits for company
-            started = time.perf_counter()
-            await batcher.stop()
-            assert all(task.done() for task in tasks), "stop() returned before every queued request was scored"
-            assert time.perf_counter() - started < max_wait_ms / 1000 / 2, "stop() waited out max_wait_ms"
-            with pytest.raises(QueueFull, match="the server is shutting down"):
-                await batcher.submit({"text": ["late"]}, "k", 1, 1)
-            return [task.result() for task in tasks]
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        await batcher.stop()
-        return results
-
-    results = asyncio.run(scenario())
-    assert [size for size, _ in observed] == [len(b) for b in batches]
-    return results, batches
-
-
-def test_batcher_combines_concurrent_requests_and_answers_each_its_own():
-    requests = [(f"t{i}", "text", 3) for i in range(8)]
-    results, batches = drive(requests)
-    assert results == [[f"scored t{i}"] for i in range(8)]
-    assert batches == [[f"t{i}" for i in range(8)]]
-
-
-def test_batcher_never_mixes_keys_and_keeps_arrival_order():
-    requests = [(f"t{i}", "pair" if i % 3 == 0 else "text", 2) for i in range(9)]
-    results, batches = drive(requests)
-    assert results == [[f"scored t{i}"] for i in range(9)]
-    assert batches == [["t0", "t3", "t6"], ["t1", "t2", "t4", "t5", "t7", "t8"]]
-
-
-def test_batcher_token_budget_caps_a_batch():
-    results, batches = drive([(f"t{i}", "text", 4) for i in range(7)], max_batch_tokens=10)
-    assert results == [[f"scored t{i}"] for i in range(7)]
-    assert batches == [["t0", "t1"], ["t2", "t3"], ["t4", "t5"], ["t6"]]
-
-
-def test_batcher_scores_a_request_over_the_budget_alone():
-    results, batches = drive([("big", "text", 25), ("a", "text", 4), ("b", "text", 4)], max_batch_tokens=10)
-    assert results == [["scored big"], ["scored a"], ["scored b"]]
-    assert batches == [["big"], ["a", "b"]]
-
-
-def test_batcher_stop_scores_everything_queued_before_returning():
-    requests = [(f"t{i}", "pair" if i == 2 else "text", 4) for i in range(5)]
-    results, batches = drive(requests, max_wait_ms=10_000, stop_early=True)  # far under the token budget
-    assert results == [[f"scored t{i}"] for i in range(5)]
-    assert batches == [["t0", "t1", "t3", "t4"], ["t2"]]
-
-
-def test_batcher_refuses_requests_over_max_queue():
-    async def scenario():
-        batcher = DynamicBatcher(lambda batch: [["x"]] * len(batch.requests), 1000, 10_000, max_queue=3)
-        batcher.start()
-        first = asyncio.ensure_future(batcher.submit({"text": ["a", "b"]}, "k", 2, 2))
-        await asyncio.sleep(0)
-        with pytest.raises(QueueFull, match=re.escape("2 inputs are queued (limit 3)")):
-            await batcher.submit({"text": ["c", "d"]}, "k", 2, 2)
-        await batcher.stop()
-        return await first
-
-    assert asyncio.run(scenario()) == ["x"]
-
-
-def test_batcher_gives_a_scoring_error_to_every_request_of_the_batch():
-    def score(batch):
-        raise ValueError("the model broke")
-
-    async def scenario():
-        batcher = DynamicBatcher(score, 1000, 50, 100)
-        batcher.start()
-        results = await asyncio.gather(*(batcher.submit({"text": [t]}, "k", 1, 1) for t in "abc"),
-                                       return_exceptions=True)
-        await batcher.stop()
-        return results
-
-    results = asyncio.run(scenario())
-    assert [type(r) for r in results] == [ValueError] * 3 and str(results[0]) == "the model broke"
-
-
-def waves(sizes, max_wait_ms):
-    """Waves of concurrent requests (`sizes`: requests per wave), each sent when the last is answered, as
-    closed-loop clients do; returns each wave's (batch sizes, seconds until all were answered)."""
-    batches: list[int] = []
-
-    def score(batch):
-        batches.append(len(batch.requests))
-        return [[0] for _ in batch.requests]
-
-    async def scenario():
-        batcher = DynamicBatcher(score, 1000, max_wait_ms, 1000)
-        batcher.start()
-        seen = []
-        for size in sizes:
-            started, before = time.perf_counter(), len(batches)
-
-            async def client(i):
-                await asyncio.sleep(0.002 * i)  # the clients of a wave come back a little apart
-                return await batcher.submit({"text": ["x"]}, "k", 1, 1)
-            await asyncio.gather(*(client(i) for i in range(size)))
-            seen.append((batches[before:], time.perf_counter() - started))
-        await batcher.stop()
-        return seen
-    return asyncio.run(scenario())
-
-
-def test_batcher_waits_for_as_many_requests_as_the_last_batch_held_and_a_lone_client_never_waits():
-    first, again, alone, alone_again = waves([4, 4, 1, 1], max_wait_ms=2000)
-    assert first[0] == [4]  # no batch yet: the wait may run its length, and 4 requests join
-    assert again[0] == [4] and again[1] < 1.0  # the last batch held 4: the wait ends when 4 are queued
-    assert alone[0] == [1] and alone[1] > 1.5  # 1 of the 4 expected came: the wait ran out
-    assert alone_again[0] == [1] and alone_again[1] < 0.5  # the last batch held 1: no wait at all
