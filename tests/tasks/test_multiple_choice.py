@@ -341,3 +341,45 @@ def test_an_ensemble_of_mixed_runs_masks_padded_options_and_verifies(mixed_run, 
     frame = pd.read_csv(out / "predictions" / "test.csv")
     assert (frame.loc[frame["n_options"] == 3, ["prob_D", "prob_E"]] == 0.0).all().all()
     assert main(["verify", str(out)]) == 0
+
+
+# ---- findings that fit the task: answer positions, not classes ---------------------------------------------------
+
+def test_a_mixed_run_reports_positions_by_option_count_and_no_class_findings(mixed_run):
+    """Answer letters are positions: E exists only in five-option questions, so no class-imbalance advice and no
+    never-recalled class; the card and metrics.json give accuracy and answer positions per option count."""
+    ids = {f["id"] for f in mixed_run.metrics["diagnostics"]}
+    assert not ids & {"data.imbalance", "classes.never_recalled", "collapse.class_never_recalled"}
+    assert set(mixed_run.metrics["diagnostics_not_applicable"]) == {
+        "data.imbalance", "classes.never_recalled", "collapse.class_never_recalled"}
+    table = mixed_run.metrics["splits"]["test"]["tables"][0]
+    assert [row[:2] for row in table["rows"]] == [[3, 15], [4, 15], [5, 15]]
+    assert [row[3] for row in table["rows"]] == pytest.approx([1 / 3, 1 / 4, 1 / 5], abs=1e-6)
+    assert all(0.6 <= row[2] <= 1 for row in table["rows"])  # a model that learned, on every size
+    assert table["rows"][0][4].split()[::2] == ["A", "B", "C"]  # three-option questions: positions A-C only
+    finding = next(f for f in mixed_run.metrics["diagnostics"]
+                   if f["id"] == "positions.by_option_count" and f["split"] == "test")
+    assert finding["message"].startswith("test: 3 options (15 questions): accuracy ")
+    assert set(finding["evidence"]["by_option_count"]) == {"3", "4", "5"}
+    card = mixed_run.card_path.read_text()
+    assert "| Options | Questions | Accuracy | Chance | Gold answer at | Model's answer at |" in card
+    assert "| 5 | 15 |" in card and "| 0.2000 |" in card
+    assert "Checks that do not fit this task and were not run: `data.imbalance` (answer letters are positions" in card
+
+
+def test_a_model_answering_one_position_is_told_so_per_option_count():
+    from tunecard.judging import positions
+
+    rng = np.random.default_rng(0)
+    counts = np.array([4] * 200 + [5] * 10)
+    gold = np.array([rng.integers(n) for n in counts])
+    leaning = np.where(rng.random(len(gold)) < 0.5, 0, gold)  # half the answers pulled to A
+    groups = positions.by_option_count(gold, leaning, counts, list("ABCDE"))
+    found = positions.position_findings("test", groups, gold, leaning, counts)
+    assert [f.id for f in found] == ["positions.by_option_count", "positions.bias"]
+    assert found[1].message.startswith("on test questions with 4 options the model answers 'A' more often than the "
+                                       "gold answers stand there (model: A ")
+    assert found[1].evidence["options"] == 4  # five-option questions: too few to test (10 < MIN_QUESTIONS)
+    fair = positions.position_findings("test", positions.by_option_count(gold, gold, counts, list("ABCDE")), gold,
+                                       gold, counts)
+    assert [f.id for f in fair] == ["positions.by_option_count"]

@@ -162,3 +162,23 @@ def test_no_workflow_names_a_task_or_probes_one():
         text = path.read_text(encoding="utf-8")
         assert not names.search(text), f"{path.relative_to(SRC)} names a task"
         assert "hasattr(task" not in text and "getattr(task" not in text, f"{path.relative_to(SRC)} probes a task"
+
+
+def test_every_finding_states_the_tasks_it_applies_to_and_no_task_is_listed_for_one_it_declines():
+    """docs/diagnostics.md has an `applies to` cell for every finding; a task that declares a finding not applicable
+    (Task.findings_not_applicable, with its reason) is never listed for it, and declares only documented ids."""
+    documented = {}
+    for line in (Path(__file__).resolve().parents[2] / "docs" / "diagnostics.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| `") and len(cells) >= 4:
+            documented[cells[0].strip("`")] = cells[2]
+    assert {"data.imbalance", "positions.by_option_count", "collapse.one_class"} <= set(documented)
+    assert all(documented.values())
+    for name in tasks.TASKS:
+        declined = tasks.task_class(name).findings_not_applicable
+        assert set(declined) <= set(documented), name
+        for finding, why in declined.items():
+            assert why and name not in documented[finding].replace(" ", "").split(","), (name, finding)
+    assert set(tasks.task_class("multiple_choice").findings_not_applicable) == {
+        "data.imbalance", "classes.never_recalled", "collapse.class_never_recalled"}
+    assert tasks.task_class("classification").findings_not_applicable == {}

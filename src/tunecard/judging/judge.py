@@ -36,6 +36,9 @@ class SplitReport:
     {"metric", "difference", "interval"}}, with the unit resampled, confidence, resamples and seed."""
     examples: list[dict] | None = None
     """Example rows (id, text, gold, and one label per scorer: before, after, ...) for the card."""
+    tables: list[dict] | None = None
+    """Tables a task adds for the split ({"title", "columns", "rows"}; multiple choice: accuracy and answer positions
+    by option count), rendered as they are in the card."""
 
 
 @dataclass
@@ -80,7 +83,7 @@ def judge_split(task, name: str, dataset, logits: np.ndarray, names: list[str], 
                                  metrics.macro_f1_of_confusions, seed)
     findings = diagnostics.collapse_findings(name, gold, pred, names, metrics.macro_f1(gold, pred, n),
                                              metrics.macro_f1(gold, majority, n), lead)
-    return SplitEvaluation(report, gold, probs, findings, logits)
+    return SplitEvaluation(report, gold, probs, task.applicable(findings), logits)
 
 
 def _intervals(task, dataset, scorers: dict, names: list[str], headline: str, scored: dict, seed: int) -> dict:

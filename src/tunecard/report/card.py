@@ -86,6 +86,8 @@ class CardInputs:
     baseline_names: dict = field(default_factory=dict)
     fitted: dict = field(default_factory=dict)
     """What the task fitted on validation after training (Task.fitted_settings), e.g. decision thresholds."""
+    findings_not_applicable: dict = field(default_factory=dict)
+    """Findings that do not fit the task (Task.findings_not_applicable): id -> why; the card says so."""
 
 
 def framework_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
@@ -198,7 +200,7 @@ def render_evaluation(report: dict, results: list[SplitReport], names: list[str]
         model=report["model"], data=report["data"], baseline_source=report["baseline_source"],
         majority_label=report["majority_label"], baselines=report.get("baselines"), results=results, label_names=names,
         zero_shot=report.get("zero_shot"),
-        diagnostics=report["diagnostics"],
+        diagnostics=report["diagnostics"], not_applicable=report.get("diagnostics_not_applicable", {}),
         metric_keys=metric_keys, metric_names=metric_names(metric_info),
         baseline_names={**BASELINE_NAMES, **report.get("baseline_names", {})},
         interval_settings=interval_settings(results),

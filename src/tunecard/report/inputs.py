@@ -40,7 +40,7 @@ def card_inputs(run, evaluations, result, findings, args) -> CardInputs:
         samples_per_second=result.samples_per_second, device=str(args.device),
         findings=[f.as_dict() for f in findings], temperature=run.temperature, dropped_rows=prepared.dropped_rows,
         selection=run.selection, long_inputs=long_inputs_of(run), base_license=run.license,
-        extra=run.report_extra or {})
+        extra=run.report_extra or {}, findings_not_applicable=dict(task.findings_not_applicable))
 
 
 def long_inputs_of(run) -> dict:
@@ -89,6 +89,7 @@ def run_metrics(inputs: CardInputs, result) -> dict:
         **inputs.extra,
         **({"fitted": inputs.fitted} if inputs.fitted else {}),
         "diagnostics": inputs.findings,
+        **({"diagnostics_not_applicable": inputs.findings_not_applicable} if inputs.findings_not_applicable else {}),
     }
 
 
@@ -96,7 +97,7 @@ def split_metrics(report: SplitReport) -> dict:
     return {"size": report.size, "label_distribution": report.distribution, "metrics": report.metrics,
             "baselines": {"majority": report.baseline, "stratified": report.stratified},
             "calibration": report.calibration, "intervals": report.intervals, "per_class": report.per_class,
-            "confusion_matrix": report.confusion,
+            "confusion_matrix": report.confusion, **({"tables": report.tables} if report.tables else {}),
             **({"comparisons": report.comparisons, "examples": report.examples} if report.comparisons else {})}
 
 
@@ -109,7 +110,9 @@ def evaluation_report(model: str, data: str, names: list[str], train_counts, res
             "majority_label": max(names, key=lambda n: counts[n]),
             "baseline_source": "the training data" if train_counts else "the evaluated data",
             "splits": {r.report.name: split_metrics(r.report) for r in results},
-            "diagnostics": [f.as_dict() for f in findings]}
+            "diagnostics": [f.as_dict() for f in findings],
+            **({"diagnostics_not_applicable": dict(task.findings_not_applicable)}
+               if task.findings_not_applicable else {})}
 
 
 # ---- card text --------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ def format_summary(title: str, history: list[dict], results: list, metric_keys: 
                               if k in other["metrics"])
             lines.append(f"  {other['label']}: {shown}")
         lines.append(_calibration_line(result.calibration))
+        lines.extend(_table_lines(result.tables))
         lines.append("")
     shown = [f for f in findings if f["severity"] != "info"]
     if findings:
@@ -65,3 +66,14 @@ def _calibration_line(calibration: dict | None) -> str:
         line += (f"; with temperature {calibration['temperature']:.3f}: ECE {calibration['ece_scaled']:.4f}, "
                  f"Brier {calibration['brier_scaled']:.4f}")
     return line
+
+
+def _table_lines(tables: list[dict] | None) -> list[str]:
+    """A task's tables of a split (e.g. accuracy by option count), one line per row."""
+    lines = []
+    for table in tables or []:
+        lines.append(f"  {table['title']}:")
+        lines.append("    " + " | ".join(table["columns"]))
+        lines.extend("    " + " | ".join(f"{c:.4f}" if isinstance(c, float) else str(c) for c in row)
+                     for row in table["rows"])
+    return lines

@@ -101,6 +101,9 @@ class Task:
     """The default peak learning rate of small models (SMALL_MODEL); None: `learning_rate` for every size."""
     reads_windows: ClassVar[bool] = True
     """Texts longer than the window can be read whole, as overlapping windows (model.long_inputs: chunk)."""
+    findings_not_applicable: ClassVar[dict[str, str]] = {}
+    """Diagnostic findings (their ids, docs/diagnostics.md) that do not fit this task shape -> why, in the card's
+    words. Every other finding applies; `applicable` drops these wherever findings are collected."""
 
     windows: Optional[Windows] = None
     """How a text longer than max_length is read: None cuts it (truncate); Windows splits it (chunk)."""
@@ -300,6 +303,10 @@ class Task:
 
     def headline_metric(self, label_names: list[str]) -> str:
         return "f1" if len(label_names) == 2 else "f1_macro"
+
+    def applicable(self, findings: list) -> list:
+        """The findings that fit this task (`findings_not_applicable` dropped; None entries too)."""
+        return [f for f in findings if f is not None and f.id not in self.findings_not_applicable]
 
     def judge(self, name: str, dataset, logits: np.ndarray, names: list[str], train_counts: dict[str, int],
               temperature: Optional[float], seed: int):

@@ -187,6 +187,18 @@ class ChoiceRanker:
         return [self.labels[i] for i in self.predict_proba(questions, options, contexts).argmax(-1)]
 
 
+def with_positions(judged, dataset, names: list[str]):
+    """A judged split with its accuracy and answer positions by option count: a table for the card and findings
+    (judging/positions.py), what is true of answer letters where the class findings are not."""
+    from tunecard.judging import positions
+
+    counts, predicted = questions.option_counts(dataset), judged.probs.argmax(-1)
+    groups = positions.by_option_count(judged.gold, predicted, counts, names)
+    judged.report.tables = [positions.position_table(groups)]
+    judged.findings.extend(positions.position_findings(judged.report.name, groups, judged.gold, predicted, counts))
+    return judged
+
+
 @dataclass(frozen=True)
 class MultipleChoice(Task):
     """A question, its options (+ context) and an answer: `AutoModelForMultipleChoice`; MAP@3 headline."""
@@ -211,6 +223,13 @@ class MultipleChoice(Task):
     interval_unit = "questions"
     ensemble_objective = "headline"
     """MAP@3, the metric the field ranks multiple-choice ensembles by (log_loss on request)."""
+    findings_not_applicable = {
+        "data.imbalance": "answer letters are positions, not classes (E exists only in five-option questions), and "
+                          "class weights do not apply: the answer positions by option count are reported instead",
+        "classes.never_recalled": "answer letters are positions, not classes: accuracy by option count is reported "
+                                  "instead",
+        "collapse.class_never_recalled": "answer letters are positions, not classes: a model answering one position "
+                                         "is caught by collapse.one_class and positions.bias"}
 
     k: Optional[int] = None
     """Also report MAP@k for this cut-off (MAP@3 is always reported)."""
@@ -336,7 +355,8 @@ class MultipleChoice(Task):
         from tunecard.judging import judge
 
         own = questions.own_options(dataset, np.asarray(logits, dtype=np.float64))
-        return judge.judge_split(self, name, dataset, own, names, train_counts, temperature, seed)
+        return with_positions(judge.judge_split(self, name, dataset, own, names, train_counts, temperature, seed),
+                              dataset, names)
 
     def prediction_extras(self, dataset, probs: np.ndarray) -> dict[str, list]:
         """Columns added to predictions/<split>.csv: the ranked letters, each question's option count where some

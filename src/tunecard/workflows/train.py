@@ -302,7 +302,7 @@ def _judge_run(model, run: TrainingRun, result, workdir: Path, logits: dict):
     findings.extend(history_findings(result.history, run.headline, result.best_epoch, chance, run.temperature))
     findings.append(task.label_noise_candidates(
         splits["train"], logits["train"], names, workdir / "diagnostics" / "label_noise_candidates.csv"))
-    return evaluations, sort_findings([f for f in findings if f is not None])
+    return evaluations, sort_findings(task.applicable(findings))
 
 
 def final_metrics(run_metrics: dict) -> dict[str, float]:
