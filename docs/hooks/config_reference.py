@@ -1,4 +1,5 @@
-"""MkDocs hook: the configuration reference, generated from `src/tunecard/config/sections.py`.
+"""MkDocs hook: the configuration reference, generated from `src/tunecard/config/sections.py` (and the other modules
+of config/ that define a section, such as abstain.py).
 
 `on_page_markdown` replaces the marker line `<!-- config-reference -->` with one table per config section
 (the top-level Config fields, then each nested section in field order, then TuneConfig, DistillConfig,
@@ -99,7 +100,8 @@ def _table(cls, docs: dict[str, str], prefix: str) -> tuple[list[str], list]:
 def config_reference() -> str:
     """The Markdown that replaces the marker: one table per section."""
     module = load_config_module()
-    docs = attribute_docstrings()
+    docs = {name: fields for path in sorted(SOURCE.parent.glob("*.py")) for name, fields in
+            attribute_docstrings(path).items()}  # sections.py, and a section in a module of its own (abstain.py)
     out: list[str] = []
     rows, sections = _table(module.Config, docs.get("Config", {}), "")
     out += ["### Top level (`Config`)", "", *rows, ""]

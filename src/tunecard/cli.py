@@ -26,6 +26,7 @@ VERBS = {
     "tune": "search hyperparameters; the best trial becomes a run",
     "evaluate": "score a labelled file with a trained model (or zero-shot)",
     "predict": "predict labels for new texts",
+    "abstain": "fit the confidence cut-off under which a trained run abstains",
     "export": "export a trained classifier to ONNX",
     "push": "upload a trained model to the Hugging Face Hub",
     "ensemble": "blend trained runs with weights fitted on validation",

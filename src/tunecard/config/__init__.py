@@ -3,12 +3,12 @@ of its values, and configs read from dicts and YAML files (files.py)."""
 
 from tunecard.config.files import (as_config, check_config, checked_value, config_from_dict, config_to_dict,
                                    expected_value, load_config, read_config_file, save_config, yaml_problem)
-from tunecard.config.sections import (AUTO_EPOCHS, AUTO_EPOCHS_CAP, AUTO_PATIENCE, Config, DataConfig, DistillConfig,
-                                      IndexConfig, LlmConfig, LoraConfig, ModelConfig, RetrievalConfig, ServeConfig,
-                                      TrainConfig, TuneConfig)
+from tunecard.config.sections import (AUTO_EPOCHS, AUTO_EPOCHS_CAP, AUTO_PATIENCE, AbstainConfig, Config,
+                                      DataConfig, DistillConfig, IndexConfig, LlmConfig, LoraConfig, ModelConfig,
+                                      RetrievalConfig, ServeConfig, TrainConfig, TuneConfig)
 
-__all__ = ["AUTO_EPOCHS", "AUTO_EPOCHS_CAP", "AUTO_PATIENCE", "Config", "DataConfig", "DistillConfig", "IndexConfig",
-           "LlmConfig",
+__all__ = ["AUTO_EPOCHS", "AUTO_EPOCHS_CAP", "AUTO_PATIENCE", "AbstainConfig", "Config", "DataConfig", "DistillConfig",
+           "IndexConfig", "LlmConfig",
            "LoraConfig", "ModelConfig", "RetrievalConfig", "ServeConfig", "TrainConfig", "TuneConfig", "as_config",
            "check_config", "checked_value", "config_from_dict", "config_to_dict", "expected_value", "load_config",
            "read_config_file", "save_config", "yaml_problem"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import ClassVar, Literal, Optional, Union
 
+from tunecard.config.abstain import AbstainConfig
 from tunecard.errors import TunecardError
 
 
@@ -465,6 +466,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    abstain: AbstainConfig = field(default_factory=AbstainConfig)
+    """classification, llm_classification: a confidence cut-off fitted on validation, under which a row abstains."""
     k: Optional[int] = None
     """multiple_choice: also report MAP@k for this cut-off (MAP@3, the headline, is always reported)."""
     lora: LoraConfig = field(default_factory=LoraConfig)

@@ -12,7 +12,7 @@ import torch
 from tunecard.console import progress
 from tunecard.data import windows as window_rows
 from tunecard.errors import TunecardError
-from tunecard.judging import metrics
+from tunecard.judging import abstention, metrics
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 BACKENDS = ("torch", "onnx")
@@ -114,13 +114,14 @@ def predict_logits(model, tokenizer, dataset, batch_size: int = 64, desc: str = 
 class Classifier:
     """A trained label classifier for new text, as `tunecard.load(path)` returns it: softmax probabilities,
     with the temperature fitted on validation when the model has one. A model trained on windows
-    (model.long_inputs: chunk) reads a long text as its windows and pools their logits, as in training."""
+    (model.long_inputs: chunk) reads a long text as its windows and pools their logits, as in training. A model
+    saved with an abstention cut-off (`abstain_below`) answers None for a text whose top probability is below it."""
 
     def __init__(self, runner, tokenizer, labels: list[str], max_length: int, temperature: float | None = None,
-                 batch_size: int = 64, encode=None, windows=None):
+                 batch_size: int = 64, encode=None, windows=None, abstain_below: float | None = None):
         self.runner, self.tokenizer, self.labels = runner, tokenizer, list(labels)
         self.max_length, self.temperature, self.batch_size = max_length, temperature, batch_size
-        self.windows = windows
+        self.windows, self.abstain_below = windows, abstain_below
         if encode is not None:  # a task's own input encoding (e.g. preference's prompt + response budget)
             self.encode = encode
 
@@ -152,4 +153,9 @@ class Classifier:
         return self.probabilities(self.predict_logits(texts, text_pairs, bar))
 
     def predict(self, texts: list[str], text_pairs: list[str] | None = None) -> list:
-        return [self.labels[i] for i in self.predict_proba(texts, text_pairs).argmax(-1)]
+        """The top label of each text; None where the model abstains (its saved cut-off)."""
+        return abstention.labels_or_none(self.predict_proba(texts, text_pairs), self.labels, self.abstain_below)
+
+    def abstains(self, probs: np.ndarray) -> np.ndarray:
+        """Which rows of `predict_proba`'s probabilities abstain (all false for a model without a cut-off)."""
+        return abstention.abstains(probs, self.abstain_below)

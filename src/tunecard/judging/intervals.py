@@ -126,3 +126,14 @@ def _resampled_sums(rows: np.ndarray, from_sums, seed: int, resamples: int) -> d
         for key, value in from_sums(counts @ rows, counts.sum(-1)).items():
             out.setdefault(key, []).append(value)
     return {key: np.concatenate(parts) for key, parts in out.items()}
+
+
+def clopper_pearson(successes: int, trials: int, confidence: float = CONFIDENCE) -> list[float]:
+    """The exact binomial interval of a proportion (Clopper–Pearson): valid however few the trials, where a
+    bootstrap of one correct row would claim [1, 1]. No trials: [0, 1]."""
+    from scipy.stats import beta
+
+    tail = (1 - confidence) / 2
+    low = beta.ppf(tail, successes, trials - successes + 1) if successes > 0 else 0.0
+    high = beta.ppf(1 - tail, successes + 1, trials - successes) if successes < trials else 1.0
+    return [round(float(low), 6), round(float(high), 6)]

@@ -140,9 +140,36 @@ def build_card(inputs: CardInputs) -> ModelCard:
         train_time=_duration(inputs.train_seconds), samples_per_second=f"{inputs.samples_per_second:.1f}",
         framework_versions=framework_versions(inputs.extra_frameworks),
         example_columns=EXAMPLE_COLUMNS, baseline_names={**BASELINE_NAMES, **inputs.baseline_names},
-        interval_settings=interval_settings(evaluated),
+        interval_settings=interval_settings(evaluated), abstention_section=_abstention_section(inputs.extra),
         fmt=fmt, interval=format_interval, signed=signed)}
     return ModelCard.from_template(data, template_path=str(TEMPLATE), **context)
+
+
+def _abstention_section(extra: dict) -> str:
+    return abstention_section(extra["abstention"]) if "abstention" in extra else ""
+
+
+ABSTENTION_MARKS = ("<!-- abstention -->", "<!-- /abstention -->")
+"""What the abstention section starts and ends with (templates/abstention.md), so a card's can be replaced."""
+
+
+def abstention_section(report: dict) -> str:
+    """The card's section on abstention, from metrics.json's `abstention` (judging.abstention.fit's report)."""
+    import jinja2
+
+    template = jinja2.Template((TEMPLATE.parent / "abstention.md").read_text(encoding="utf-8"))
+    return template.render(r=report, fmt=fmt, interval=format_interval).strip() + "\n"
+
+
+def with_abstention_section(card: str, report: dict) -> str:
+    """`card` (a README.md's text) with the abstention section of `report` in place of an earlier one; a card
+    without one gets it before its diagnostics (at its end when it has none)."""
+    start, end = ABSTENTION_MARKS
+    text = abstention_section(report)
+    if start in card and end in card:
+        return card[:card.index(start)] + text.rstrip("\n") + card[card.index(end) + len(end):]
+    at = card.find("\n## Diagnostics")
+    return card.rstrip("\n") + "\n\n" + text if at < 0 else card[:at] + "\n" + text + card[at:]
 
 
 def metric_names(metric_info: dict[str, tuple]) -> dict[str, str]:

@@ -93,3 +93,30 @@ def score_histogram_plot(scores: dict[str, np.ndarray], score_name: str, title: 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def risk_coverage_plot(curves: dict[str, tuple], marks: dict[str, tuple[float, float]], target_risk: float | None,
+                       path: Path) -> None:
+    """Selective risk (1 - accuracy of the kept rows) against coverage (the share kept), per split: `curves`
+    name -> (coverages, risks), one point per confidence cut-off; `marks` name -> (coverage, risk) at the saved
+    cut-off; `target_risk` the risk the cut-off was fitted to reach (1 - target accuracy), drawn as a line. Both
+    axes start at 0, so a small risk looks small."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    colors = dict(zip(curves, ("tab:blue", "tab:orange", "tab:green")))
+    for name, (coverage, risk) in curves.items():
+        ax.plot(coverage, risk, "-", color=colors[name], label=name)
+    for name, (coverage, risk) in marks.items():
+        ax.plot([coverage], [risk], "o", color=colors[name], label=f"{name} at the cut-off")
+    if target_risk is not None:
+        ax.axhline(target_risk, linestyle="--", color="grey", label=f"target risk {target_risk:.3g}")
+    top = max([float(np.max(r)) for _, r in curves.values() if len(r)] + [target_risk or 0.0, 0.01])
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, top * 1.1)
+    ax.set_xlabel("coverage (share of rows kept)")
+    ax.set_ylabel("selective risk (1 - accuracy of kept rows)")
+    ax.set_title("Risk–coverage")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from tunecard.errors import TunecardError
+from tunecard.judging.abstention import abstains, labels_or_none, threshold_of
 from tunecard.runs.settings import ModelSettings
 
 ENSEMBLE_FILE = "ensemble.json"
@@ -124,7 +125,8 @@ class SavedRun:
     def load(self, batch_size: int = 64, backend: str = "torch", **options):
         """The predictor `tunecard.load` returns: the task's, or a Blend of an ensemble's members."""
         if self.members:
-            return Blend([m.load(batch_size, backend) for m in self.members], self.weights)
+            return Blend([m.load(batch_size, backend) for m in self.members], self.weights,
+                         threshold_of(self.settings.abstention if self.settings else None))
         return self.task(**options).load_predictor(self.require_trained(), batch_size, backend)
 
 
@@ -150,7 +152,10 @@ def open_saved(path) -> SavedRun:
 def _ensemble(given: str, folder: Path) -> SavedRun:
     spec = json.loads((folder / ENSEMBLE_FILE).read_text(encoding="utf-8"))
     members = tuple(open_saved(_member_path(folder, m["path"])) for m in spec["members"])
-    return SavedRun(given, "ensemble", None, folder, members[0].settings, members,
+    # The blend's settings are its first member's, but abstention is the blend's own (fitted on the blended
+    # probabilities by `tunecard abstain`), never a member's.
+    settings = members[0].settings.updated(abstention=spec.get("abstention")) if members[0].settings else None
+    return SavedRun(given, "ensemble", None, folder, settings, members,
                     tuple(float(m["weight"]) for m in spec["members"]))
 
 
@@ -171,10 +176,12 @@ def load(path, batch_size: int = 64, backend: str = "torch"):
 
 class Blend:
     """What `tunecard.load(<ensemble>)` returns: each member scores, and their probabilities are blended with
-    the fitted weights; it answers the calls its members' predictors answer (`predict_proba`, `predict`)."""
+    the fitted weights; it answers the calls its members' predictors answer (`predict_proba`, `predict`). It
+    abstains by the ensemble's own cut-off (`abstain_below`), fitted on the blend; the members' are not used."""
 
-    def __init__(self, members: list, weights):
+    def __init__(self, members: list, weights, abstain_below: Optional[float] = None):
         self.members, self.weights = members, np.asarray(weights, dtype=float)
+        self.abstain_below = abstain_below
         first = members[0]
         self.labels, self.tokenizer, self.max_length = first.labels, first.tokenizer, first.max_length
 
@@ -184,7 +191,11 @@ class Blend:
         return np.tensordot(self.weights, probs, axes=1)
 
     def predict(self, *args, **kwargs) -> list:
-        return [self.labels[i] for i in self.predict_proba(*args, **kwargs).argmax(-1)]
+        """The top label of each input; None where the blend abstains."""
+        return labels_or_none(self.predict_proba(*args, **kwargs), self.labels, self.abstain_below)
+
+    def abstains(self, probs: np.ndarray) -> np.ndarray:
+        return abstains(probs, self.abstain_below)
 
 
 class _SharedBar:

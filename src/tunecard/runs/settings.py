@@ -36,7 +36,9 @@ class ModelSettings:
     retrieval: Optional[dict] = None
     """The passage index the model was trained with ({"index", "top_k"})."""
     abstention: Optional[dict] = None
-    """The confidence threshold chosen on validation under which a prediction abstains ({"threshold", ...})."""
+    """The confidence cut-off fitted on validation under which a prediction abstains (judging.abstention.saved_settings:
+    {"threshold", "target_accuracy" or "target_coverage", "validation_accuracy", "validation_coverage",
+    "validation_accuracy_interval"}); the threshold compares with the top probability after `temperature`."""
 
     # preference
     text_pair: bool = False
@@ -96,6 +98,15 @@ class ModelSettings:
     def updated(self, **values) -> "ModelSettings":
         """A copy with `values` (field names) set; unknown names are an error (a typo would be lost)."""
         return dataclasses.replace(self, **values)
+
+    def save(self, folder: Path) -> None:
+        """Replace the tunecard_* keys of `folder`/config.json with these settings (its other keys kept): a
+        saved model's settings changed without loading the model (`tunecard abstain`)."""
+        path = Path(folder) / "config.json"
+        values = {k: v for k, v in json.loads(path.read_text(encoding="utf-8")).items() if not k.startswith(PREFIX)}
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps({**values, **self.keys()}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        partial.replace(path)
 
     def write(self, model_config) -> None:
         """Set every field on a transformers config (saved with it into config.json)."""

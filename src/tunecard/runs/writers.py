@@ -35,6 +35,18 @@ def write_split(workdir: Path, task, judged, ids, names: list[str], extras: dict
                              f"Score distribution: {report.name}", workdir / "plots" / f"scores_{report.name}.png")
 
 
+def write_risk_coverage(plots: Path, report: dict, curves: dict) -> None:
+    """plots/risk_coverage.png: each split's risk–coverage curve (`curves`), the point at the fitted cut-off and
+    the target risk (`report`: judging.abstention.fit's)."""
+    from tunecard.report.plots import risk_coverage_plot
+
+    marks = {name: (split["coverage"], 1 - split["accuracy"]) for name, split in report.get("splits", {}).items()
+             if split["accuracy"] is not None}
+    target = report["target"].get("accuracy")
+    plots.mkdir(parents=True, exist_ok=True)
+    risk_coverage_plot(curves, marks, 1 - target if target is not None else None, plots / "risk_coverage.png")
+
+
 # ---- predict ------------------------------------------------------------------------------
 
 class PredictionWriter:

@@ -28,6 +28,7 @@ from tunecard.data import windows as window_rows
 from tunecard.data.splits import PreparedData
 from tunecard.data.windows import Windows
 from tunecard.errors import TunecardError
+from tunecard.judging.abstention import abstains, threshold_of
 from tunecard.tasks.cards import TaskCard, classifier_card
 
 DEFAULT_LEARNING_RATE = 5e-5
@@ -104,6 +105,9 @@ class Task:
     findings_not_applicable: ClassVar[dict[str, str]] = {}
     """Diagnostic findings (their ids, docs/diagnostics.md) that do not fit this task shape -> why, in the card's
     words. Every other finding applies; `applicable` drops these wherever findings are collected."""
+    abstention: ClassVar[str] = ""
+    """Why abstention (`--abstain.*`) does not apply to the task, in its refusal's words; empty: it applies (a
+    prediction is one label whose top probability is its confidence, which a cut-off fitted on validation withholds)."""
 
     windows: Optional[Windows] = None
     """How a text longer than max_length is read: None cuts it (truncate); Windows splits it (chunk)."""
@@ -147,6 +151,15 @@ class Task:
                                 "(classification, multi_label)", f"the {self.name} task",
                                 "drop --model.long_inputs (or set it to truncate)")
         return dataclasses.replace(self, windows=windows)
+
+    @classmethod
+    def abstention_problems(cls, abstain, prefix: str = "abstain.") -> list[TunecardError]:
+        """Abstention asked of a task it does not apply to (`abstain`: an AbstainConfig; `prefix`: of its flags)."""
+        if abstain.asked is None or not cls.abstention:
+            return []
+        flag = f"--{prefix}{abstain.asked}"
+        return [TunecardError(flag, "a task whose prediction is one label with its probability (classification, "
+                              "llm_classification)", f"the {cls.name} task, where {cls.abstention}", f"drop {flag}")]
 
     @classmethod
     def default_learning_rate(cls, model_name: str, parameters: Optional[int] = None) -> float:
@@ -414,7 +427,7 @@ class Task:
         max_length = inference.scoring_length(tokenizer, settings.max_length, settings.truncation_side)
         labels = [config.id2label[i] for i in range(config.num_labels)]
         return inference.Classifier(runner, tokenizer, labels, max_length, settings.temperature, batch_size,
-                                    windows=self.windows)
+                                    windows=self.windows, abstain_below=threshold_of(settings.abstention))
 
     def input_lengths(self, predictor, rows: dict[str, list]) -> list[list[int]]:
         """For each row (columns as `chunk_scorer` reads them), the token count of every sequence the model
@@ -443,5 +456,14 @@ class Task:
 
         def score_chunk(chunk, ids, bar):
             probs = predictor.predict_proba(chunk[text], chunk[pair] if pair else None, bar=bar)
-            return prediction_frame(ids, probs, predictor.labels, options.get("top_k", 1))
+            return with_abstained(prediction_frame(ids, probs, predictor.labels, options.get("top_k", 1)), probs,
+                                  predictor.abstain_below)
         return score_chunk
+
+
+def with_abstained(frame, probs: np.ndarray, abstain_below: Optional[float]):
+    """A prediction frame with its `abstained` column (true where the top probability is below the saved cut-off),
+    when the model abstains; the rows are kept, their prediction still the top label."""
+    if abstain_below is not None:
+        frame["abstained"] = abstains(probs, abstain_below)
+    return frame

@@ -25,7 +25,7 @@ from tunecard.data.splits import PreparedData
 from tunecard.engine import prompting
 from tunecard.engine.prompting import cut, pad_id
 from tunecard.errors import TunecardError
-from tunecard.judging import metrics
+from tunecard.judging import abstention, metrics
 from tunecard.tasks.base import Task
 from tunecard.tasks.cards import TaskCard, classifier_metrics_note, example_input, input_description
 
@@ -274,7 +274,7 @@ class LlmClassification(Task):
             model = model.to(distributed.device())  # under several processes, this process's GPU
         tokenizer.truncation_side = settings.truncation_side or "right"
         return LlmClassifier(model, tokenizer, settings.labels, settings.max_length, self, settings.temperature,
-                             batch_size)
+                             batch_size, abstain_below=abstention.threshold_of(settings.abstention))
 
     # ---- the card ----------------------------------------------------------------------------
 
@@ -409,12 +409,15 @@ class AnswerCollator:
 # ---- loading and predicting -------------------------------------------------------------------
 
 class LlmClassifier:
-    """A trained llm_classification model for new text, as `tunecard.load(path)` returns it."""
+    """A trained llm_classification model for new text, as `tunecard.load(path)` returns it (None for a text whose
+    top probability is below the model's abstention cut-off, `abstain_below`)."""
 
     def __init__(self, model, tokenizer, labels: list[str], max_length: int, task: LlmClassification,
-                 temperature: float | None = None, batch_size: int = 32, source: dict | None = None):
+                 temperature: float | None = None, batch_size: int = 32, source: dict | None = None,
+                 abstain_below: float | None = None):
         self.model, self.tokenizer, self.labels, self.batch_size = model, tokenizer, list(labels), batch_size
         self.max_length, self.temperature, self.task = max_length, temperature, task
+        self.abstain_below = abstain_below
         self.source = source
         """A model scored zero-shot: {"model", "base_model", "training"} for the card."""
         self.format = task.prompt_format(tokenizer, self.labels)
@@ -437,8 +440,11 @@ class LlmClassifier:
         logits = self.predict_logits(texts, text_pairs, bar)
         return metrics.softmax(logits / self.temperature if self.temperature else logits)
 
-    def predict(self, texts, text_pairs=None) -> list[str]:
-        return [self.labels[i] for i in self.predict_proba(texts, text_pairs).argmax(-1)]
+    def predict(self, texts, text_pairs=None) -> list:
+        return abstention.labels_or_none(self.predict_proba(texts, text_pairs), self.labels, self.abstain_below)
+
+    def abstains(self, probs: np.ndarray) -> np.ndarray:
+        return abstention.abstains(probs, self.abstain_below)
 
     def generate(self, texts, text_pairs=None) -> list[str]:
         """Free generation (greedy): the raw answers; `parse_answer` tells which are labels."""

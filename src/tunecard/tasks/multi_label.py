@@ -239,6 +239,8 @@ class MultiLabel(Task):
                             "(each label drawn independently with its training share)")
     baseline_names = {"majority": "most frequent label set", "stratified": "per-label prior draws"}
     blends = False  # independent label probabilities: blending them is not built yet
+    abstention = ("each label is decided against its own threshold fitted on validation: there is no one label "
+                  "whose confidence a cut-off could withhold")
     holdout = "at random (seeded; label sets are not stratified)"
     metric_info = {
         "f1_micro": ("f1", "F1 (micro)", {"average": "micro"}),

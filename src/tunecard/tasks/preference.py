@@ -274,6 +274,7 @@ class Preference(Task):
                      "chosen": "Put it in boiling water for about eight minutes.", "rejected": "I won't help."}
     score_histogram = True
     exports_onnx = True
+    abstention = "a prediction scores how preferable a response is (P(chosen)), with no label to withhold"
     metric_info = {"pairwise_accuracy": ("pairwise_accuracy", "Pairwise accuracy", None)}
     interval_unit = "pairs"
     learning_rate = 3e-5

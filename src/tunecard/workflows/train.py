@@ -122,7 +122,7 @@ def checked_config(config) -> Config:
     from tunecard.runs import directory
 
     config = tasks.resolve_config(as_config(config))
-    problems = config.problems()
+    problems = config.problems() + tasks.task_class(config.task).abstention_problems(config.abstain)
     if config.output:
         problems.extend(directory.check_training_output(config))
     raise_all(problems)
@@ -228,6 +228,7 @@ def _score_splits(model, run: TrainingRun) -> dict:
 def _judge_and_write(trainer, run: TrainingRun, result, workdir: Path, row_logits: dict):
     """Fit what validation decides, judge every split and write the run directory: (card inputs, metrics.json
     content, findings). `row_logits`: per tokenized row (a window, when the task reads windows)."""
+    from tunecard.judging.diagnostics import sort_findings
     from tunecard.report import inputs as report_inputs
     from tunecard.runs import writers
 
@@ -239,10 +240,28 @@ def _judge_and_write(trainer, run: TrainingRun, result, workdir: Path, row_logit
     evaluations, findings = _judge_run(trainer.model, run, result, workdir, logits)
     if run.extension is not None:
         run.report_extra = {run.extension.name: run.extension.report(run, evaluations)}
+    if run.config.abstain.asked:
+        findings = sort_findings(findings + _fit_abstention(trainer, run, evaluations, workdir))
     inputs = report_inputs.card_inputs(run, evaluations, result, findings, trainer.args)
     run_metrics = report_inputs.run_metrics(inputs, result)
     writers.write_run(workdir, trainer, run, inputs, result, run_metrics)
     return inputs, run_metrics, findings
+
+
+def _fit_abstention(trainer, run: TrainingRun, evaluations: list, workdir: Path) -> list:
+    """The abstention cut-off (abstain.*) fitted on validation's calibrated probabilities, measured on every
+    evaluated split and saved with the model; metrics.json and the card get its report, plots/ its risk–coverage
+    curves. Returns its findings."""
+    from tunecard.judging import abstention
+    from tunecard.runs import writers
+
+    splits = {judged.report.name: (judged.probs, judged.gold) for judged in evaluations}
+    report = abstention.fit(splits, run.config.abstain.target_accuracy, run.config.abstain.coverage)
+    writers.write_risk_coverage(workdir / "plots", report, abstention.risk_coverage(splits))
+    run.settings = run.settings.updated(abstention=abstention.saved_settings(report))
+    run.settings.write(trainer.model.config)
+    run.report_extra = {**(run.report_extra or {}), "abstention": report}
+    return abstention.findings(report)
 
 
 def _choose_pooling(run: TrainingRun, window_logits):

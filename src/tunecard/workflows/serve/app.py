@@ -41,6 +41,8 @@ class PredictRequest(BaseModel):
 class Label(BaseModel):
     label: str
     score: float
+    abstained: Optional[bool] = Field(None, description="On the top label of a model saved with an abstention "
+                                                        "cut-off: its confidence is below it (tunecard abstain).")
 
 
 def error(status: int, kind: str, message: str) -> JSONResponse:

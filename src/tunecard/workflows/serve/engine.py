@@ -91,11 +91,17 @@ class ServedModel:
         return f"send inputs with the model's fields, e.g. {json.dumps(self.task.serve_example)}"
 
     def _results(self, frame) -> list:
+        """Per input, its labels with scores, most likely first; a model that abstains marks the top label with
+        `"abstained": true|false` (the `abstained` column `predict` writes)."""
         prob_columns = [f"prob_{label}" for label in self.labels]
         if all(c in frame.columns for c in prob_columns):
             probs = frame[prob_columns].to_numpy()
-            return [sorted(({"label": label, "score": float(p)} for label, p in zip(self.labels, row)),
-                           key=lambda entry: -entry["score"]) for row in probs]
+            results = [sorted(({"label": label, "score": float(p)} for label, p in zip(self.labels, row)),
+                              key=lambda entry: -entry["score"]) for row in probs]
+            if "abstained" in frame.columns:
+                for result, withheld in zip(results, frame["abstained"]):
+                    result[0]["abstained"] = bool(withheld)
+            return results
         return [{k: _plain(v) for k, v in row.items() if k != "id"} for row in frame.to_dict("records")]
 
     def info(self, settings) -> dict:
@@ -107,6 +113,7 @@ class ServedModel:
                 "max_batch_tokens": settings.max_batch_tokens, "max_wait_ms": settings.max_wait_ms,
                 "max_client_batch_size": settings.max_client_batch_size, "max_queue": settings.max_queue,
                 "input_example": self.task.serve_example, "metrics": card_metrics(self.saved.folder),
+                "abstention": self.saved.settings.abstention if self.saved.settings else None,
                 "version": metadata.version("tunecard")}
 
 
