@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 import tunecard
-from conftest import assert_cli_error, make_rows, run_cli, write_jsonl, write_sentiment
+from conftest import FILLER, assert_cli_error, make_rows, run_cli, write_jsonl, write_sentiment
 from tunecard.config import ServeConfig
 from tunecard.runs.settings import ModelSettings
 
@@ -221,3 +222,25 @@ def test_abstain_refuses_what_it_cannot_fit(trained, tmp_path, capsys):
                      f"run {trained / 'model'}: expected a run directory with its saved validation predictions "
                      "(predictions/validation.csv); found no run directory there. Fix: pass the folder tunecard "
                      "train or tunecard ensemble wrote")
+
+
+def test_an_llm_classifier_abstains_on_the_rows_below_its_cut_off(tiny_runs, tmp_path, capsys):
+    run = tiny_runs.copy("llm_lora", tmp_path).output
+    code, _ = run_cli(capsys, "abstain", str(run), "--coverage", "0.8")
+    assert code == 0
+    saved = ModelSettings.read(run / "model")
+    assert saved.abstention["threshold"] == _metrics(run)["abstention"]["threshold"]
+    # The tiny LM's fitted temperature (0.05) rounds every probability of new texts to 1: without it, and with a
+    # cut-off among these texts' confidences, every path must honour the saved cut-off.
+    saved = saved.updated(temperature=None)
+    saved.save(run / "model")
+    texts = [r["text"] for r in make_rows(10, seed=4)] + [" ".join(FILLER[i:i + 4]) for i in range(10)]
+    confidence = tunecard.load(run).predict_proba(texts).max(-1)
+    threshold = float(np.median(confidence))
+    saved.updated(abstention={**saved.abstention, "threshold": threshold}).save(run / "model")
+    withheld = confidence < threshold
+    assert 0 < withheld.sum() < len(texts)
+    assert [label is None for label in tunecard.load(run).predict(texts)] == withheld.tolist()
+    write_jsonl(tmp_path / "new.jsonl", [{"text": t} for t in texts])
+    written = pd.read_csv(tunecard.predict(str(run), str(tmp_path / "new.jsonl"), str(tmp_path / "p.csv")))
+    assert written["abstained"].tolist() == withheld.tolist()

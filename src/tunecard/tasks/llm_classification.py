@@ -89,12 +89,12 @@ class LlmClassification(Task):
     @classmethod
     def bind(cls, config) -> "LlmClassification":
         check_options(config.llm, config.lora)
-        return cls(config.llm, config.lora, config.train.seed)
+        return cls(llm=config.llm, lora=config.lora, seed=config.train.seed)
 
     @classmethod
     def from_model(cls, settings, **options) -> "LlmClassification":
         super().from_model(settings, **options)  # refuses any option
-        return cls(LlmConfig(**settings.llm), LoraConfig(**(settings.lora or {})))
+        return cls(llm=LlmConfig(**settings.llm), lora=LoraConfig(**(settings.lora or {})))
 
     @property
     def library_name(self) -> str:
@@ -332,7 +332,7 @@ class LlmClassification(Task):
         super().from_model({}, **options)  # refuses any other option (e.g. --k, --llm.free_generation)
         llm = dataclasses.replace(LlmConfig(), **prompt)
         check_options(llm, LoraConfig())
-        task = cls(llm, LoraConfig())
+        task = cls(llm=llm, lora=LoraConfig())
         return task, zero_shot_predictor(model, task, zero_shot_label_names(raw, columns), batch_size)
 
     def zero_shot_description(self, predictor, splits: dict) -> dict:
