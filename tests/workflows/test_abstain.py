@@ -244,3 +244,33 @@ def test_an_llm_classifier_abstains_on_the_rows_below_its_cut_off(tiny_runs, tmp
     write_jsonl(tmp_path / "new.jsonl", [{"text": t} for t in texts])
     written = pd.read_csv(tunecard.predict(str(run), str(tmp_path / "new.jsonl"), str(tmp_path / "p.csv")))
     assert written["abstained"].tolist() == withheld.tolist()
+
+
+def test_the_try_it_page_says_when_the_model_abstains(trained, texts):
+    from test_serve import CHROMIUM, _browser_or_skip, serve_process
+
+    _browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    model = tunecard.load(trained)
+    withheld = model.predict_proba(texts).max(-1) < model.abstain_below
+    unsure, sure = texts[int(withheld.argmax())], texts[int((~withheld).argmax())]
+    with serve_process(trained) as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            page.wait_for_function("document.getElementById('title').textContent.includes('classification')",
+                                   timeout=15000)
+            for text, abstains in ((unsure, True), (sure, False)):
+                page.fill("#input", text)
+                page.click("#score")
+                page.wait_for_selector("#results .row", timeout=15000)
+                assert page.locator("#abstained").count() == int(abstains)
+            page.fill("#input", unsure)
+            page.click("#score")
+            page.wait_for_selector("#abstained", timeout=15000)
+            assert page.text_content("#abstained") == ("Abstained: the top probability is below the model's cut-off, "
+                                                       "fitted on validation, so it gives no label.")
+        finally:
+            browser.close()
