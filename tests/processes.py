@@ -84,3 +84,56 @@ def wait_all(launched: list[Launched], timeout: float = 600, poll: float = 0.2) 
         for item in launched:
             if item.process.poll() is None:
                 item.stop()
+
+
+# ---- one `tunecard` process watched by its progress lines (crash and resume tests) ----------------------------
+
+def tunecard_process(*args) -> subprocess.Popen:
+    """`python -m tunecard ARGS` with a progress line at every training step on stderr (piped)."""
+    import sys
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1",
+           "TUNECARD_PROGRESS_SECONDS": "0"}
+    return subprocess.Popen([sys.executable, "-m", "tunecard", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def run_until_step(process: subprocess.Popen, step: int, steps: int, action) -> str:
+    """Watch the training bar on stderr; call `action(process)` once it shows `step` of `steps`. Returns the
+    stderr. Past 600 s the process is killed."""
+    import re
+    import threading
+
+    seen, fired = [], threading.Event()
+
+    def watch():
+        buffer = ""
+        while chunk := process.stderr.read(64):
+            seen.append(chunk)
+            buffer = (buffer + chunk)[-200:]
+            shown = [int(m) for m in re.findall(rf"(\d+)/{steps} \[", buffer)]
+            if not fired.is_set() and shown and max(shown) >= step:
+                fired.set()
+                action(process)
+
+    reader = threading.Thread(target=watch, daemon=True)
+    reader.start()
+    try:
+        process.wait(timeout=600)
+    finally:
+        if process.poll() is None:  # past the deadline: never leave it running
+            process.kill()
+            process.wait(timeout=30)
+        reader.join(timeout=30)
+    return "".join(seen)
+
+
+def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    """The process's exit status and output once it ends (killed past 600 s)."""
+    try:
+        out, err = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:  # past the deadline: never leave it running
+            process.kill()
+            process.wait(timeout=30)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)

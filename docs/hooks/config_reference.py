@@ -101,7 +101,7 @@ def config_reference() -> str:
     """The Markdown that replaces the marker: one table per section."""
     module = load_config_module()
     docs = {name: fields for path in sorted(SOURCE.parent.glob("*.py")) for name, fields in
-            attribute_docstrings(path).items()}  # sections.py, and a section in a module of its own (abstain.py)
+            attribute_docstrings(path).items()}  # sections.py, and a section in a module of its own (abstain.py, verbs.py)
     out: list[str] = []
     rows, sections = _table(module.Config, docs.get("Config", {}), "")
     out += ["### Top level (`Config`)", "", *rows, ""]

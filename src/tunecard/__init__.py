@@ -14,6 +14,7 @@ VERBS = {"train": "tunecard.workflows.train", "evaluate": "tunecard.workflows.ev
          "index": "tunecard.workflows.index", "tune": "tunecard.workflows.tune",
          "ensemble": "tunecard.workflows.ensemble", "verify": "tunecard.workflows.verify",
          "abstain": "tunecard.workflows.abstain",
+         "distill": "tunecard.workflows.distill",
          "push": "tunecard.workflows.push", "serve": "tunecard.workflows.serve", "load": "tunecard.runs.saved"}
 """Public name -> the module that defines it (a function of the same name)."""
 __all__ = ["Config", "DataConfig", "IndexConfig", "ModelConfig", "RetrievalConfig", "TrainConfig", "TunecardError",

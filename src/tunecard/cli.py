@@ -24,6 +24,7 @@ from tunecard.errors import TunecardError
 VERBS = {
     "train": "fine-tune, evaluate and write the card",
     "tune": "search hyperparameters; the best trial becomes a run",
+    "distill": "train a fast student on a strong teacher's probabilities",
     "evaluate": "score a labelled file with a trained model (or zero-shot)",
     "predict": "predict labels for new texts",
     "abstain": "fit the confidence cut-off under which a trained run abstains",
@@ -35,7 +36,7 @@ VERBS = {
     "serve": "serve a trained model over HTTP",
 }
 """Verb -> its one-line help; the verb itself is `tunecard.<verb>` (workflows/<verb>.py)."""
-SHORTCUTS = {"--data": "--data.path", "--model": "--model.name"}
+SHORTCUTS = {"--data": "--data.path", "--model": "--model.name", "--teacher": "--distill.teacher"}
 """Flags users type most, for verbs that take a Config: what they stand for."""
 
 

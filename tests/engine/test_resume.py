@@ -5,20 +5,19 @@ checkpoint; resuming what cannot be resumed is refused with the reason."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
 import signal
 import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import tiny_config, write_sentiment
+from processes import finish, tunecard_process
+from processes import run_until_step as watch_until_step
 
 STEPS = 60  # 240 rows / batch 16 = 15 steps per epoch, 4 epochs
 TIMINGS = {"seconds", "samples_per_second", "resumed_from_step", "train_runtime", "train_samples_per_second",
@@ -32,47 +31,11 @@ def write_config(tmp_path, tiny_model, sentiment_dir, output, **train) -> Path:
     return path
 
 
-def tunecard(*args) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1",
-           "TUNECARD_PROGRESS_SECONDS": "0"}  # a progress line at every step
-    return subprocess.Popen([sys.executable, "-m", "tunecard", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+tunecard = tunecard_process
 
 
 def run_until_step(process: subprocess.Popen, step: int, action) -> str:
-    """Watch the training bar on stderr; call `action(process)` once it shows `step` of STEPS. Returns stderr."""
-    seen, fired = [], threading.Event()
-
-    def watch():
-        buffer = ""
-        while chunk := process.stderr.read(64):
-            seen.append(chunk)
-            buffer = (buffer + chunk)[-200:]
-            shown = [int(m) for m in re.findall(rf"(\d+)/{STEPS} \[", buffer)]
-            if not fired.is_set() and shown and max(shown) >= step:
-                fired.set()
-                action(process)
-
-    reader = threading.Thread(target=watch, daemon=True)
-    reader.start()
-    try:
-        process.wait(timeout=600)
-    finally:
-        if process.poll() is None:  # past the deadline: never leave it running
-            process.kill()
-            process.wait(timeout=30)
-        reader.join(timeout=30)
-    return "".join(seen)
-
-
-def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
-    try:
-        out, err = process.communicate(timeout=600)
-    finally:
-        if process.poll() is None:  # past the deadline: never leave it running
-            process.kill()
-            process.wait(timeout=30)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    return watch_until_step(process, step, STEPS, action)
 
 
 def without_timings(value):
@@ -208,8 +171,8 @@ def test_resume_refusals(tmp_path, tiny_model, sentiment_dir, uninterrupted):
     finished = finish(tunecard("train", "--config", str(config), "--resume", "true"))
     assert finished.returncode == 2
     assert finished.stderr.strip() == (
-        f"tunecard: error: --resume: expected a stopped run in {uninterrupted}.partial; found the finished run directory "
-        f"{uninterrupted}. Fix: drop --resume (a finished run is not resumed), or train again with --overwrite")
+        f"tunecard: error: --resume: expected a stopped run in {uninterrupted}.partial; found the finished run "
+        f"directory {uninterrupted}. Fix: drop --resume (a finished run is not resumed), or train again with --overwrite")
 
     output = tmp_path / "killed"
     config = write_config(tmp_path, tiny_model, sentiment_dir, output)
@@ -225,6 +188,6 @@ def test_resume_refusals(tmp_path, tiny_model, sentiment_dir, uninterrupted):
     fresh = finish(tunecard("train", "--config", str(config)))
     assert fresh.returncode == 2
     assert fresh.stderr.strip() == (
-        f"tunecard: error: output {output}: expected no stopped run in the way; found a stopped run with checkpoints in "
-        f"{partial}. Fix: pass --resume true to continue it, or --overwrite to start again")
+        f"tunecard: error: output {output}: expected no stopped run in the way; found a stopped run with checkpoints "
+        f"in {partial}. Fix: pass --resume true to continue it, or --overwrite to start again")
     assert list((partial / "checkpoints").glob("checkpoint-*/tunecard_complete")), "the stopped run is untouched"

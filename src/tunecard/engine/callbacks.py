@@ -105,8 +105,8 @@ class Checkpoints(TrainerCallback):
     Under several processes the stop decisions are agreed on by all, so every process stops at the same step.
     """
 
-    def __init__(self, trainer: Trainer, save_steps: int | None):
-        self.trainer, self.save_steps = trainer, save_steps
+    def __init__(self, trainer: Trainer, save_steps: int | None, verb: str = "train"):
+        self.trainer, self.save_steps, self.verb = trainer, save_steps, verb
         self.interrupted_at: int | None = None
         self.resume_from: Path | None = None
         self._epoch_rng = None
@@ -159,7 +159,7 @@ class Checkpoints(TrainerCallback):
 
         loss = self.trainer._tr_loss  # the loss summed since the last log (no .item(): stays on the device)
         if distributed.any_process(not bool(torch.isfinite(loss))):
-            raise _non_finite_loss(state, Path(args.output_dir))
+            raise _non_finite_loss(state, Path(args.output_dir), self.verb)
         if self.save_steps and state.global_step % self.save_steps == 0:
             control.should_save = control.should_log = True
         if distributed.any_process(self._sigint):
@@ -183,19 +183,19 @@ class Checkpoints(TrainerCallback):
         if broken:
             if state.is_world_process_zero:
                 shutil.rmtree(folder)
-            raise _non_finite_loss(state, Path(args.output_dir), "weights")
+            raise _non_finite_loss(state, Path(args.output_dir), self.verb, "weights")
         if state.is_world_process_zero:
             marker = folder / (COMPLETE + ".partial")
             marker.write_text(str(state.global_step), encoding="utf-8")
             marker.replace(folder / COMPLETE)
 
 
-def _non_finite_loss(state, checkpoints: Path, what: str = "loss") -> NonFiniteLoss:
+def _non_finite_loss(state, checkpoints: Path, verb: str, what: str = "loss") -> NonFiniteLoss:
     found = f"a NaN or infinite {what} at step {state.global_step} (epoch {state.epoch:.2f})"
     if not complete_checkpoints(checkpoints):
         return NonFiniteLoss("training", f"a finite {what}", found, "train again with a lower --train.learning_rate")
     return NonFiniteLoss("training", f"a finite {what}", found, "resume from the last good checkpoint with a lower "
-                         f"learning rate: tunecard train --config {checkpoints.parent / 'config.yaml'} --resume true "
+                         f"learning rate: tunecard {verb} --config {checkpoints.parent / 'config.yaml'} --resume true "
                          "--train.learning_rate <lower>")
 
 

@@ -96,3 +96,17 @@ def score_in_shares(score, dataset) -> np.ndarray:
     if world_size() == 1:
         return score(dataset)
     return np.concatenate(gather(score(dataset.select(share(len(dataset))))), axis=0)
+
+
+def machine() -> str:
+    """This machine in words, for the speeds measured on it: the GPU, or the CPU with its cores and torch's
+    threads."""
+    import os
+    import platform
+
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} ({world_size()} process{'es' if world_size() > 1 else ''})"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu} CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"

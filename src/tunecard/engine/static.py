@@ -10,9 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import (AutoConfig, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel,
-                          PreTrainedTokenizerFast)
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+)
 from transformers.modeling_outputs import SequenceClassifierOutput
+
+from tunecard import console
+from tunecard.errors import TunecardError
 
 MODEL_TYPE = "tunecard-static"
 
@@ -64,8 +72,14 @@ def distil(encoder: str, folder: Path, dims: int) -> Path:
     tokenizer. Done once: a folder that holds one is kept."""
     if (folder / "config.json").is_file():
         return folder
-    from model2vec.distill import distill
+    try:
+        from model2vec.distill import distill, inference
+    except ImportError as exc:
+        raise TunecardError("--distill.student static", "model2vec and skeletoken installed", f"{exc.name} missing",
+                            'pip install -e ".[distill]"') from None
 
+    # Model2Vec draws its own bar as it encodes the vocabulary: tunecard's progress keeps a log to lines
+    inference.tqdm = console.progress
     static = distill(model_name=encoder, pca_dims=dims)
     padding = static.tokenizer.padding or {}
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=static.tokenizer, pad_token=padding.get("pad_token"),

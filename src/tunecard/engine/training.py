@@ -119,11 +119,12 @@ def weighted_loss(weights):
 
 
 def build_trainer(parts: TrainerParts, cfg: TrainConfig, workdir: str, best_metric: str,
-                  run_name: str | None = None, logs_dir: Path | None = None) -> tuple[Trainer, EpochLogCallback]:
+                  run_name: str | None = None, logs_dir: Path | None = None,
+                  verb: str = "train") -> tuple[Trainer, EpochLogCallback]:
     """A Trainer for the task's parts, with tunecard's callbacks: epoch timing, progress, early stopping when
     asked, and checkpoints for --resume. `workdir` holds the checkpoints; the trackers of train.report_to log
     under `run_name` (TensorBoard into `logs_dir`, by default <workdir>/../logs) and stay open for
-    `finish_trackers`."""
+    `finish_trackers`. `verb` (train, distill) is the one a stopped run's messages tell users to resume with."""
     from transformers import EarlyStoppingCallback
 
     model, loss = parts.model, parts.loss
@@ -143,7 +144,7 @@ def build_trainer(parts: TrainerParts, cfg: TrainConfig, workdir: str, best_metr
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(Progress())
     trainer.add_callback(HeldTrackers(trainer, logs_dir or Path(workdir).parent / "logs"))
-    trainer.add_callback(Checkpoints(trainer, cfg.save_steps))  # last: its epoch-end decisions win
+    trainer.add_callback(Checkpoints(trainer, cfg.save_steps, verb))  # last: its epoch-end decisions win
     if cfg.reuse_freed_memory and trainer.args.device.type == "cpu":
         reuse_freed_memory()
     return trainer, epoch_log

@@ -134,7 +134,7 @@ def training_directory(config: Config, resume_from: Path | None):
         yield partial
     except BaseException:
         if main:
-            _keep_if_resumable(partial)
+            _keep_if_resumable(partial, config.verb)
         raise
     if main:
         _replace(output, partial)
@@ -151,11 +151,11 @@ def _prepare_partial(partial: Path, config: Config, resume_from: Path | None) ->
             shutil.rmtree(torn)
 
 
-def _keep_if_resumable(partial: Path) -> None:
+def _keep_if_resumable(partial: Path, verb: str) -> None:
     checkpoint = resumable_checkpoint(partial)
     if checkpoint is None:
         shutil.rmtree(partial, ignore_errors=True)
         return
     print(f"tunecard: the run stopped; its checkpoint at step {checkpoint_step(checkpoint)} is kept in "
-          f"{partial}. Continue it with: tunecard train --config {partial / 'config.yaml'} --resume true",
+          f"{partial}. Continue it with: tunecard {verb} --config {partial / 'config.yaml'} --resume true",
           file=sys.stderr)

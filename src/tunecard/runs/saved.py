@@ -70,11 +70,11 @@ class SavedRun:
 
     def task(self, **options):
         """The task the model was trained for, bound to its saved settings and the given options (None: not
-        given); an ensemble's is its first member's."""
+        given); an ensemble's is its first member's, with the decision rules refit for the blend."""
         from tunecard import tasks
 
         if self.members:
-            return self.members[0].task(**options)
+            return self._refit_for_blend(self.members[0].task(**options))
         self.require_trained()
         if self.settings is None:  # a run directory without its model folder: the options it ran with
             return tasks.bind(self.run_config())
@@ -87,13 +87,19 @@ class SavedRun:
         """The task as the run judged its splits: bound from config.yaml (the options it ran with, such as
         MAP@k) with what it fitted on validation (metrics.json); without config.yaml, from the model."""
         if self.members:
-            return self.members[0].judged_task()
+            return self._refit_for_blend(self.members[0].judged_task())
         if self.run_dir is None or not (self.run_dir / "config.yaml").is_file():
             return self.task()
         from tunecard import tasks
 
         fitted = ModelSettings.from_keys(self.metrics().get("fitted", {}))
         task = tasks.bind(self.run_config())
+        return task.with_fitted(fitted) if fitted is not None else task
+
+    def _refit_for_blend(self, task):
+        """An ensemble's task: what its task fits on validation (multi-label thresholds), as `tunecard ensemble`
+        refit it for the blend (metrics.json `fitted`)."""
+        fitted = ModelSettings.from_keys(self.metrics().get("fitted", {}))
         return task.with_fitted(fitted) if fitted is not None else task
 
     def run_config(self):
@@ -122,11 +128,24 @@ class SavedRun:
         folder = self.onnx_folder()
         return next(folder / name for name in ONNX_FILES if (folder / name).is_file())
 
+    def parameters(self) -> int:
+        """The model's parameters, counted from its safetensors files (an ensemble's: all its members')."""
+        from safetensors import safe_open
+
+        if self.members:
+            return sum(member.parameters() for member in self.members)
+        total = 0
+        for path in sorted((self.folder or Path(self.path)).glob("*.safetensors")):
+            with safe_open(str(path), "np") as weights:
+                for key in weights.keys():
+                    total += int(np.prod(weights.get_slice(key).get_shape()))
+        return total
+
     def load(self, batch_size: int = 64, backend: str = "torch", **options):
         """The predictor `tunecard.load` returns: the task's, or a Blend of an ensemble's members."""
         if self.members:
             return Blend([m.load(batch_size, backend) for m in self.members], self.weights,
-                         threshold_of(self.settings.abstention if self.settings else None))
+                         threshold_of(self.settings.abstention if self.settings else None), task=self.task(**options))
         return self.task(**options).load_predictor(self.require_trained(), batch_size, backend)
 
 
@@ -177,10 +196,12 @@ def load(path, batch_size: int = 64, backend: str = "torch"):
 class Blend:
     """What `tunecard.load(<ensemble>)` returns: each member scores, and their probabilities are blended with
     the fitted weights; it answers the calls its members' predictors answer (`predict_proba`, `predict`). It
-    abstains by the ensemble's own cut-off (`abstain_below`), fitted on the blend; the members' are not used."""
+    abstains by the ensemble's own cut-off (`abstain_below`), fitted on the blend; the members' are not used.
+    Multi-label members' sigmoid probabilities blend alike, and a text's labels are those at or above the
+    thresholds `tunecard ensemble` refit for the blend on validation (`task`: the ensemble's task)."""
 
-    def __init__(self, members: list, weights, abstain_below: Optional[float] = None):
-        self.members, self.weights = members, np.asarray(weights, dtype=float)
+    def __init__(self, members: list, weights, abstain_below: Optional[float] = None, task=None):
+        self.members, self.weights, self.task = members, np.asarray(weights, dtype=float), task
         self.abstain_below = abstain_below
         first = members[0]
         self.labels, self.tokenizer, self.max_length = first.labels, first.tokenizer, first.max_length
@@ -191,8 +212,11 @@ class Blend:
         return np.tensordot(self.weights, probs, axes=1)
 
     def predict(self, *args, **kwargs) -> list:
-        """The top label of each input; None where the blend abstains."""
-        return labels_or_none(self.predict_proba(*args, **kwargs), self.labels, self.abstain_below)
+        """The top label of each input; None where the blend abstains. Multi-label: each text's label set."""
+        probs = self.predict_proba(*args, **kwargs)
+        if self.task is not None and self.task.independent_labels:
+            return [[label for label, on in zip(self.labels, row) if on] for row in self.task.predicted(probs)]
+        return labels_or_none(probs, self.labels, self.abstain_below)
 
     def abstains(self, probs: np.ndarray) -> np.ndarray:
         return abstains(probs, self.abstain_below)

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from tunecard import console
 from tunecard.config import Config, as_config
-from tunecard.errors import Failed, Stopped
+from tunecard.errors import Failed, Stopped, TunecardError
 
 SPLIT_ORDER = ("train", "validation", "test")
 
@@ -84,6 +84,9 @@ def train(config: Config, *, callbacks: tuple = (), score_test: bool = True, sel
 
     console.quiet_library_progress()
     config = checked_config(config)
+    if config.distill.teacher and extension is None:
+        raise TunecardError("--distill.teacher", "no teacher for `tunecard train`", repr(config.distill.teacher),
+                            "distil with tunecard distill, or drop distill.teacher")
     resume_from = directory.resume_point(config) if config.resume else None
     task = tasks.bind(config)
     index = open_book.open_index(task, config.retrieval)  # before any work: a bad index stops the run here
@@ -94,7 +97,7 @@ def train(config: Config, *, callbacks: tuple = (), score_test: bool = True, sel
             extension.prepare(run, workdir)
         trainer, epoch_log = _setup_trainer(run, workdir, callbacks)
         result = training.train(trainer, epoch_log, resume_from)
-        _stop_if_interrupted(result, workdir)
+        _stop_if_interrupted(result, run, workdir)
         logits = _score_splits(trainer.model, run)  # every process scores its share
         main = distributed.is_main()
         if main:  # only the main process judges, writes files and prints
@@ -106,7 +109,7 @@ def train(config: Config, *, callbacks: tuple = (), score_test: bool = True, sel
         return None
     output = Path(config.output)
     done = RunResult(output, run_metrics, result.history, output / "model", output / "README.md", findings)
-    _print_summary(done, inputs, result)
+    _print_summary(done, inputs, result, config.verb)
     if config.strict and done.has_errors:
         errors = sum(f.severity == "error" for f in findings)
         raise Failed("--strict", "a run without error-level diagnostic findings", f"{errors} (see above; the run is "
@@ -199,7 +202,8 @@ def _setup_trainer(run: TrainingRun, workdir: Path, callbacks: tuple):
     if run.extension is not None:
         parts = run.extension.trainer_parts(parts, run)
     trainer, epoch_log = training.build_trainer(parts, run.config.train, str(workdir / directory.CHECKPOINTS),
-                                                run.best_metric, run_name=Path(run.config.output).name)
+                                                run.best_metric, run_name=Path(run.config.output).name,
+                                                verb=run.config.verb)
     trainer.compute_metrics = task.compute_metrics_fn(names, validation, training.eval_row_order(trainer))
     if run.extension is not None:
         trainer.compute_metrics = run.extension.compute_metrics(trainer.compute_metrics)
@@ -208,10 +212,10 @@ def _setup_trainer(run: TrainingRun, workdir: Path, callbacks: tuple):
     return trainer, epoch_log
 
 
-def _stop_if_interrupted(result, workdir: Path) -> None:
+def _stop_if_interrupted(result, run: TrainingRun, workdir: Path) -> None:
     if result.interrupted_at is not None:
         raise Stopped("training", "to run to the end", f"a stop by Ctrl-C at step {result.interrupted_at}",
-                      f"continue it with: tunecard train --config {workdir / 'config.yaml'} --resume")
+                      f"continue it with: tunecard {run.config.verb} --config {workdir / 'config.yaml'} --resume")
 
 
 def _score_splits(model, run: TrainingRun) -> dict:
@@ -331,13 +335,13 @@ def final_metrics(run_metrics: dict) -> dict[str, float]:
             for key, value in values.get("metrics", {}).items() if isinstance(value, (int, float))}
 
 
-def _print_summary(run: RunResult, inputs, result) -> None:
+def _print_summary(run: RunResult, inputs, result, verb: str) -> None:
     from tunecard.report.card import metric_names
     from tunecard.report.summary import format_summary
 
     evaluated = [s for s in inputs.splits if s.metrics]
     footer = [f"training: {result.train_seconds:.0f} s of steps, {result.samples_per_second:.1f} samples/s",
               f"run directory: {run.output}  (card: {run.card_path}, model: {run.model_path})"]
-    print(format_summary(f"tunecard train: {inputs.model_name}", result.history, evaluated,
+    print(format_summary(f"tunecard {verb}: {inputs.model_name}", result.history, evaluated,
                          inputs.metric_keys, result.best_epoch, inputs.findings, footer,
                          metric_names(inputs.metric_info)))

@@ -1,0 +1,221 @@
+"""`tunecard distill` on emotion: students of a strong teacher, measured against it in one run of this script.
+
+    python benchmarks/distill.py students    (teacher: all-mpnet-base-v2 from base_models.py emotion; students
+                                              MiniLM and static; texts/s of all of them measured here)
+    python benchmarks/distill.py sweep       (temperature and alpha of the MiniLM student, chosen on validation)
+    python benchmarks/distill.py ensemble    (teacher: the 3-run MiniLM ensemble of ensembles.py; one MiniLM student)
+    python benchmarks/distill.py unlabeled   (2,000 gold rows + the rest of train as unlabelled text, against
+                                              the 2,000 gold rows alone)
+
+Runs (weights) go to benchmarks/runs/distill/, their cards and metrics.json to benchmarks/results/distill/<name>/,
+each study's summary to benchmarks/results/distill/<study>.json. Every comparison in a summary is measured in
+one run of this script on this machine; speeds are medians of SPEED_REPEATS passes over the same test texts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+import tunecard
+from tunecard.engine.distributed import machine
+from tunecard.judging.intervals import paired_lead
+
+HERE = Path(__file__).parent
+RUNS = HERE / "runs"
+OUT = RUNS / "distill"
+RESULTS = HERE / "results" / "distill"
+TEACHER = RUNS / "base_models" / "emotion_mpnet"
+ENSEMBLE = RUNS / "ensembles" / "emotion"
+PLAIN = RUNS / "emotion"  # the default MiniLM run (emotion_train.py)
+SPEED_TEXTS = 2000
+SPEED_REPEATS = 3
+GOLD_ROWS = 2000
+GOLD_SEED = 42
+
+
+def distil(name: str, teacher: Path, data: Path, **options) -> dict:
+    """One student: tunecard.distill into OUT/name, its card and metrics copied to RESULTS/name."""
+    distill = {"teacher": str(teacher), **options.pop("distill", {})}
+    config = {"data": {"path": str(data), **options.pop("data", {})}, "distill": distill,
+              "output": str(OUT / name), "overwrite": True, **options}
+    started = time.perf_counter()
+    run = tunecard.distill(config)
+    _keep(run.output, name)
+    side = run.metrics["distillation"]["splits"]
+    return {"seconds": round(time.perf_counter() - started, 1), "test": side["test"],
+            "validation": side["validation"], "speed_in_run": run.metrics["distillation"]["speed"],
+            "trained_on": run.metrics["distillation"]["trained_on"]}
+
+
+def _keep(output: Path, name: str) -> None:
+    target = RESULTS / name
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for file in ("README.md", "metrics.json", "config.yaml", "history.csv"):
+        shutil.copy(output / file, target / file)
+
+
+def test_rows(datasets: Path) -> list[dict]:
+    return [json.loads(line) for line in (datasets / "emotion" / "test.jsonl").open(encoding="utf-8")]
+
+
+def speeds(models: dict[str, Path], texts: list[str]) -> tuple[dict, dict]:
+    """Each model's texts/s (median of SPEED_REPEATS passes after a warm-up) and its probabilities."""
+    rates, probabilities = {}, {}
+    for name, path in models.items():
+        predictor = tunecard.load(path)
+        predictor.predict_proba(texts[:32])
+        seconds = []
+        for _ in range(SPEED_REPEATS):
+            started = time.perf_counter()
+            probabilities[name] = predictor.predict_proba(texts)
+            seconds.append(time.perf_counter() - started)
+        rates[name] = round(len(texts) / statistics.median(seconds), 1)
+        print(f"{name}: {rates[name]} texts/s")
+    return rates, probabilities
+
+
+def accuracy(confusions: np.ndarray) -> np.ndarray:
+    return np.trace(confusions, axis1=1, axis2=2) / confusions.sum((1, 2))
+
+
+def paired(gold: np.ndarray, mine: np.ndarray, theirs: np.ndarray) -> dict:
+    """Accuracy difference (mine - theirs) on the same rows, with its paired 95% bootstrap interval."""
+    a, b = mine.argmax(-1), theirs.argmax(-1)
+    interval = paired_lead(gold, np.arange(len(gold)), mine.shape[1], a, b, accuracy, seed=0)
+    return {"difference": round(float((a == gold).mean() - (b == gold).mean()), 4),
+            "interval": [round(v, 4) for v in interval]}
+
+
+def gold_of(rows: list[dict], labels: list[str]) -> np.ndarray:
+    index = {name: i for i, name in enumerate(labels)}
+    return np.array([index[str(r.get("label_text", r["label"]))] for r in rows])
+
+
+def students(args) -> dict:
+    data = Path(args.datasets) / "emotion"
+    results = {"minilm": distil("emotion_minilm", TEACHER, data),
+               "static": distil("emotion_static", TEACHER, data, distill={"student": "static"})}
+    rows = test_rows(Path(args.datasets))[:SPEED_TEXTS]
+    models = {"teacher": TEACHER, "minilm_student": OUT / "emotion_minilm", "static_student": OUT / "emotion_static",
+              "minilm_plain": PLAIN}
+    rates, probs = speeds(models, [r["text"] for r in rows])
+    gold = gold_of(rows, list(tunecard.load(TEACHER).labels))
+    results["speed"] = {"texts": len(rows), "texts_per_second": rates,
+                        "minilm_student_over_teacher": round(rates["minilm_student"] / rates["teacher"], 2),
+                        "static_student_over_minilm": round(rates["static_student"] / rates["minilm_plain"], 1),
+                        "static_student_over_teacher": round(rates["static_student"] / rates["teacher"], 1)}
+    results["accuracy_on_speed_texts"] = {name: round(float((p.argmax(-1) == gold).mean()), 4)
+                                          for name, p in probs.items()}
+    results["minilm_student_vs_plain_minilm"] = paired(gold, probs["minilm_student"], probs["minilm_plain"])
+    results["static_student_vs_plain_minilm"] = paired(gold, probs["static_student"], probs["minilm_plain"])
+    return results
+
+
+SWEEP = [(1.0, 0.5), (4.0, 0.5), (2.0, 0.9), (2.0, 0.2)]
+"""(temperature, alpha) tried beside the default (2.0, 0.5), which the `students` study trains."""
+
+
+def sweep(args) -> dict:
+    data = Path(args.datasets) / "emotion"
+    results = {}
+    for temperature, alpha in SWEEP:
+        name = f"emotion_minilm_t{temperature:g}_a{alpha:g}"
+        results[name] = distil(name, TEACHER, data, distill={"temperature": temperature, "alpha": alpha})
+    default = RESULTS / "emotion_minilm" / "metrics.json"
+    if default.is_file():
+        side = json.loads(default.read_text())["distillation"]["splits"]
+        results["emotion_minilm (t2_a0.5)"] = {"validation": side["validation"], "test": side["test"]}
+    chosen = max(results, key=lambda n: results[n]["validation"]["student"]["accuracy"])
+    return {"runs": results, "chosen_on_validation": chosen}
+
+
+def ensemble(args) -> dict:
+    """The ensemble as teacher; the student against it (the card's paired interval) and against the member
+    with the best validation accuracy (paired here, on the test split)."""
+    data = Path(args.datasets) / "emotion"
+    result = distil("emotion_from_ensemble", ENSEMBLE, data)
+    listed = json.loads((ENSEMBLE / "ensemble.json").read_text())["members"]
+    members = [(ENSEMBLE / m["path"]).resolve() for m in listed]
+    best = max(members, key=lambda m: json.loads((m / "metrics.json").read_text())
+               ["splits"]["validation"]["metrics"]["accuracy"])
+    rows = test_rows(Path(args.datasets))
+    rates, probs = speeds({"ensemble": ENSEMBLE, "student": OUT / "emotion_from_ensemble", "best_member": best},
+                          [r["text"] for r in rows])
+    gold = gold_of(rows, list(tunecard.load(ENSEMBLE).labels))
+    result.update(best_member=best.name, texts_per_second=rates,
+                  student_over_ensemble=round(rates["student"] / rates["ensemble"], 2),
+                  accuracy={n: round(float((p.argmax(-1) == gold).mean()), 4) for n, p in probs.items()},
+                  student_vs_best_member=paired(gold, probs["student"], probs["best_member"]),
+                  student_vs_ensemble=paired(gold, probs["student"], probs["ensemble"]))
+    return result
+
+
+def gold_split(datasets: Path) -> tuple[Path, Path]:
+    """GOLD_ROWS training rows (seeded) with emotion's validation and test; the other training texts, without
+    their labels, as the unlabelled file."""
+    folder = OUT / f"data_{GOLD_ROWS}"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in (datasets / "emotion" / "train.jsonl").open(encoding="utf-8")]
+    random.Random(GOLD_SEED).shuffle(rows)
+    with (folder / "train.jsonl").open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in rows[:GOLD_ROWS])
+    for split in ("validation", "test"):
+        shutil.copy(datasets / "emotion" / f"{split}.jsonl", folder / f"{split}.jsonl")
+    unlabeled = OUT / "unlabeled.jsonl"
+    with unlabeled.open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps({"text": r["text"]}) + "\n" for r in rows[GOLD_ROWS:])
+    return folder, unlabeled
+
+
+def unlabeled(args) -> dict:
+    """Plain MiniLM on the gold rows; the MiniLM student on the gold rows alone, and with the unlabelled texts.
+    The teacher (mpnet) was trained on all of emotion's labelled train: what reaches the student through
+    unlabelled text is the teacher's knowledge of it."""
+    folder, texts = gold_split(Path(args.datasets))
+    started = time.perf_counter()
+    plain = tunecard.train({"data": {"path": str(folder)}, "output": str(OUT / "gold_plain"), "overwrite": True})
+    _keep(plain.output, "gold_plain")
+    results = {"plain": {"seconds": round(time.perf_counter() - started, 1),
+                         "test_accuracy": plain.metrics["splits"]["test"]["metrics"]["accuracy"]},
+               "student_gold_only": distil("gold_student", TEACHER, folder),
+               "student_with_unlabeled": distil("gold_unlabeled_student", TEACHER, folder,
+                                                data={"unlabeled": [str(texts)]})}
+    rows = test_rows(Path(args.datasets))
+    _, probs = speeds({"plain": OUT / "gold_plain", "gold_only": OUT / "gold_student",
+                       "with_unlabeled": OUT / "gold_unlabeled_student"}, [r["text"] for r in rows])
+    gold = gold_of(rows, list(tunecard.load(OUT / "gold_plain").labels))
+    results["with_unlabeled_vs_plain"] = paired(gold, probs["with_unlabeled"], probs["plain"])
+    results["with_unlabeled_vs_gold_only"] = paired(gold, probs["with_unlabeled"], probs["gold_only"])
+    results["gold_only_vs_plain"] = paired(gold, probs["gold_only"], probs["plain"])
+    return results
+
+
+def main() -> None:
+    studies = {"students": students, "sweep": sweep, "ensemble": ensemble, "unlabeled": unlabeled}
+    parser = argparse.ArgumentParser()
+    parser.add_argument("study", choices=studies)
+    parser.add_argument("--datasets", default=os.environ.get("TUNECARD_DATASETS", "../shared/datasets"))
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results = studies[args.study](args)
+    summary = {"date": date.today().isoformat(), "machine": machine(), "wall_seconds": round(time.perf_counter()
+                                                                                           - started, 1),
+               "results": results}
+    (RESULTS / f"{args.study}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(json.dumps(summary, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
