@@ -274,3 +274,13 @@ def test_the_try_it_page_says_when_the_model_abstains(trained, texts):
                                                        "fitted on validation, so it gives no label.")
         finally:
             browser.close()
+
+
+def test_verify_refits_the_cut_off_from_the_predictions(trained, tmp_path, capsys):
+    run = shutil.copytree(trained, tmp_path / "run")
+    assert tunecard.verify(str(run)) == []
+    metrics = _metrics(run)
+    metrics["abstention"]["splits"]["test"]["accuracy"] += 0.01
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    mismatches = tunecard.verify(str(run))
+    assert len(mismatches) == 1 and mismatches[0].startswith("metrics.json abstention.splits.test.accuracy: reported")

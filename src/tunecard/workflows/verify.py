@@ -82,7 +82,25 @@ def verify_run(run: Path) -> Verification:
         recomputed[split] = split_metrics(judged)
         _compare_tree(result, f"metrics.json splits.{split}", values, recomputed[split])
     _check_card(result, run / "README.md", recomputed, task.metric_keys(names), reported)
+    if "abstention" in reported:
+        _check_abstention(result, run, reported)
     return result
+
+
+def _check_abstention(result: Verification, run: Path, reported: dict) -> None:
+    """metrics.json's `abstention` fitted again from the same predictions: the cut-off and each split's numbers."""
+    import numpy as np
+
+    from tunecard.data.predictions import read_prediction_split
+    from tunecard.judging import abstention
+
+    saved = reported["abstention"]
+    splits = {}
+    for split in saved.get("splits", {"validation": None}):
+        dataset, probs = read_prediction_split(run / "predictions" / f"{split}.csv", reported["label_names"])
+        splits[split] = (probs, np.asarray(dataset["label"]))
+    refit = abstention.fit(splits, saved["target"].get("accuracy"), saved["target"].get("coverage"))
+    _compare_tree(result, "metrics.json abstention", saved, refit)
 
 
 def _judge(task, split, dataset, logits, names, counts, temperature, seed):
