@@ -261,3 +261,40 @@ def test_preference_and_multiple_choice_chance_levels_match_their_losses_on_blin
     options = torch.nn.functional.cross_entropy(torch.zeros(4, 5), torch.tensor([0, 2, 4, 1]))
     chance = multiple_choice.MultipleChoice().chance_loss(list("ABCDE"), {}, [], TrainConfig())
     assert float(options) == pytest.approx(chance)
+
+
+# ---- below a baseline ---------------------------------------------------------------------------------------------
+
+def test_a_result_measurably_below_a_baseline_is_a_finding_an_error_on_the_headline():
+    from tunecard.judging.judge import SplitReport
+
+    report = SplitReport(
+        "test", 500, {}, metrics={"accuracy": 0.202, "map_at_3": 0.383, "accuracy_norm": 0.312},
+        baseline={"accuracy": 0.276, "map_at_3": 0.492, "accuracy_norm": 0.276},
+        stratified={"accuracy": 0.25, "map_at_3": 0.46, "accuracy_norm": 0.25},
+        intervals={"differences_by_metric": {
+            "majority": {"accuracy": [-0.12, -0.03], "map_at_3": [-0.153, -0.066], "accuracy_norm": [-0.01, 0.08]},
+            "stratified": {"accuracy": [-0.09, 0.01], "map_at_3": [-0.12, -0.01], "accuracy_norm": [0.02, 0.1]}}})
+    names = {"accuracy": "Accuracy", "map_at_3": "MAP@3", "accuracy_norm": "Normalized accuracy"}
+    baselines = {"majority": "majority class", "stratified": "stratified random labels"}
+    found = d.below_baseline_findings("test", report, "accuracy_norm", names, baselines)
+    assert [(f.id, f.severity, f.evidence["baseline"], sorted(f.evidence["below"])) for f in found] == [
+        ("results.below_baseline", "warning", "majority", ["accuracy", "map_at_3"]),
+        ("results.below_baseline", "warning", "stratified", ["map_at_3"])]
+    assert found[0].message == (
+        "on test the model is measurably worse than the majority class: Accuracy 0.2020 against 0.2760 (difference "
+        "-0.0740, 95% interval -0.1200 to -0.0300, paired); MAP@3 0.3830 against 0.4920 (difference -0.1090, 95% "
+        "interval -0.1530 to -0.0660, paired)")
+    headline = d.below_baseline_findings("test", report, "map_at_3", names, baselines)
+    assert [f.severity for f in headline] == ["error", "error"]
+
+
+def test_a_lower_is_better_metric_is_worse_when_its_difference_is_above_zero():
+    from tunecard.judging.judge import SplitReport
+
+    report = SplitReport("test", 80, {}, metrics={"hamming_loss": 0.3, "label_cardinality": 2.0},
+                         baseline={"hamming_loss": 0.2, "label_cardinality": 1.0}, stratified={},
+                         intervals={"differences_by_metric": {"majority": {"hamming_loss": [0.05, 0.15],
+                                                                           "label_cardinality": [0.8, 1.2]}}})
+    found = d.below_baseline_findings("test", report, "f1_micro", {}, {})
+    assert [sorted(f.evidence["below"]) for f in found] == [["hamming_loss"]]

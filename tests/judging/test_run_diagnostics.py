@@ -49,7 +49,7 @@ def test_temperature_is_saved_with_the_model_and_used_by_evaluate(tiny_runs, sen
     config = json.loads((run.model_path / "config.json").read_text())
     assert config["tunecard_temperature"] == run.metrics["temperature"]
     report = tunecard.evaluate(str(run.output), str(sentiment_dir / "test.jsonl"))
-    evaluated = report["splits"]["train"]["calibration"]
+    evaluated = report["splits"]["test"]["calibration"]
     trained = run.metrics["splits"]["test"]["calibration"]
     assert evaluated["ece_scaled"] == pytest.approx(trained["ece_scaled"], abs=1e-6)
 

@@ -161,7 +161,7 @@ def test_predict_and_evaluate_on_a_tuned_model(llm_run, tmp_path):
     assert list(frame.columns) == ["id", "prediction", "prob_negative", "prob_positive", "top_k"]
     assert frame["prediction"].tolist() == tunecard.load(llm_run.output).predict([r["text"] for r in rows])
     report = tunecard.evaluate(str(llm_run.output), str(llm_run.output.parent / "data" / "test.jsonl"))
-    assert report["splits"]["train"]["metrics"]["accuracy"] == pytest.approx(
+    assert report["splits"]["test"]["metrics"]["accuracy"] == pytest.approx(
         llm_run.metrics["splits"]["test"]["metrics"]["accuracy"])
 
 

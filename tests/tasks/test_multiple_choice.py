@@ -224,7 +224,7 @@ def test_predict_writes_ranked_letters_and_a_kaggle_submission(mc_run, tmp_path)
 def test_evaluate_reports_map_at_k(mc_run, tmp_path):
     data = write_jsonl(tmp_path / "labelled.jsonl", make_questions(30, seed=8))
     report = tunecard.evaluate(str(mc_run.output), data, k=1)
-    metrics = report["splits"]["train"]["metrics"]
+    metrics = report["splits"]["labelled"]["metrics"]
     assert metrics["map_at_1"] == pytest.approx(metrics["accuracy"]) and metrics["map_at_3"] >= 0.9
 
 
@@ -306,7 +306,7 @@ def test_more_options_than_the_model_has_letters_is_an_error_naming_the_row(mixe
     rows = make_mixed_questions(2, counts=(4, 6))
     with pytest.raises(TunecardError) as info:
         tunecard.evaluate(str(mixed_run.output), write_jsonl(tmp_path / "six.jsonl", rows))
-    assert str(info.value) == ("options in train: expected at most 5 options per question (the model's letters A-E); "
+    assert str(info.value) == ("options in six: expected at most 5 options per question (the model's letters A-E); "
                                "found row 2 (id q1) has 6. Fix: score questions of up to 5 options, or train on data "
                                "that has 6")
 

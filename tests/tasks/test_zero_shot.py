@@ -74,6 +74,31 @@ def test_multiple_choice_zero_shot_is_lm_eval_acc_and_acc_norm(tiny_lm, loaded, 
     assert "training none (zero-shot)" in summary and "Normalized accuracy" in summary
 
 
+def test_zero_shot_multiple_choice_is_judged_on_its_headline_normalized_accuracy(tiny_lm, tmp_path, capsys):
+    """The split is named for its file; the headline is acc_norm (stated so), the leads over the baselines and the
+    collapse check are judged on it, and the blind baselines' normalized accuracy is their accuracy."""
+    data = write_jsonl(tmp_path / "openbook_test.jsonl", question_rows(16, seed=5))
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--task", "multiple_choice", "--model", tiny_lm, "--data", data,
+                 "--output", str(out)]) == 0
+    summary = capsys.readouterr().out
+    report = json.loads((out / "metrics.json").read_text())
+    assert list(report["splits"]) == ["openbook_test"] and report["headline_metric"] == "accuracy_norm"
+    split = report["splits"]["openbook_test"]
+    for baseline in ("majority", "stratified"):
+        assert split["baselines"][baseline]["accuracy_norm"] == split["baselines"][baseline]["accuracy"]
+        lead = split["intervals"]["differences"][baseline]
+        assert lead["metric"] == "accuracy_norm" and lead["difference"] == pytest.approx(
+            split["metrics"]["accuracy_norm"] - split["baselines"][baseline]["accuracy_norm"], abs=1e-6)
+        assert set(split["intervals"]["differences_by_metric"][baseline]) == {"accuracy", "map_at_3", "accuracy_norm"}
+    collapse = [f for f in report["diagnostics"] if f["id"] == "collapse.no_better_than_majority"]
+    assert all(f["evidence"]["metric"] == "accuracy_norm" for f in collapse)
+    assert "openbook_test (16 rows)" in summary and "headline metric: Normalized accuracy" in summary
+    card = (out / "README.md").read_text()
+    assert "The headline metric is **Normalized accuracy**" in card and "## openbook_test (16 rows)" in card
+    assert "their normalized accuracy is their accuracy" in card
+
+
 def test_questions_with_fewer_options_from_the_cli(tiny_lm, loaded, tmp_path):
     rows = question_rows(8, seed=3)
     for row in rows[::2]:  # every other question has three options, its answer among them

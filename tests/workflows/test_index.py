@@ -155,9 +155,9 @@ def test_training_with_retrieval_saves_passages_with_predictions(built, corpus, 
     labelled = write_jsonl(tmp_path / "labelled.jsonl", make_questions(12, seed=6))
     assert main(["evaluate", "--model", str(run.output), "--data", labelled, "--output", str(tmp_path / "ev"),
                  "--retrieval.index", folder, "--retrieval.top_k", "1", "--k", "2"]) == 0
-    evaluated = pd.read_csv(tmp_path / "ev" / "predictions" / "train.csv")
+    evaluated = pd.read_csv(tmp_path / "ev" / "predictions" / "labelled.csv")
     assert all(len(json.loads(r)) <= 1 for r in evaluated["retrieved"])
-    assert "map_at_2" in json.loads((tmp_path / "ev" / "metrics.json").read_text())["splits"]["train"]["metrics"]
+    assert "map_at_2" in json.loads((tmp_path / "ev" / "metrics.json").read_text())["splits"]["labelled"]["metrics"]
 
     rows = [{k: v for k, v in r.items() if k != "answer"} for r in make_questions(5, seed=5)]
     out = tmp_path / "pred.jsonl"

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from tunecard.judging.metrics import DIRECTION
+
 SEVERITIES = ("info", "warning", "error")
 COLLAPSE_SHARE = 0.95
 """One class predicted for at least this share of a split's inputs is a collapse."""
@@ -74,11 +76,13 @@ def stratified_predictions(train_counts: np.ndarray, n_rows: int, seed: int) -> 
 # ---- collapse ---------------------------------------------------------------------------------
 
 def collapse_findings(split: str, y_true, y_pred, names: list[str], model_macro_f1: float,
-                      majority_macro_f1: float, lead_interval: list[float]) -> list[Finding]:
+                      majority_macro_f1: float, lead_interval: list[float],
+                      metric: tuple[str, str] = ("f1_macro", "macro F1")) -> list[Finding]:
     """Macro F1 is the yardstick for every label count: unlike accuracy or binary F1, a model that
     predicts one class cannot score well on it, whichever class that is. `lead_interval`: the paired 95%
     bootstrap interval of the model's macro F1 minus the majority baseline's (`intervals.paired_lead`);
-    a lead whose interval reaches 0 is no measurable lead."""
+    a lead whose interval reaches 0 is no measurable lead. `metric` (key, name): the metric the lead is on, where
+    a task judges it on its headline instead (Task.lead_metric: multiple choice, whose labels are positions)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     counts = np.bincount(y_pred, minlength=len(names))
     findings = []
@@ -94,12 +98,39 @@ def collapse_findings(split: str, y_true, y_pred, names: list[str], model_macro_
     if near_baseline:
         findings.append(Finding(
             "collapse.no_better_than_majority", "error",
-            f"macro F1 {model_macro_f1:.4f} on {split} is no measurable lead over always predicting the majority "
+            f"{metric[1]} {model_macro_f1:.4f} on {split} is no measurable lead over always predicting the majority "
             f"class ({majority_macro_f1:.4f}): the 95% interval of the lead, {lead_interval[0]:+.4f} to "
             f"{lead_interval[1]:+.4f}, reaches 0",
-            {"metric": "f1_macro", "model": round(model_macro_f1, 4), "majority_baseline": round(majority_macro_f1, 4),
+            {"metric": metric[0], "model": round(model_macro_f1, 4), "majority_baseline": round(majority_macro_f1, 4),
              "lead_interval": [round(v, 4) for v in lead_interval]}, COLLAPSE_ADVICE, split))
     findings.extend(_never_recalled(split, y_true, y_pred, names, near_baseline))
+    return findings
+
+
+def below_baseline_findings(split: str, report, headline: str, metric_names: dict[str, str],
+                            baseline_names: dict[str, str]) -> list[Finding]:
+    """One finding per baseline the model is measurably below on some metric: the model's value under the
+    baseline's, and the paired 95% bootstrap interval of the difference entirely below 0 (the intervals'
+    `differences_by_metric`). An error when the headline metric is among them, a warning otherwise (e.g. accuracy
+    below the majority class's on imbalanced data, for a model judged by macro F1). `report`: a judged SplitReport."""
+    findings = []
+    by_metric = (report.intervals or {}).get("differences_by_metric", {})
+    for baseline, leads in by_metric.items():
+        values = report.baseline if baseline == "majority" else report.stratified
+        below = {key: bounds for key, bounds in leads.items() if key in (values or {})
+                 and (bounds[1] < 0 if DIRECTION.get(key, 1) > 0 else bounds[0] > 0 and DIRECTION[key] < 0)}
+        if not below:
+            continue
+        shown = "; ".join(f"{metric_names.get(key, key)} {report.metrics[key]:.4f} against {values[key]:.4f} "
+                          f"(difference {report.metrics[key] - values[key]:+.4f}, 95% interval {low:+.4f} to "
+                          f"{high:+.4f}, paired)" for key, (low, high) in below.items())
+        findings.append(Finding(
+            "results.below_baseline", "error" if headline in below else "warning",
+            f"on {split} the model is measurably worse than the {baseline_names.get(baseline, baseline)}: {shown}",
+            {"baseline": baseline, "headline": headline, "below": {
+                key: {"model": round(report.metrics[key], 4), "baseline": round(values[key], 4), "interval": bounds}
+                for key, bounds in below.items()}},
+            "a scorer that ignores its inputs does better: check the labels, the prompt or the scoring", split))
     return findings
 
 

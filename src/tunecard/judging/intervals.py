@@ -47,13 +47,16 @@ def bootstrap(gold, units, n_labels: int, scorers: dict[str, Scorer], keys: list
 
 def _summary(values: dict[str, dict[str, np.ndarray]], keys: list[str], headline: str, seed: int,
              resamples: int) -> dict:
-    """Percentile intervals of the first scorer's metrics and of its headline lead over each other scorer."""
+    """Percentile intervals of the first scorer's metrics, of its headline lead over each other scorer, and of its
+    lead on every metric both have (`differences_by_metric`: what tells a result measurably below a baseline)."""
     model, *others = values
     return {
         "confidence": CONFIDENCE, "resamples": resamples, "seed": seed,
         "metrics": {key: _percentiles(values[model][key]) for key in keys if key in values[model]},
         "differences": {name: _percentiles(values[model][headline] - values[name][headline])
                         for name in others if headline in values[name] and headline in values[model]},
+        "differences_by_metric": {name: {key: _percentiles(values[model][key] - values[name][key]) for key in keys
+                                         if key in values[name] and key in values[model]} for name in others},
     }
 
 

@@ -11,6 +11,8 @@ import numpy as np
 from tunecard.judging import diagnostics, intervals, metrics
 from tunecard.judging.diagnostics import Finding
 
+BASELINE_NAMES = {"majority": "majority class", "stratified": "stratified random labels"}
+"""The baselines' names in findings and the card's text, by their key in metrics.json."""
 LABEL_NOISE_CANDIDATES = 50
 """How many of the highest-loss training rows are listed in diagnostics/label_noise_candidates.csv."""
 
@@ -53,9 +55,10 @@ class SplitEvaluation:
 
 
 def judge_split(task, name: str, dataset, logits: np.ndarray, names: list[str], train_counts: dict[str, int],
-                temperature: float | None, seed: int) -> SplitEvaluation:
+                temperature: float | None, seed: int, extra_terms=None) -> SplitEvaluation:
     """One split's evaluation: the model's metrics beside the baselines (the task's own metrics included),
-    each metric's bootstrap interval and the model's paired lead over each baseline."""
+    each metric's bootstrap interval and the model's paired lead over each baseline. `extra_terms(scorer,
+    predicted)`: further metrics as per-unit terms of each scorer (e.g. normalized accuracy), or None."""
     gold = np.asarray(dataset["label"])
     n = len(names)
     logits = np.asarray(logits, dtype=np.float64)  # float32 would round tail probabilities to 0
@@ -67,8 +70,10 @@ def judge_split(task, name: str, dataset, logits: np.ndarray, names: list[str], 
         "majority": (diagnostics.majority_predictions(counts, len(gold)), task.majority_scores(dataset, train_counts)),
         "stratified": (diagnostics.stratified_predictions(counts, len(gold), seed), task.chance_scores(dataset, seed)),
     }
+    extra = {key: extra_terms(key, pred) if extra_terms else {} for key, (pred, _) in scorers.items()}
     scored = {key: {**metrics.classification_metrics(gold, pred, n),
-                    **(task.split_metrics(dataset, scores) if scores is not None else {})}
+                    **(task.split_metrics(dataset, scores) if scores is not None else {}),
+                    **{k: float(terms.mean()) if len(terms) else 0.0 for k, terms in extra[key].items()}}
               for key, (pred, scores) in scorers.items()}
     pred = scorers["model"][0]
     headline = task.headline_metric(names)
@@ -77,19 +82,39 @@ def judge_split(task, name: str, dataset, logits: np.ndarray, names: list[str], 
         baseline=scored["majority"], stratified=scored["stratified"],
         per_class=metrics.per_class_report(gold, pred, names), confusion=metrics.confusion(gold, pred, n),
         calibration=_calibration(raw_probs, probs, gold, temperature),
-        intervals=_intervals(task, dataset, scorers, names, headline, scored, seed))
-    majority = scorers["majority"][0]
-    lead = intervals.paired_lead(gold, task.resampling_units(dataset), n, pred, majority,
-                                 metrics.macro_f1_of_confusions, seed)
-    findings = diagnostics.collapse_findings(name, gold, pred, names, metrics.macro_f1(gold, pred, n),
-                                             metrics.macro_f1(gold, majority, n), lead)
+        intervals=_intervals(task, dataset, scorers, names, headline, scored, seed, extra))
+    findings = _collapse(task, name, dataset, report, scorers, names, seed)
+    findings += diagnostics.below_baseline_findings(name, report, headline, _metric_names(task),
+                                                    {**BASELINE_NAMES, **task.baseline_names})
     return SplitEvaluation(report, gold, probs, task.applicable(findings), logits)
 
 
-def _intervals(task, dataset, scorers: dict, names: list[str], headline: str, scored: dict, seed: int) -> dict:
+def _collapse(task, name: str, dataset, report: SplitReport, scorers: dict, names: list[str], seed: int) -> list:
+    """The collapse checks, the lead over the majority class judged on macro F1 of the labels, or on the task's
+    headline where its labels are no classes (Task.lead_metric: the paired lead the intervals already hold)."""
+    gold, n = np.asarray(dataset["label"]), len(names)
+    pred, majority = scorers["model"][0], scorers["majority"][0]
+    key = task.lead_metric(names)
+    if key is None:
+        lead = intervals.paired_lead(gold, task.resampling_units(dataset), n, pred, majority,
+                                     metrics.macro_f1_of_confusions, seed)
+        return diagnostics.collapse_findings(name, gold, pred, names, metrics.macro_f1(gold, pred, n),
+                                             metrics.macro_f1(gold, majority, n), lead)
+    lead = report.intervals["differences_by_metric"]["majority"][key]
+    return diagnostics.collapse_findings(name, gold, pred, names, report.metrics[key], report.baseline[key], lead,
+                                         (key, _metric_names(task)[key]))
+
+
+def _metric_names(task) -> dict[str, str]:
+    return {key: info[1] for key, info in {**metrics.METRIC_INFO, **task.metric_info}.items()}
+
+
+def _intervals(task, dataset, scorers: dict, names: list[str], headline: str, scored: dict, seed: int,
+               extra: dict) -> dict:
     """Bootstrap intervals of the model's metrics and of its headline lead over each baseline (with the lead
     itself), resampling the task's units."""
-    by_name = {key: intervals.Scorer(pred, task.unit_terms(dataset, scores) if scores is not None else {})
+    by_name = {key: intervals.Scorer(pred, {**(task.unit_terms(dataset, scores) if scores is not None else {}),
+                                            **extra[key]})
                for key, (pred, scores) in scorers.items()}
     result = intervals.bootstrap(dataset["label"], task.resampling_units(dataset), len(names), by_name,
                                  task.metric_keys(names), headline, seed)

@@ -18,6 +18,8 @@ for _avg in ("macro", "weighted"):
         METRIC_INFO[f"{_key}_{_avg}"] = (_key, f"{_name} ({_avg})", {"average": _avg})
 MAX_MAP_K = 10
 """The largest cut-off map_at_k is reported for."""
+DIRECTION = {"hamming_loss": -1, "invalid_output_rate": -1, "label_cardinality": 0, "gold_label_cardinality": 0}
+"""Metrics that are better lower (-1) or are no score (0); every other metric is better higher."""
 
 
 def metric_keys(n_labels: int) -> list[str]:

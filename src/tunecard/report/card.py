@@ -12,14 +12,12 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from tunecard.judging.judge import SplitReport
+from tunecard.judging.judge import BASELINE_NAMES, SplitReport
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 EXAMPLE_COLUMNS = {"before": "Before (base model)", "after": "After (this model)",
                    "base_output": "Base model, free generation", "tuned_output": "This model, free generation"}
 """Columns of the example tables, in order, and their titles."""
-BASELINE_NAMES = {"majority": "majority class", "stratified": "stratified random labels"}
-"""The baselines' names in the card's text, by their key in metrics.json."""
 FRAMEWORKS = ("tunecard", "transformers", "torch", "datasets", "tokenizers", "accelerate",
               "huggingface-hub", "scikit-learn")
 
@@ -226,6 +224,7 @@ def render_evaluation(report: dict, results: list[SplitReport], names: list[str]
     return template.render(
         model=report["model"], data=report["data"], baseline_source=report["baseline_source"],
         majority_label=report["majority_label"], baselines=report.get("baselines"), results=results, label_names=names,
+        headline=report.get("headline_metric"),
         zero_shot=report.get("zero_shot"),
         diagnostics=report["diagnostics"], not_applicable=report.get("diagnostics_not_applicable", {}),
         metric_keys=metric_keys, metric_names=metric_names(metric_info),

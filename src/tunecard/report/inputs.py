@@ -105,6 +105,7 @@ def evaluation_report(model: str, data: str, names: list[str], train_counts, res
     """metrics.json of `tunecard evaluate` (`task`: its facts are read)."""
     counts = train_counts or results[0].report.distribution
     return {"model": str(model), "data": str(data), "label_names": names,
+            "headline_metric": task.headline_metric(names),
             **({"baselines": task.baseline_description, "baseline_names": dict(task.baseline_names)}
                if task.baseline_description else {}),
             "majority_label": max(names, key=lambda n: counts[n]),

@@ -317,6 +317,11 @@ class Task:
     def headline_metric(self, label_names: list[str]) -> str:
         return "f1" if len(label_names) == 2 else "f1_macro"
 
+    def lead_metric(self, label_names: list[str]) -> Optional[str]:
+        """The metric collapse.no_better_than_majority judges the model's lead over the majority class on; None:
+        macro F1 of the labels (a model that predicts one class cannot score on it, whichever class that is)."""
+        return None
+
     def applicable(self, findings: list) -> list:
         """The findings that fit this task (`findings_not_applicable` dropped; None entries too)."""
         return [f for f in findings if f is not None and f.id not in self.findings_not_applicable]

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tunecard.data import questions
 from tunecard.data.questions import largest_option_count
 from tunecard.engine import causal_lm, prompting
-from tunecard.judging import intervals, metrics
-from tunecard.tasks.multiple_choice import MultipleChoice, random_map
+from tunecard.judging import metrics
+from tunecard.tasks.multiple_choice import MultipleChoice, random_map, with_positions
 
 NORMALIZED = "accuracy_norm"
 """lm-evaluation-harness's acc_norm: the option with the highest log-likelihood per character."""
@@ -122,21 +123,25 @@ class ChoiceLikelihood(MultipleChoice):
     def metric_keys(self, label_names: list[str]) -> list[str]:
         return [*super().metric_keys(label_names), NORMALIZED]
 
+    def headline_metric(self, label_names: list[str]) -> str:
+        """Normalized accuracy, lm-evaluation-harness's acc_norm: what its multiple-choice leaderboards lead with
+        (the sum of an option's token log-likelihoods favours short options; per character it does not)."""
+        return NORMALIZED
+
     def judge(self, name: str, dataset, logits: np.ndarray, names: list[str], train_counts: dict[str, int],
               temperature, seed: int):
-        """The multiple-choice evaluation plus the normalized accuracy, its interval drawn from the same
-        question resamples as the other metrics'. It needs option likelihoods, which the blind baselines do
-        not have: their column shows none (the card states the chance level instead)."""
-        judged = super().judge(name, dataset, logits, names, train_counts, temperature, seed)
-        chosen = normalized_choices(logits, list(dataset["options"]))
-        hits = (chosen == judged.gold).astype(float)
-        units = self.resampling_units(dataset)
-        per_unit = np.bincount(units, weights=hits) / np.bincount(units)  # rows are questions: one unit each
-        bounds = intervals.bootstrap(judged.gold, units, len(names), {"model": intervals.Scorer(chosen, {
-            NORMALIZED: per_unit})}, [NORMALIZED], NORMALIZED, seed)
-        judged.report.metrics[NORMALIZED] = float(hits.mean()) if len(hits) else 0.0
-        judged.report.intervals["metrics"][NORMALIZED] = bounds["metrics"][NORMALIZED]
-        return judged
+        """The multiple-choice evaluation plus the normalized accuracy, drawn from the same question resamples as
+        the other metrics', the model's lead over each baseline on it included. The blind baselines choose an
+        answer without likelihoods, so their normalized accuracy is their accuracy."""
+        from tunecard.judging import judge
+
+        own = questions.own_options(dataset, np.asarray(logits, dtype=np.float64))
+        chosen, gold = normalized_choices(own, list(dataset["options"])), np.asarray(dataset["label"])
+
+        def normalized(scorer: str, predicted: np.ndarray) -> dict[str, np.ndarray]:
+            return {NORMALIZED: ((chosen if scorer == "model" else predicted) == gold).astype(float)}  # a question each
+        judged = judge.judge_split(self, name, dataset, own, names, train_counts, temperature, seed, normalized)
+        return with_positions(judged, dataset, names)
 
     # ---- outputs -------------------------------------------------------------------------------
 
@@ -177,7 +182,9 @@ def _card_notes(predictor, keys: list[str], chance: dict, example: tuple[str, li
         "**Accuracy** picks the option with the highest log-likelihood (lm-evaluation-harness `acc`); "
         "**normalized accuracy** the highest log-likelihood per character of the option text "
         "(`acc_norm`: divided by `len(option)`). Per-option log-likelihoods are in `predictions/<split>.csv` "
-        "(`loglik_<letter>`).",
+        "(`loglik_<letter>`). The headline is **normalized accuracy**, as lm-evaluation-harness leads with it: "
+        "the lead over each baseline and the collapse checks are judged on it. The baselines choose an answer "
+        "without likelihoods, so their normalized accuracy is their accuracy.",
         f"**Chance** (a uniformly random choice, or ranking, of each question's options): {levels}.",
     ]
 

@@ -125,7 +125,7 @@ def majority_set(train_labels: np.ndarray) -> list[int]:
 def _judge(task: "MultiLabel", name: str, dataset, logits: np.ndarray, names: list[str], seed: int):
     """One split's evaluation: the model (sigmoid, fitted thresholds) beside the most frequent training label
     set and per-label prior draws, with bootstrap intervals over rows and the paired lead."""
-    from tunecard.judging.judge import SplitEvaluation, SplitReport, with_leads
+    from tunecard.judging.judge import BASELINE_NAMES, SplitEvaluation, SplitReport, with_leads
 
     gold = np.asarray(dataset["label"], dtype=bool).reshape(len(dataset), len(names))
     probs = metrics.sigmoid(logits)
@@ -142,6 +142,9 @@ def _judge(task: "MultiLabel", name: str, dataset, logits: np.ndarray, names: li
         per_class=metrics.multi_label_report(gold, predictions["model"], names),
         calibration=_calibration(probs, gold), intervals={"unit": "rows", **with_leads(bounds, scored, HEADLINE)})
     findings = diagnostics.label_set_collapse_findings(name, gold, predictions["model"], names)
+    findings += diagnostics.below_baseline_findings(
+        name, report, HEADLINE, {k: info[1] for k, info in {**metrics.METRIC_INFO, **task.metric_info}.items()},
+        {**BASELINE_NAMES, **task.baseline_names})
     return SplitEvaluation(report, gold, probs, findings)
 
 

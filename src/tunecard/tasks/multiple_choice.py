@@ -325,6 +325,11 @@ class MultipleChoice(Task):
     def headline_metric(self, label_names: list[str]) -> str:
         return f"map_at_{HEADLINE_K}"
 
+    def lead_metric(self, label_names: list[str]) -> str:
+        """The headline: answer letters are positions, and the majority baseline ranks them by how often each
+        answers a training question, so the lead over it is measured on what the card leads with."""
+        return self.headline_metric(label_names)
+
     def split_metrics(self, dataset, probs: np.ndarray) -> dict[str, float]:
         return ranking_metrics(dataset["label"], questions.own_options(dataset, probs), self.k)
 

@@ -19,7 +19,7 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
              text_pair_column: Optional[str] = None, label_column: Optional[str] = None, batch_size: int = 64,
              max_length: Optional[int] = None, overwrite: bool = False, k: Optional[int] = None,
              retrieval: Optional[RetrievalConfig] = None, task: Optional[str] = None,
-             llm: Optional[LlmConfig] = None) -> dict | None:
+             llm: Optional[LlmConfig] = None, split: Optional[str] = None) -> dict | None:
     """Score every labelled split of `data` with a trained model and judge it beside the baselines (each process
     scores its share of the rows; the main one judges, writes and returns metrics.json's content).
 
@@ -36,12 +36,12 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
         overwrite: Replace an existing output folder.
         k: multiple_choice: also report MAP@k.
         retrieval: multiple_choice: an index whose passages are added as context (index, top_k).
-        task: Score a model tunecard did not train zero-shot as this task: multiple_choice (each option by its
-            log-likelihood) or llm_classification (each label by the likelihood of its words). A run is evaluated
-            as the task it was trained for.
+        task: Score a model tunecard did not train zero-shot as this task: multiple_choice (options by log-likelihood)
+            or llm_classification (labels by the likelihood of their words); a run is evaluated as its own task.
         llm: The prompt of a zero-shot llm_classification (docs/predict-export.md#zero-shot-evaluation).
+        split: The evaluated split's name (unset: a file's own, e.g. `test` for test.jsonl; a folder's or hub
+            dataset's split names); with several splits, the one to evaluate.
     """
-    from tunecard.data.readers import read_splits
     from tunecard.engine import distributed
     from tunecard.runs import directory
     from tunecard.runs.saved import open_saved
@@ -50,7 +50,7 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
     console.quiet_library_progress()
     if output:
         directory.check_output(_path(output), overwrite)
-    saved, raw = open_saved(model), read_splits(DataConfig(path=data))
+    saved, raw = open_saved(model), read_named_splits(data, split)
     columns = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
     evaluated, predictor, zero_shot = _model_to_evaluate(saved, task, raw, columns, batch_size, k, llm)
     splits = _splits(evaluated, saved, predictor.labels, raw, columns, open_book.as_retrieval(retrieval))
@@ -65,6 +65,24 @@ def evaluate(model: str, data: str, output: Optional[str] = None, text_column: O
                               zero_shot, data)
     distributed.finish()
     return report
+
+
+def read_named_splits(data: str, split: Optional[str]) -> dict:
+    """The splits to evaluate, named for what they are: a file read alone is named by its stem (a reader calls it
+    `train`, as a training file would be); `split` renames a single split, or picks one of several."""
+    from pathlib import Path
+
+    from tunecard.data.readers import read_splits
+
+    raw = read_splits(DataConfig(path=data))
+    if split is not None and len(raw) > 1:
+        if split not in raw:
+            raise TunecardError(f"--split {split}", f"one of the splits of {data}", ", ".join(raw),
+                                f"pass --split {' or --split '.join(raw)}")
+        return {split: raw[split]}
+    if len(raw) == 1 and (split is not None or Path(data).is_file()):
+        return {split or Path(data).stem: next(iter(raw.values()))}
+    return raw
 
 
 def _splits(task, saved, names: list[str], raw: dict, columns: dict, retrieval) -> dict:
@@ -169,7 +187,9 @@ def _print_summary(task, model: str, data: str, zero_shot: bool, results: list, 
     names = report["label_names"]
     print(format_summary(f"tunecard evaluate: {model} on {data}{' (zero-shot)' if zero_shot else ''}", [],
                          [r.report for r in results], task.metric_keys(names), None, report["diagnostics"],
-                         _zero_shot_lines(report) + ([f"written to {output}"] if output else []), metric_names(info)))
+                         [f"headline metric: {metric_names(info)[report['headline_metric']]} (the leads over the "
+                          "baselines and the collapse checks are judged on it)", *_zero_shot_lines(report)]
+                         + ([f"written to {output}"] if output else []), metric_names(info)))
 
 
 def _zero_shot_lines(report: dict) -> list[str]:
