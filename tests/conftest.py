@@ -14,6 +14,7 @@ import copy
 import io
 import json
 import os
+import pickle
 import shutil
 import sys
 from pathlib import Path
@@ -22,6 +23,11 @@ from typing import Callable
 # Tests never touch the network: hub lookups fail at once instead of timing out.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# Under pytest-xdist each worker's torch, and the processes it starts, get the worker's share of the cores: the tiny
+# models gain nothing from more threads, and the threads of two workers on the same core only wait for each other.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
+if _WORKERS:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 import pytest  # noqa: E402
 
@@ -117,25 +123,26 @@ RUNS: dict[str, Callable] = {
     "preference": _preference,
     "llm_lora": _llm_lora,
 }
-"""kind -> builder(folder, runs, **train options): writes the kind's data to folder/data and trains
-folder/run (the tiny BERT, 4 epochs at 1e-2 unless said otherwise), returning its RunResult.
-classification: the `sentiment_dir` data (240/60/60 rows); classification_train_only: its 240 training rows
-alone (validation split off them, no test split); text_pair: 160 sentence pairs, 3 epochs; multi_label: 300/80/80 label sets, via the CLI;
-multiple_choice: 160 questions of 4 options (test 40), 5 epochs, k=2; multiple_choice_mixed: 180 questions of
-3-5 options, test in ARC digit labels, 5 epochs; preference: 200 pairs, 15% test, 5 epochs; llm_lora: LoRA on
-the tiny Llama, 10 epochs, free generation compared."""
+"""kind -> builder(folder, runs, **train options): writes the kind's data to folder/data and trains folder/run (the
+tiny BERT, 4 epochs at 1e-2 unless said otherwise), returning its RunResult. classification: the `sentiment_dir`
+data (240/60/60 rows); classification_train_only: its 240 training rows alone (validation split off them, no test
+split); text_pair: 160 sentence pairs, 3 epochs; multi_label: 300/80/80 label sets, through the CLI;
+multiple_choice: 160 questions of 4 options (test 40), 5 epochs, k=2; multiple_choice_mixed: 180 questions of 3-5
+options, test in ARC digit labels, 5 epochs; preference: 200 pairs, 15% test, 5 epochs; llm_lora: LoRA on the tiny
+Llama, 10 epochs, free generation compared."""
 
 
 def open_run(output: Path):
-    """A RunResult read back from a run directory (for runs trained through the CLI, and copies)."""
+    """A RunResult read back from a run directory (for runs trained through the CLI)."""
     import pandas as pd
 
+    from tunecard.judging.diagnostics import Finding
     from tunecard.workflows.train import RunResult
 
     metrics = json.loads((output / "metrics.json").read_text())
     history = pd.read_csv(output / "history.csv").to_dict("records") if (output / "history.csv").is_file() else []
     return RunResult(output=output, metrics=metrics, history=history, model_path=output / "model",
-                     card_path=output / "README.md", findings=[])
+                     card_path=output / "README.md", findings=[Finding(**f) for f in metrics.get("diagnostics", [])])
 
 
 class _Tee(io.TextIOBase):
@@ -159,31 +166,52 @@ def _fingerprint(folder: Path) -> dict:
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
 
 
+@contextlib.contextmanager
+def _once(folder: Path):
+    """Yields True to the first process (of a session's xdist workers) that should build `folder`, False once it is
+    built (by this process or another); a build that raised leaves no marker, so the next caller builds again."""
+    from filelock import FileLock
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        done = folder / ".built"
+        if not done.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            yield True
+            done.touch()
+        else:
+            yield False
+
+
 class TinyRuns:
     """`tiny_runs(kind, **train)`: the RunResult of a tiny run of `kind` (a RUNS key) with these train options,
-    trained the first time it is asked for in the session. Treat it as read-only: the result is a fresh copy
-    each time, but its files are shared; `copy(kind, folder, **train)` gives a private copy of the run
-    directory to change. `stderr(kind, **train)` is what its training wrote to stderr (the progress lines)."""
+    trained the first time it is asked for in the session (by any of its xdist workers: the others wait for it
+    and read it). Treat it as read-only: the result is a fresh copy each time, but its files are shared;
+    `copy(kind, folder, **train)` gives a private copy of the run directory to change. `stderr(kind, **train)`
+    is what its training wrote to stderr (the progress lines)."""
 
     def __init__(self, root: Path, minilm_path: str):
         self.root, self.minilm_path = root, minilm_path
-        self._bert: str | None = None
-        self._lm: str | None = None
         self._done: dict[str, tuple] = {}
 
     @property
     def bert(self) -> str:
         """The tiny random BERT (2 layers, hidden 32), in a folder named tiny-bert (its cards' base_model)."""
-        if self._bert is None:
-            self._bert = build_tiny_bert(self.root / "tiny-bert", self.minilm_path)
-        return self._bert
+        folder = self.root / "tiny-bert"
+        with _once(folder) as first:
+            if first:
+                build_tiny_bert(folder, self.minilm_path)
+        return str(folder)
 
     @property
     def lm(self) -> str:
         """The tiny random Llama (2 layers, hidden 32) with a word-level tokenizer and a small chat template."""
-        if self._lm is None:
-            self._lm = build_tiny_lm(self.root / "tiny-llama")
-        return self._lm
+        folder = self.root / "tiny-llama"
+        with _once(folder) as first:
+            if first:
+                build_tiny_lm(folder)
+        return str(folder)
 
     @staticmethod
     def name(kind: str, **train) -> str:
@@ -195,10 +223,15 @@ class TinyRuns:
             if kind not in RUNS:
                 raise KeyError(f"no tiny run of kind {kind!r}; the kinds are {', '.join(RUNS)}")
             folder = self.root / name
-            folder.mkdir()
-            with contextlib.redirect_stderr(_Tee(sys.stderr)) as tee:
-                result = RUNS[kind](folder, self, **train)
-            self._done[name] = (result, tee.kept.getvalue(), _fingerprint(result.output))
+            with _once(folder) as first:
+                if first:
+                    with contextlib.redirect_stderr(_Tee(sys.stderr)) as tee:
+                        result = RUNS[kind](folder, self, **train)
+                    (folder / "stderr.txt").write_text(tee.kept.getvalue(), encoding="utf-8")
+                    (folder / "result.pickle").write_bytes(pickle.dumps(result))
+            result = pickle.loads((folder / "result.pickle").read_bytes())
+            stderr = (folder / "stderr.txt").read_text(encoding="utf-8")
+            self._done[name] = (result, stderr, _fingerprint(result.output))
         return self._done[name]
 
     def __call__(self, kind: str, **train):
@@ -219,7 +252,7 @@ class TinyRuns:
         return result
 
     def check_untouched(self) -> list[str]:
-        """The shared runs whose files changed since they were trained."""
+        """The shared runs whose files changed since this process first read them."""
         return [name for name, (result, _, before) in self._done.items() if _fingerprint(result.output) != before]
 
 
@@ -231,7 +264,13 @@ def minilm_path() -> str:
 
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory, minilm_path) -> TinyRuns:
-    runs = TinyRuns(tmp_path_factory.mktemp("tiny-runs"), minilm_path)
+    """The session's tiny runs. Under pytest-xdist they live in the folder the workers share (the parent of each
+    worker's base temp), so each is trained once whatever the number of workers."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = tmp_path_factory.getbasetemp().parent / "tiny-runs"
+    else:
+        root = tmp_path_factory.mktemp("tiny-runs")
+    runs = TinyRuns(root, minilm_path)
     yield runs
     changed = runs.check_untouched()
     assert not changed, f"tests changed the files of shared tiny runs {changed}: copy them first (tiny_runs.copy)"

@@ -207,3 +207,22 @@ def test_preference_and_multiple_choice_train_under_two_processes(tmp_path, tiny
         assert len(pd.read_csv(run / "predictions" / "test.csv")) == metrics["splits"]["test"]["size"]
     mc_ids = pd.read_csv(tmp_path / "multiple_choice" / "predictions" / "test.csv")["id"]
     assert list(mc_ids) == [q["id"] for q in questions]
+
+
+def test_a_process_that_dies_stops_the_others_at_once_and_names_its_stderr():
+    """The harness of the tests above: one process fails at once while the other would run for 10 minutes."""
+    import time
+
+    started = time.monotonic()
+    dying = [sys.executable, "-c", "import sys; print('node 1 gave up: no rendezvous', file=sys.stderr); sys.exit(3)"]
+    waiting = [sys.executable, "-c", "import time; time.sleep(600)"]
+    launched = [launch(waiting), launch(dying)]
+    with pytest.raises(ProcessFailed) as failed:
+        wait_all(launched, timeout=600)
+    assert time.monotonic() - started < 30
+    assert "process 1 of 2 exited 3" in str(failed.value) and "node 1 gave up: no rendezvous" in str(failed.value)
+    assert launched[0].process.returncode == -9  # the survivor was stopped, not waited for
+    stuck = launch(waiting)
+    with pytest.raises(AssertionError, match=r"processes \[0\] still running after 1 s, stopped"):
+        wait_all([stuck], timeout=1)
+    assert stuck.process.returncode == -9
