@@ -58,6 +58,8 @@ def test_build_trainer_applies_it_on_cpu_only_when_the_flag_is_set(flag, _tiny_m
     model = AutoModelForSequenceClassification.from_pretrained(_tiny_model_master, num_labels=2)
     rows = datasets.Dataset.from_dict({**tokenizer(["good", "bad"]), "label": [1, 0]})
     parts = training.TrainerParts(model=model, tokenizer=tokenizer, train=rows, validation=rows)
-    trainer, _ = training.build_trainer(parts, TrainConfig(reuse_freed_memory=flag), str(tmp_path), "accuracy")
+    # a resolved config, as train hands it over (the model-size defaults set: learning rate and warm-up)
+    config = TrainConfig(reuse_freed_memory=flag, learning_rate=5e-5, warmup_ratio=0.0)
+    trainer, _ = training.build_trainer(parts, config, str(tmp_path), "accuracy")
     assert trainer.args.device.type == "cpu"
     assert calls == ([1] if flag else [])

@@ -44,7 +44,7 @@ from tunecard.tasks import llm_classification as llm
 ])
 def test_label_words_and_template_errors(loaded, verbalizers, template, message):
     _, tokenizer = loaded
-    task = llm.LlmClassification(LlmConfig(verbalizers=verbalizers, template=template))
+    task = llm.LlmClassification(llm=LlmConfig(verbalizers=verbalizers, template=template))
     with pytest.raises(TunecardError) as info:
         task.prompt_format(tokenizer, ["negative", "positive"])
     assert str(info.value) == message
@@ -53,7 +53,7 @@ def test_label_words_and_template_errors(loaded, verbalizers, template, message)
 
 def test_only_answer_tokens_carry_loss(loaded):
     model, tokenizer = loaded
-    fmt = llm.LlmClassification(LlmConfig()).prompt_format(tokenizer, ["negative", "positive"])
+    fmt = llm.LlmClassification(llm=LlmConfig()).prompt_format(tokenizer, ["negative", "positive"])
     rows = [("the film was great", 1), ("awful", 0), ("really quite boring plot and music", 0)]
     features = [{"input_ids": fmt.prompt(encode(tokenizer, t)), "labels": fmt.answer(y)} for t, y in rows]
     batch = llm.AnswerCollator(0)(features)
@@ -144,7 +144,7 @@ def test_merged_model_scores_like_the_adapter(llm_run, tmp_path):
     classifier = tunecard.load(llm_run.output)
     texts = [r["text"] for r in make_rows(12, seed=7)]
     before = classifier.predict_logits(texts)
-    merger = llm.LlmClassification(LlmConfig(), LoraConfig(merge=True))
+    merger = llm.LlmClassification(llm=LlmConfig(), lora=LoraConfig(merge=True))
     settings = open_saved(llm_run.output).settings
     merger.save_model(SimpleNamespace(model=classifier.model), classifier.tokenizer, tmp_path / "merged", settings)
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
@@ -188,7 +188,7 @@ def test_embedded_smollm2_scores_tweets_zero_shot():
 
     ref = models.resolve_model("smollm2-135m")  # converts the GGUF on first use (~30 s), then cached
     model, tokenizer = lora.load_causal_lm(ref), models.load_tokenizer(ref)
-    task = llm.LlmClassification(LlmConfig(system_prompt="What is the sentiment of this tweet? Answer: {labels}."))
+    task = llm.LlmClassification(llm=LlmConfig(system_prompt="What is the sentiment of this tweet? Answer: {labels}."))
     fmt = task.prompt_format(tokenizer, ["negative", "positive"])
     texts = ["I love this so much, best day ever!", "This is awful, I hate it."]
     prompts = [fmt.prompt(encode(tokenizer, t))[len(fmt.prefix):] for t in texts]

@@ -161,7 +161,7 @@ def test_llm_classification_zero_shot_scores_label_words_with_the_given_prompt(t
     metrics = only_split(report)["metrics"]
 
     model, tokenizer = loaded
-    task = llm.LlmClassification(LlmConfig(system_prompt=system))
+    task = llm.LlmClassification(llm=LlmConfig(system_prompt=system))
     fmt = task.prompt_format(tokenizer, ["negative", "positive"])
     prompts = [fmt.prompt(tokenizer(r["text"], add_special_tokens=False)["input_ids"])[len(fmt.prefix):] for r in rows]
     scores = causal_lm.score_candidates(model, prompts, fmt.answers, fmt.prefix, pad_id=prompting.pad_id(tokenizer))
