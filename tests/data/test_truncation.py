@@ -32,7 +32,8 @@ def test_share_matches_a_direct_count(tmp_path, minilm_path):
 
 
 def test_pairs_report_which_side_is_cut(tmp_path, minilm_path):
-    rows = [{"premise": "short one", "hypothesis": "word " * 30, "label": r["label"]} for r in make_rows(40)]
+    rows = [{"premise": f"short one {i}", "hypothesis": "word " * 30, "label": r["label"]}
+            for i, r in enumerate(make_rows(40))]
     write_jsonl(tmp_path / "p" / "train.jsonl", rows)
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     prepared = texts.prepare(DataConfig(path=str(tmp_path / "p")), seed=42)

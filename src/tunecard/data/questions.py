@@ -41,9 +41,9 @@ def prepare(data_config, seed: int) -> PreparedData:
     # still gets a letter for each of them.
     names = choices.option_letters(largest_option_count(raw, columns))
     splits = {name: standardise(dataset, columns[name], names, name) for name, dataset in raw.items()}
-    splits, held_out, test_held_out = hold_out_missing(splits, data_config, seed)
+    splits, held_out, test_held_out, together = hold_out_missing(splits, data_config, seed)
     return PreparedData(splits, names, Columns(text=columns["train"].question, label=columns["train"].answer),
-                        held_out, dropped_rows=dropped, test_held_out=test_held_out)
+                        held_out, dropped_rows=dropped, test_held_out=test_held_out, held_out_together=together)
 
 
 def _drop_bad_rows(raw: dict, columns: dict) -> tuple[dict, dict]:

@@ -30,8 +30,9 @@ def prepare(data_config, seed: int) -> PreparedData:
     by_id = labels.labels_are_ids(raw["train"], columns, data_config.label_names)
     splits = {name: standardise(ds, columns, names, name, by_id) for name, ds in raw.items()}
     checks.check_classes(names, len(splits["train"]))
-    splits, held_out, test_held_out = hold_out_missing(splits, data_config, seed)
-    return PreparedData(splits, names, columns, held_out, dropped_rows=dropped, test_held_out=test_held_out)
+    splits, held_out, test_held_out, together = hold_out_missing(splits, data_config, seed)
+    return PreparedData(splits, names, columns, held_out, dropped_rows=dropped, test_held_out=test_held_out,
+                        held_out_together=together)
 
 
 def evaluation_splits(raw: dict, names: list[str], options: dict) -> dict:

@@ -86,6 +86,8 @@ class CardInputs:
     """What the task fitted on validation after training (Task.fitted_settings), e.g. decision thresholds."""
     findings_not_applicable: dict = field(default_factory=dict)
     """Findings that do not fit the task (Task.findings_not_applicable): id -> why; the card says so."""
+    held_out_together: dict | None = None
+    """When tunecard drew validation or test itself: identical texts kept on one side (data.splits.together_report)."""
 
 
 def framework_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:

@@ -40,7 +40,8 @@ def card_inputs(run, evaluations, result, findings, args) -> CardInputs:
         samples_per_second=result.samples_per_second, device=str(args.device),
         findings=[f.as_dict() for f in findings], temperature=run.temperature, dropped_rows=prepared.dropped_rows,
         selection=run.selection, long_inputs=long_inputs_of(run), base_license=run.license,
-        extra=run.report_extra or {}, findings_not_applicable=dict(task.findings_not_applicable))
+        extra=run.report_extra or {}, findings_not_applicable=dict(task.findings_not_applicable),
+        held_out_together=prepared.held_out_together)
 
 
 def long_inputs_of(run) -> dict:
@@ -85,6 +86,7 @@ def run_metrics(inputs: CardInputs, result) -> dict:
         "splits": {s.name: split_metrics(s) if s.metrics else {"size": s.size, "label_distribution": s.distribution}
                    for s in inputs.splits},
         **({"dropped_rows": inputs.dropped_rows} if inputs.dropped_rows else {}),
+        **({"held_out_together": inputs.held_out_together} if inputs.held_out_together else {}),
         **({"long_inputs": inputs.long_inputs} if inputs.long_inputs else {}),
         **inputs.extra,
         **({"fitted": inputs.fitted} if inputs.fitted else {}),

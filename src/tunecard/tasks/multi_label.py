@@ -49,9 +49,10 @@ def _prepare(data_config, seed: int) -> PreparedData:
     names = label_sets.label_names(raw["train"], columns, data_config)
     _check_names(names, len(raw["train"]))
     splits = {name: standardise(ds, columns, names, name) for name, ds in raw.items()}
-    splits, held_out, test_held_out = hold_out_missing(splits, data_config, seed, random_holdout)
+    splits, held_out, test_held_out, together = hold_out_missing(splits, data_config, seed, random_holdout)
     return PreparedData(splits, names, columns.as_columns(), held_out, dropped_rows=dropped,
-                        findings=[f for f in (_unlabelled_finding(splits),) if f], test_held_out=test_held_out)
+                        findings=[f for f in (_unlabelled_finding(splits),) if f], test_held_out=test_held_out,
+                        held_out_together=together)
 
 
 def _check_names(names: list[str], train_rows: int) -> None:

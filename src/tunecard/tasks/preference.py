@@ -295,7 +295,8 @@ class Preference(Task):
         columns = find_pair_columns(raw["train"].column_names, data_config.chosen_column,
                                     data_config.rejected_column, data_config.prompt_column)
         pairs = {name: _check_pairs(ds, columns, name) for name, ds in raw.items()}
-        pairs, held_out, test_held_out = hold_out_missing(pairs, data_config, seed, pair_holdout)
+        pairs, held_out, test_held_out, together = hold_out_missing(pairs, data_config, seed, pair_holdout,
+                                                                    (columns.prompt, columns.chosen, columns.rejected))
         identical = {}
         splits = {}
         for name, ds in pairs.items():
@@ -309,7 +310,8 @@ class Preference(Task):
             splits = {name: ds.remove_columns("text").rename_column("text_pair", "text") for name, ds in splits.items()}
         text_columns = Columns(text="text", label="label", text_pair="text_pair" if has_prompt else None)
         return PreparedData(splits, list(LABEL_NAMES), text_columns, held_out,
-                            findings=[f for f in findings if f], test_held_out=test_held_out)
+                            findings=[f for f in findings if f], test_held_out=test_held_out,
+                            held_out_together=together)
 
     def evaluation_splits(self, raw: dict, names: list[str], options: dict) -> dict:
         """Labelled pair files to evaluate a trained preference model on, expanded to labelled texts."""
