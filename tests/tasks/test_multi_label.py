@@ -225,10 +225,35 @@ def test_evaluate_uses_the_saved_thresholds_and_layout(label_set_dir, tiny_runs,
 
 # ---- refusals -------------------------------------------------------------------------------------
 
-def test_ensembles_of_multi_label_runs_are_refused(tiny_runs, tmp_path, capsys):
-    run, out = tiny_runs("multi_label").output, tmp_path / "out"
-    assert main(["ensemble", str(run), str(run), "--output", str(out)]) == 2
-    assert capsys.readouterr().err.strip() == (
-        f"tunecard: error: member {run}: expected a run of a task whose probabilities blend (classification, "
-        "preference, multiple_choice, llm_classification); found a multi_label run. Fix: evaluate the runs separately")
-    assert not out.exists()
+def test_an_ensemble_of_multi_label_runs_blends_sigmoids_and_refits_thresholds(tiny_runs, tmp_path, capsys):
+    """Members' sigmoid probabilities are pooled with the fitted weights, the thresholds are refit on the blend's
+    validation probabilities (metrics.json `fitted`), and every path decides with them: the judged splits (which
+    `verify` recomputes), `tunecard.load(...).predict` and `predict`'s label sets."""
+    from tunecard.runs.saved import open_saved
+
+    members = [tiny_runs.copy("multi_label", tmp_path, f"seed{seed}", seed=seed).output for seed in (1, 2)]
+    out = tmp_path / "ens"
+    assert main(["ensemble", *map(str, members), "--output", str(out)]) == 0
+    report, spec = (json.loads((out / name).read_text()) for name in ("metrics.json", "ensemble.json"))
+    weights = [m["weight"] for m in spec["members"]]
+    validation = [pd.read_csv(m / "predictions" / "validation.csv") for m in members]
+    columns = [f"prob_{n}" for n in NAMES]
+    blended = sum(w * frame[columns].to_numpy() for w, frame in zip(weights, validation))
+    gold = np.array([hot(g.split(",")) for g in validation[0]["gold"].fillna("")])
+    thresholds, kind = multi_label.fit_thresholds(blended, gold)
+    assert report["fitted"]["tunecard_thresholds"] == pytest.approx(thresholds)
+    assert report["fitted"]["tunecard_threshold_kind"] == kind
+    assert "refit on the blend's validation probabilities" in report["ensemble"]["fitting"]
+    assert main(["verify", str(out)]) == 0 and "all match" in capsys.readouterr().out
+
+    texts = [r["text"] for r in label_set_rows(12, seed=9)]
+    ensemble = open_saved(out).load()
+    singles = [open_saved(m).load().predict_proba(texts) for m in members]
+    probs = ensemble.predict_proba(texts)
+    assert probs == pytest.approx(sum(w * p for w, p in zip(weights, singles)), abs=1e-6)
+    chosen = [[n for n, p, t in zip(NAMES, row, thresholds) if p >= t] for row in probs]
+    assert ensemble.predict(texts) == chosen
+    data = write_jsonl(tmp_path / "new.jsonl", [{"text": t} for t in texts])
+    assert main(["predict", "--model", str(out), "--data", data, "--output", str(tmp_path / "p.csv")]) == 0
+    written = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)["prediction"].tolist()
+    assert written == [",".join(labels) for labels in chosen]

@@ -1,10 +1,11 @@
 """Blending runs' probabilities (`tunecard ensemble`): weights fitted on validation, the blend itself, honest
 out-of-fold validation scores, and the blend's paired lead over each member (numpy and scipy; the task's hooks
-are called for its metrics). A member is anything with `.name`, `.metrics` (its metrics.json) and `.splits`
-(split -> `.dataset`, `.probs`): workflows/ensemble.py's Member.
+are called for its metrics). A member is anything with `.name`, `.metrics` (its metrics.json), `.task` (its
+judged task) and `.splits` (split -> `.dataset`, `.probs`): workflows/ensemble.py's Member.
 
 The blend is a linear pool: sum_i w_i p_i, with w_i >= 0 and sum w_i = 1. Weights are fitted on validation
-alone; test is blended with the fitted weights and scored once.
+alone; test is blended with the fitted weights and scored once. Multi-label probabilities (a sigmoid per label)
+pool the same way, label by label; the log-loss is then each (row, label) decision's binary log-loss.
 """
 
 from __future__ import annotations
@@ -38,9 +39,16 @@ def fit_weights(probs: list[np.ndarray], gold, objective: str, headline=None, se
 
 
 def _log_loss_weights(probs: list[np.ndarray], gold) -> np.ndarray:
+    """`gold`: a label id per row, or a 0/1 row per label (independent labels: each (row, label) decision is a
+    binary outcome, whose pooled probability is sum_i w_i p_i for yes and sum_i w_i (1 - p_i) for no)."""
     from scipy.optimize import minimize
 
-    gold_probs = np.stack([p[np.arange(len(p)), np.asarray(gold)] for p in probs], axis=1)  # [rows, members]
+    gold = np.asarray(gold)
+    if gold.ndim == 2:
+        stacked = np.stack(probs, axis=-1)  # [rows, labels, members]
+        gold_probs = np.where(gold[..., None] > 0.5, stacked, 1 - stacked).reshape(-1, len(probs))
+    else:
+        gold_probs = np.stack([p[np.arange(len(p)), gold] for p in probs], axis=1)  # [rows, members]
     n = gold_probs.shape[1]
 
     def loss(w):
@@ -70,20 +78,28 @@ def fit_and_blend(task, members: list, objective: str, folds: int, seed: int):
 
 
 def headline_scorer(task, dataset, names: list[str]):
-    """scorer_for(rows) -> fn(probs of those rows) -> the task's headline metric on them (higher is better)."""
-    from tunecard.judging import metrics
-
-    headline = task.headline_metric(names)
-
+    """scorer_for(rows) -> fn(probs of those rows) -> the task's headline metric on them (higher is better), with
+    the decision rules the task fits on validation (multi-label thresholds) refit on those probabilities."""
     def scorer_for(rows):
-        subset, gold = dataset.select(rows), np.asarray(dataset["label"])[rows]
+        subset = dataset.select(rows)
 
         def score(probs: np.ndarray) -> float:
-            values = {**metrics.classification_metrics(gold, probs.argmax(-1), len(names)),
-                      **task.split_metrics(subset, probs)}
-            return values[headline]
+            return headline_value(task.refit(probs, subset), subset, probs, names)
         return score
     return scorer_for
+
+
+def headline_value(task, dataset, probs: np.ndarray, names: list[str]) -> float:
+    """The task's headline metric of `probs` on a split, each row decided as the task decides (`predicted`)."""
+    from tunecard.judging import metrics
+
+    predicted = task.predicted(probs)
+    if task.independent_labels:
+        values = metrics.multi_label_metrics(np.asarray(dataset["label"]) > 0.5, predicted)
+    else:
+        values = {**metrics.classification_metrics(dataset["label"], predicted, len(names)),
+                  **task.split_metrics(dataset, probs)}
+    return values[task.headline_metric(names)]
 
 
 def fitted(probs: list[np.ndarray], gold, objective: str, scorer_for, seed: int) -> np.ndarray:
@@ -111,23 +127,19 @@ def mean_confidence(members: list) -> dict[str, float]:
 
 
 def member_leads(task, members: list, judged: dict, names: list[str], seed: int) -> dict[str, list[dict]]:
-    """Per split, each member's headline value and the blend's paired lead over it (bootstrap interval)."""
-    from tunecard.judging import intervals, metrics
-
+    """Per split, each member's headline value (decided as the member decides: its own thresholds) and the blend's
+    paired lead over it (bootstrap interval)."""
     headline = task.headline_metric(names)
     leads = {}
     for split, evaluation in judged.items():
         dataset = members[0].splits[split].dataset
-        blended = evaluation.probs
-        scorers = {"ensemble": intervals.Scorer(blended.argmax(-1), task.unit_terms(dataset, blended))}
+        scored = {"ensemble": (task.predicted(evaluation.probs), evaluation.probs)}
         values = {}
         for m in members:
             probs = m.splits[split].probs
-            scorers[m.name] = intervals.Scorer(probs.argmax(-1), task.unit_terms(dataset, probs))
-            values[m.name] = {**metrics.classification_metrics(dataset["label"], probs.argmax(-1), len(names)),
-                              **task.split_metrics(dataset, probs)}[headline]
-        result = intervals.bootstrap(dataset["label"], task.resampling_units(dataset), len(names), scorers, [],
-                                     headline, seed)
+            scored[m.name] = (m.task.predicted(probs), probs)
+            values[m.name] = headline_value(m.task, dataset, probs, names)
+        result = task.paired(dataset, scored, names, seed)
         leads[split] = [{"label": name, "value": values[name],
                          "difference": evaluation.report.metrics[headline] - values[name],
                          "interval": result["differences"][name]} for name in values]

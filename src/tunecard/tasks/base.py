@@ -87,6 +87,8 @@ class Task:
     """The baselines' names in the card's lead lines (by metrics.json key), where not the usual ones."""
     blends: ClassVar[bool] = True
     """`tunecard ensemble` can blend this task's runs (their predictions are one probability row per input)."""
+    independent_labels: ClassVar[bool] = False
+    """Each label has its own sigmoid probability (multi-label), not a share of one softmax."""
     ensemble_objective: ClassVar[str] = "log_loss"
     """What `tunecard ensemble` fits its weights to by default (ensemble.OBJECTIVES)."""
     interval_unit: ClassVar[str] = "rows"
@@ -276,6 +278,11 @@ class Task:
     def fit(self, validation_logits: np.ndarray, prepared: PreparedData) -> "Task":
         """The task with its decision rules fitted after training (e.g. thresholds on validation); by default
         there are none to fit."""
+        return self
+
+    def refit(self, probs: np.ndarray, validation) -> "Task":
+        """The task with the decision rules `fit` chooses refit on other validation probabilities (an ensemble's
+        blend); by default there are none."""
         return self
 
     def fitted_settings(self) -> dict[str, Any]:

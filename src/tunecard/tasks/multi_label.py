@@ -242,9 +242,10 @@ class MultiLabel(Task):
     baseline_description = ("the most frequent training label set (always predicting it) and per-label prior draws "
                             "(each label drawn independently with its training share)")
     baseline_names = {"majority": "most frequent label set", "stratified": "per-label prior draws"}
-    blends = False  # independent label probabilities: blending them is not built yet
     abstention = ("each label is decided against its own threshold fitted on validation: there is no one label "
                   "whose confidence a cut-off could withhold")
+    independent_labels = True
+    exports_onnx = True
     holdout = "at random (seeded; label sets are not stratified)"
     metric_info = {
         "f1_micro": ("f1", "F1 (micro)", {"average": "micro"}),
@@ -319,11 +320,14 @@ class MultiLabel(Task):
 
     def fit(self, validation_logits: np.ndarray, prepared: PreparedData) -> "MultiLabel":
         train = np.asarray(prepared.splits["train"]["label"])
-        thresholds, kind = fit_thresholds(metrics.sigmoid(validation_logits),
-                                          np.asarray(prepared.splits["validation"]["label"]))
-        return dataclasses.replace(self, thresholds=tuple(thresholds), threshold_kind=kind,
-                                   priors=tuple(float(p) for p in train.mean(0)),
+        fitted = self.refit(metrics.sigmoid(validation_logits), prepared.splits["validation"])
+        return dataclasses.replace(fitted, priors=tuple(float(p) for p in train.mean(0)),
                                    majority_set=tuple(majority_set(train)))
+
+    def refit(self, probs: np.ndarray, validation) -> "MultiLabel":
+        """The thresholds fitted on these validation probabilities (an ensemble's blend: thresholds for it)."""
+        thresholds, kind = fit_thresholds(probs, np.asarray(validation["label"]))
+        return dataclasses.replace(self, thresholds=tuple(thresholds), threshold_kind=kind)
 
     def fitted_settings(self) -> dict:
         return {"thresholds": list(self.thresholds), "threshold_kind": self.threshold_kind,
@@ -437,9 +441,7 @@ class MultiLabel(Task):
     def load_predictor(self, saved, batch_size: int = 64, backend: str = "torch") -> "LabelSetClassifier":
         from tunecard.engine import inference
 
-        if backend != "torch":
-            raise TunecardError("--backend", "torch for a multi_label model", f"'{backend}'", "leave out --backend")
-        runner, tokenizer, config = inference.open_runner(saved.folder, backend)
+        runner, tokenizer, config = inference.open_runner(saved.folder, backend, saved.onnx_file)
         max_length = inference.scoring_length(tokenizer, saved.settings.max_length, saved.settings.truncation_side)
         labels = [config.id2label[i] for i in range(config.num_labels)]
         return LabelSetClassifier(runner, tokenizer, labels, max_length, self.thresholds, batch_size, self.windows)
@@ -451,7 +453,7 @@ class MultiLabel(Task):
 
         def score_chunk(chunk, ids, bar):
             probs = predictor.predict_proba(chunk[text], chunk[pair] if pair else None, bar=bar)
-            return prediction_frame(ids, probs, predictor.labels, predictor.thresholds, top_k=options.get("top_k", 1),
+            return prediction_frame(ids, probs, predictor.labels, self.thresholds or 0.5, top_k=options.get("top_k", 1),
                                     decimals=6)
         return score_chunk
 

@@ -1,6 +1,7 @@
 """`tunecard ensemble`, read top to bottom: read each member run's metrics and predictions, check they blend
-(same task, labels and rows), fit the weights on validation (judging/blending.py), judge the blend on every split
-beside its members, and write a run directory that loads and predicts like one run: ensemble.json (members and
+(same task, labels and rows), fit the weights on validation (judging/blending.py), refit on the blend's validation
+probabilities what the task fits there (multi-label thresholds), judge the blend on every split beside its
+members, and write a run directory that loads and predicts like one run: ensemble.json (members and
 weights), predictions, metrics.json and the card."""
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def ensemble(runs: list[str], /, output: str, objective: Optional[str] = None, f
     directory.check_output(Path(output), overwrite)
     seed = DEFAULT_SEED
     weights, blended = blending.fit_and_blend(task, members, objective, folds, seed)
+    validation = [m.splits["validation"] for m in members]
+    task = task.refit(blending.blend([v.probs for v in validation], weights), validation[0].dataset)
     with directory.run_directory(Path(output), overwrite) as workdir:
         judged = _judge_blend(task, members, blended, workdir, seed)
         leads = blending.member_leads(task, members, judged, members[0].metrics["label_names"], seed)
@@ -71,10 +74,19 @@ def _judge_blend(task, members: list, blended: dict, workdir: Path, seed: int) -
     judged = {}
     for name, probs in blended.items():
         dataset = first.splits[name].dataset
-        judged[name] = task.judge(name, dataset, np.log(np.maximum(probs, 1e-12)), names, counts, None, seed)
+        judged[name] = task.judge(name, dataset, _logits(task, probs), names, counts, None, seed)
         writers.write_split(workdir, task, judged[name], dataset["id"], names,
                             task.prediction_extras(dataset, judged[name].probs))
     return judged
+
+
+def _logits(task, probs: np.ndarray) -> np.ndarray:
+    """Logits whose probabilities, as the task's judge computes them without a temperature, are `probs`: log p
+    under a softmax; log(p / (1 - p)) under a sigmoid per label."""
+    if task.independent_labels:
+        clipped = np.clip(probs, 1e-300, 1 - 1e-16)
+        return np.log(clipped) - np.log1p(-clipped)
+    return np.log(np.maximum(probs, 1e-300))
 
 
 def _print_summary(task, members: list, weights, objective: str, judged: dict, report: dict, output: str) -> None:
@@ -102,6 +114,8 @@ class Member:
     metrics: dict
     """Its metrics.json."""
     splits: dict[str, MemberSplit]
+    task: object = None
+    """The task as the member's run judged its splits (its own multi-label thresholds)."""
 
     @property
     def name(self) -> str:
@@ -130,8 +144,7 @@ def _check_blends(path: Path, task: str) -> None:
 
 def read_members(paths: list[str]) -> list[Member]:
     """Each run's metrics and its evaluated splits' predictions, after checking they can be blended."""
-    from tunecard.data.predictions import read_prediction_split
-    from tunecard.runs.saved import ENSEMBLE_FILE
+    from tunecard.runs.saved import ENSEMBLE_FILE, open_saved
 
     if len(paths) < 2:
         raise TunecardError("tunecard ensemble", "two or more run directories", f"{len(paths)}",
@@ -145,12 +158,20 @@ def read_members(paths: list[str]) -> list[Member]:
                                 "pass run directories of trained models")
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
         _check_blends(path, metrics["task"])
-        names = metrics["label_names"]
-        splits = {name: MemberSplit(*read_prediction_split(path / "predictions" / f"{name}.csv", names))
+        names, task = metrics["label_names"], open_saved(path).judged_task()
+        splits = {name: _member_split(task, path / "predictions" / f"{name}.csv", names)
                   for name, values in metrics["splits"].items() if "metrics" in values}
-        members.append(Member(path, metrics, splits))
+        members.append(Member(path, metrics, splits, task))
     check_members(members)
     return members
+
+
+def _member_split(task, path: Path, names: list[str]) -> MemberSplit:
+    """A predictions file's rows as the task's metrics read them, and the probabilities written there."""
+    from tunecard.judging import metrics
+
+    dataset, logits = task.read_predictions(path, names, None)
+    return MemberSplit(dataset, metrics.sigmoid(logits) if task.independent_labels else metrics.softmax(logits))
 
 
 def check_members(members: list[Member]) -> None:
@@ -184,6 +205,15 @@ def _first_difference(mine, theirs) -> int:
     return next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(mine), len(theirs)))
 
 
+def _fitted(task) -> dict:
+    """What the task refit on the blend's validation probabilities (multi-label thresholds), as metrics.json
+    `fitted` holds a run's: its ModelSettings keys. Nothing for a task that fits nothing."""
+    from tunecard.runs.settings import ModelSettings
+
+    chosen = task.fitted_settings()
+    return {"fitted": ModelSettings(**chosen).keys(list(chosen))} if chosen else {}
+
+
 def write_ensemble(workdir: Path, task, members, weights, confidence: dict, objective: str, folds: int,
                    judged: dict, leads: dict, output: Path) -> dict:
     """ensemble.json (members by path relative to the ensemble, weights), metrics.json and the card."""
@@ -203,6 +233,8 @@ def write_ensemble(workdir: Path, task, members, weights, confidence: dict, obje
                  for m, w in zip(members, weights)]
     fitting = {"log_loss": "fitted to minimise the validation log-loss", "equal": "equal weights, nothing fitted",
                "headline": f"fitted to maximise validation {headline} by search from the log-loss weights"}[objective]
+    fitting += "; the decision rules fitted on validation refit on the blend's validation probabilities " \
+        "(metrics.json `fitted`)" if task.fitted_settings() else ""
     spec = {"members": [{k: d[k] for k in ("name", "path", "weight")} for d in described], "objective": objective,
             "folds": folds, "fitting": fitting}
     findings = [f.as_dict() for j in judged.values() for f in j.findings]
@@ -210,7 +242,7 @@ def write_ensemble(workdir: Path, task, members, weights, confidence: dict, obje
               "ensemble": {**spec, "members": described, "leads": leads},
               "splits": {"train": {"size": sum(counts.values()), "label_distribution": counts},
                          **{s: split_metrics(j.report) for s, j in judged.items()}},
-              "diagnostics": findings}
+              "diagnostics": findings, **_fitted(task)}
     (workdir / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2), encoding="utf-8")
     (workdir / "metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     card = build_ensemble_card(EnsembleCardInputs(

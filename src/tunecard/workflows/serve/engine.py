@@ -30,7 +30,7 @@ class Request:
 
 
 class ServedModel:
-    """A trained model loaded once for serving (`path`: a run directory or model folder)."""
+    """A trained model loaded once for serving (`path`: a run directory, model folder, ONNX export or ensemble)."""
 
     def __init__(self, path: str, backend: str = ServeConfig.backend, batch_size: int = ServeConfig.batch_size):
         from tunecard.runs.saved import open_saved
@@ -38,7 +38,7 @@ class ServedModel:
         self.path = path
         self.saved = open_saved(path).require_trained()
         self.task = self.saved.task()
-        self.predictor = self.task.load_predictor(self.saved, batch_size, backend)
+        self.predictor = self.saved.load(batch_size, backend)
         self.backend = backend
         self.labels = list(self.predictor.labels)
         self.max_length = self.predictor.max_length
@@ -112,7 +112,8 @@ class ServedModel:
                 "max_input_length": self.max_length, "backend": self.backend,
                 "max_batch_tokens": settings.max_batch_tokens, "max_wait_ms": settings.max_wait_ms,
                 "max_client_batch_size": settings.max_client_batch_size, "max_queue": settings.max_queue,
-                "input_example": self.task.serve_example, "metrics": card_metrics(self.saved.folder),
+                "input_example": self.task.serve_example, "fitted": self.task.fitted_settings(),
+                "metrics": card_metrics(self.saved.folder or self.saved.run_dir),
                 "abstention": self.saved.settings.abstention if self.saved.settings else None,
                 "version": metadata.version("tunecard")}
 
