@@ -100,3 +100,12 @@ def test_paired_macro_f1_lead_over_the_majority_baseline():
     found = diagnostics.collapse_findings("test", gold, one_class, ["a", "b", "c"], 0.1, 0.1, interval)
     assert "collapse.no_better_than_majority" in [f.id for f in found]
     assert intervals.paired_lead(gold, units, 3, good, good, metrics.macro_f1_of_confusions, seed=0) == [0, 0]
+
+
+def test_epoch_bands_are_the_wider_of_the_binomial_and_the_kept_bootstrap_interval():
+    from tunecard.judging.intervals import clopper_pearson, epoch_bands
+
+    low, high = epoch_bands([0.667, 0.737, 1.0], 60, {"low": 1.0, "high": 1.0, "value": 1.0})  # a perfect kept score
+    assert [low[0], high[0]] == clopper_pearson(40, 60) and high[2] == 1.0 and low[2] == clopper_pearson(60, 60)[0]
+    low, high = epoch_bands([0.80, 0.81], 2000, {"low": 0.77, "high": 0.85, "value": 0.81})  # macro F1: wide
+    assert low == pytest.approx([0.76, 0.77]) and high == pytest.approx([0.84, 0.85])

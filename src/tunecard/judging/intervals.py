@@ -140,3 +140,17 @@ def clopper_pearson(successes: int, trials: int, confidence: float = CONFIDENCE)
     low = beta.ppf(tail, successes, trials - successes + 1) if successes > 0 else 0.0
     high = beta.ppf(1 - tail, successes + 1, trials - successes) if successes < trials else 1.0
     return [round(float(low), 6), round(float(high), 6)]
+
+
+def epoch_bands(values, units: int, kept: dict) -> tuple[list[float], list[float]]:
+    """A 95% band for each epoch's validation value of a metric between 0 and 1, where Trainer kept no per-epoch
+    predictions to resample: the wider, on each side, of the exact binomial interval of the value over `units`
+    validation units (exact for accuracy, an approximation for F1 or MAP) and the kept model's bootstrap interval
+    (`kept`: {"low", "high", "value"}) drawn around the value. The binomial side keeps the band honest where the
+    kept model's interval is degenerate (a perfect validation score bootstraps to [1, 1])."""
+    lows, highs = [], []
+    for value in values:
+        binomial = clopper_pearson(int(round(value * units)), units)
+        lows.append(max(min(binomial[0], value + kept["low"] - kept["value"]), 0.0))
+        highs.append(min(max(binomial[1], value + kept["high"] - kept["value"]), 1.0))
+    return lows, highs

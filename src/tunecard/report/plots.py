@@ -32,27 +32,67 @@ def confusion_matrix_plot(confusion: list[list[int]], label_names: list[str], ti
     plt.close(fig)
 
 
+MIN_METRIC_SPAN = 0.1
+"""The least a metric axis spans (of a metric between 0 and 1): a change of a point or two is drawn as the small
+change it is, not stretched over the whole panel."""
+
+
 def learning_curves_plot(train_points: list[tuple[int, float]], history: list[dict], metric: str,
-                         metric_name: str, path: Path) -> None:
-    """Training loss per logging window and validation loss per epoch (left), the kept
-    metric per epoch (right), all against the optimizer step."""
+                         metric_name: str, path: Path, kept_epoch=None, band: dict | None = None) -> None:
+    """The learning curves (`learning_curves_figure`) saved to `path`."""
+    fig = learning_curves_figure(train_points, history, metric, metric_name, kept_epoch, band)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def learning_curves_figure(train_points: list[tuple[int, float]], history: list[dict], metric: str,
+                           metric_name: str, kept_epoch=None, band: dict | None = None):
+    """Training loss per logging window and validation loss per epoch (left, from 0), the kept metric per epoch
+    with its 95% band and the kept epoch marked (right), all against the optimizer step. `band`: {"low", "high"}
+    per epoch and the "label" that says how they were drawn (runs.writers.epoch_band)."""
     fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(11, 4))
     if train_points:
         steps, losses = zip(*train_points)
         loss_ax.plot(steps, losses, label="training loss", alpha=0.8)
     eval_steps = [row["step"] for row in history]
     loss_ax.plot(eval_steps, [row["eval_loss"] for row in history], "o-", label="validation loss")
+    loss_ax.set_ylim(bottom=0)  # a loss is never below 0: the axis starts there, so a small change looks small
     loss_ax.set_xlabel("step")
     loss_ax.set_ylabel("loss")
     loss_ax.legend()
-    metric_ax.plot(eval_steps, [row.get(metric) for row in history], "o-", color="tab:green")
+    values = np.array([np.nan if row.get(metric) is None else row[metric] for row in history], dtype=float)
+    metric_ax.plot(eval_steps, values, "o-", color="tab:green", label=f"validation {metric_name}")
+    shown = [values[np.isfinite(values)]]
+    if band is not None and eval_steps:
+        metric_ax.fill_between(eval_steps, band["low"], band["high"], color="tab:green", alpha=0.15,
+                               label=band["label"])
+        shown += [np.asarray(band["low"], dtype=float), np.asarray(band["high"], dtype=float)]
+    kept = [row["step"] for row in history if row["epoch"] == kept_epoch]
+    if kept:
+        metric_ax.axvline(kept[0], color="grey", linestyle="--", label=f"kept: epoch {kept_epoch:g}")
+    metric_ax.set_ylim(*metric_limits(np.concatenate(shown)))
     metric_ax.set_xlabel("step")
     metric_ax.set_ylabel(f"validation {metric_name}")
+    metric_ax.legend(fontsize=7, loc="best")
     for ax in (loss_ax, metric_ax):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def metric_limits(values: np.ndarray) -> tuple[float, float]:
+    """y-limits for a metric between 0 and 1 that hold every value (the band included) and span at least
+    MIN_METRIC_SPAN, kept within [0, 1] where the values are."""
+    if not len(values):
+        return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    pad = max(MIN_METRIC_SPAN - (high - low), 0) / 2 + 0.01
+    low, high = low - pad, high + pad
+    if low < 0:
+        low, high = 0.0, high - low
+    if high > 1 and values.max() <= 1:
+        low, high = max(low - (high - 1), 0.0), 1.0
+    return low, high
 
 
 def reliability_plot(bins: list[dict], title: str, path: Path) -> None:
@@ -67,6 +107,7 @@ def reliability_plot(bins: list[dict], title: str, path: Path) -> None:
             label="(mean confidence, accuracy)")
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
     ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.02)  # accuracy and confidence on the same full scale as the diagonal
     ax.set_title(title)
     ax.legend(loc="upper left")
     count_ax.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["count"] for b in bins], width=width * 0.9,
@@ -85,6 +126,7 @@ def score_histogram_plot(scores: dict[str, np.ndarray], score_name: str, title: 
     bins = np.linspace(0, 1, 26)
     for (label, values), color in zip(scores.items(), ("tab:green", "tab:red", "tab:blue")):
         ax.hist(values, bins=bins, alpha=0.55, color=color, label=f"gold {label} (n={len(values)})")
+    ax.set_xlim(0, 1)  # the whole range of a probability, wherever the scores fall
     ax.set_xlabel(score_name)
     ax.set_ylabel("texts")
     ax.set_title(title)

@@ -103,11 +103,28 @@ def write_run(workdir: Path, trainer, run, inputs: CardInputs, result, run_metri
     train_points = [(e["step"], e["loss"]) for e in result.log_history if "loss" in e and "eval_loss" not in e]
     best_name = metric_names(inputs.metric_info).get(inputs.best_metric, inputs.best_metric)
     learning_curves_plot(train_points, result.history, inputs.best_metric, best_name,
-                         workdir / "plots" / "learning_curves.png")
+                         workdir / "plots" / "learning_curves.png", inputs.best_epoch,
+                         epoch_band(inputs.splits, result.history, inputs.best_metric))
     card = build_card(inputs)
     card.save(workdir / "README.md")
     _self_contained_model_folder(workdir / "model", workdir / "plots")
     card.save(workdir / "model" / "README.md")
+
+
+def epoch_band(splits: list[SplitReport], history: list[dict], metric: str) -> dict | None:
+    """The learning curves' 95% band of `metric` at each epoch (intervals.epoch_bands, from the kept model's
+    validation interval and the validation size), with its legend; None where validation has no interval of it."""
+    from tunecard.judging.intervals import epoch_bands
+
+    validation = next((s for s in splits if s.name == "validation" and s.intervals), None)
+    bounds = validation.intervals["metrics"].get(metric) if validation else None
+    values = [row.get(metric) for row in history]
+    if bounds is None or metric not in (validation.metrics or {}) or None in values:
+        return None
+    low, high = epoch_bands(values, validation.size, {"low": bounds[0], "high": bounds[1],
+                                                      "value": validation.metrics[metric]})
+    return {"low": low, "high": high, "label": f"95% band: the wider of the binomial interval over\n{validation.size} "
+                                                "validation rows and the kept model's bootstrap interval"}
 
 
 def _self_contained_model_folder(model: Path, plots: Path) -> None:
