@@ -34,7 +34,8 @@ EPOCH_LOSS_TOLERANCE = 1e-3
 """For the per-epoch validation loss of history.csv, as Trainer's distributed evaluation computes it (each
 process its rows' mean loss, gathered): measured up to 2.6e-4 from the single process's (the per-epoch
 metrics and the final scoring, which tunecard gathers itself, agree to TOLERANCE)."""
-TIMINGS = {"seconds", "samples_per_second"}
+TIMINGS = {"seconds", "samples_per_second", "cost"}
+"""Measured, not computed: they differ from run to run (`cost`: what scoring the held-out split took, and where)."""
 
 
 def free_port() -> int:

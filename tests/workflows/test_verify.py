@@ -65,3 +65,59 @@ def test_verify_refuses_a_folder_that_is_no_run(tmp_path, capsys):
     assert main(["verify", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"tunecard: error: run {tmp_path}: expected a tunecard run directory") and err.count("\n") == 1
+
+
+# ---- the Hub's evaluation results (.eval_results/) ---------------------------------------------------------------
+
+EVAL_RESULT_FIELDS = {"dataset", "value", "verifyToken", "date", "source", "notes"}
+"""The fields of an entry the Hub documents (https://huggingface.co/docs/hub/eval-results); dataset: id, task_id,
+revision."""
+
+
+def test_eval_results_are_in_the_hubs_format_and_match_metrics_json(tiny_runs):
+    import yaml
+    from huggingface_hub import parse_eval_result_entries
+
+    run = tiny_runs("classification")
+    folder = run.model_path / ".eval_results"
+    assert sorted(p.name for p in folder.iterdir()) == ["test.yaml", "validation.yaml"]
+    for split in ("validation", "test"):
+        raw = yaml.safe_load((folder / f"{split}.yaml").read_text())
+        assert len(raw) == 1 and set(raw[0]) <= EVAL_RESULT_FIELDS and set(raw[0]["dataset"]) == {"id", "task_id"}
+        assert isinstance(raw[0]["date"], str) and raw[0]["date"].endswith("+00:00")  # quoted: stays a string
+        (entry,) = parse_eval_result_entries(raw)
+        values = run.metrics["splits"][split]
+        assert (entry.dataset_id, entry.task_id) == (run.metrics["dataset"], split)
+        assert entry.value == round(values["metrics"]["f1"], 4) and run.metrics["best_metric"] == "f1"
+        low, high = values["intervals"]["metrics"]["f1"]
+        assert entry.notes == (f"F1 (f1) on the {split} split, {values['size']} rows, 95% interval {low:.4f} to "
+                               f"{high:.4f} (bootstrap); majority-class baseline "
+                               f"{values['baselines']['majority']['f1']:.4f}; tunecard")
+
+
+def test_an_edited_eval_result_is_caught(run, capsys):
+    path = run.model_path / ".eval_results" / "test.yaml"
+    value = run.metrics["splits"]["test"]["metrics"]["f1"]
+    text = path.read_text()
+    path.write_text(text.replace(f"value: {round(value, 4)}", f"value: {round(value, 4) + 0.05:.4f}"))
+    assert path.read_text() != text
+    (run.model_path / ".eval_results" / "train.yaml").write_text(text)
+    assert main(["verify", str(run.output)]) == 1
+    out = capsys.readouterr().out
+    assert "MISMATCH .eval_results/test.yaml value (f1): reported" in out
+    assert "MISMATCH .eval_results/train.yaml: no evaluated split of that name" in out
+
+
+def test_the_card_states_the_cost_of_a_prediction_on_the_machine_that_measured_it(tiny_runs):
+    from tunecard.engine.distributed import machine
+
+    run = tiny_runs("classification")
+    cost = run.metrics["cost"]
+    assert cost["split"] == "test" and cost["texts"] == run.metrics["splits"]["test"]["size"] == 60
+    assert cost["texts_per_second"] > 0 and cost["cpu_seconds_per_1000"] > 0 and cost["seconds"] > 0
+    assert cost["machine"] == machine() and cost["processes"] == 1
+    assert cost["texts_per_second"] == pytest.approx(60 / cost["seconds"], rel=0.01)
+    card = run.card_path.read_text()
+    assert (f"**Cost.** Scoring the test split (60 texts) took {cost['seconds']} s: **{cost['texts_per_second']} "
+            f"texts/s** and\n**{cost['cpu_seconds_per_1000']} CPU-seconds per 1,000 predictions**") in card
+    assert f"on {cost['machine']}\n(batch size " in card

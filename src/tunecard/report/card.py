@@ -86,6 +86,8 @@ class CardInputs:
     """What the task fitted on validation after training (Task.fitted_settings), e.g. decision thresholds."""
     findings_not_applicable: dict = field(default_factory=dict)
     """Findings that do not fit the task (Task.findings_not_applicable): id -> why; the card says so."""
+    cost: dict | None = None
+    """What scoring the held-out split cost: texts/s, CPU-seconds per 1,000 predictions, the machine."""
     held_out_together: dict | None = None
     """When tunecard drew validation or test itself: identical texts kept on one side (data.splits.together_report)."""
 

@@ -41,7 +41,7 @@ def card_inputs(run, evaluations, result, findings, args) -> CardInputs:
         findings=[f.as_dict() for f in findings], temperature=run.temperature, dropped_rows=prepared.dropped_rows,
         selection=run.selection, long_inputs=long_inputs_of(run), base_license=run.license,
         extra=run.report_extra or {}, findings_not_applicable=dict(task.findings_not_applicable),
-        held_out_together=prepared.held_out_together)
+        held_out_together=prepared.held_out_together, cost=run.cost)
 
 
 def long_inputs_of(run) -> dict:
@@ -80,6 +80,7 @@ def run_metrics(inputs: CardInputs, result) -> dict:
         "dataset": inputs.dataset_name,
         "label_names": inputs.label_names, "best_metric": inputs.best_metric,
         "best_epoch": inputs.best_epoch, "temperature": inputs.temperature,
+        **({"cost": inputs.cost} if inputs.cost else {}),
         "training": {"seconds": round(result.train_seconds, 2),
                      "samples_per_second": round(result.samples_per_second, 2),
                      **({"resumed_from_step": result.resumed_from} if result.resumed_from is not None else {})},

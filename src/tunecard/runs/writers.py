@@ -107,8 +107,20 @@ def write_run(workdir: Path, trainer, run, inputs: CardInputs, result, run_metri
                          epoch_band(inputs.splits, result.history, inputs.best_metric))
     card = build_card(inputs)
     card.save(workdir / "README.md")
+    write_eval_results(workdir / "model", inputs.dataset_name, inputs.splits, inputs.best_metric, best_name)
     _self_contained_model_folder(workdir / "model", workdir / "plots")
     card.save(workdir / "model" / "README.md")
+
+
+def write_eval_results(model: Path, dataset: str, splits: list[SplitReport], metric: str, name: str) -> None:
+    """model/.eval_results/<split>.yaml, the Hub's evaluation results (report/eval_results.py), dated now: the
+    splits were just evaluated."""
+    from datetime import datetime, timezone
+
+    from tunecard.report import eval_results
+
+    date = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    eval_results.write(model, eval_results.eval_results(dataset, splits, metric, name, date))
 
 
 def epoch_band(splits: list[SplitReport], history: list[dict], metric: str) -> dict | None:

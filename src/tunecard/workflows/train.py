@@ -69,6 +69,8 @@ class TrainingRun:
     extension: Any = None
     report_extra: Optional[dict] = None
     """What the extension reports (metrics.json and the card, under its name)."""
+    cost: Optional[dict] = None
+    """What scoring the held-out split cost (prediction_cost): the card's cost line and metrics.json's `cost`."""
 
 
 def train(config: Config, *, callbacks: tuple = (), score_test: bool = True, selection: str | None = None,
@@ -219,14 +221,35 @@ def _stop_if_interrupted(result, run: TrainingRun, workdir: Path) -> None:
 
 
 def _score_splits(model, run: TrainingRun) -> dict:
-    """Every split's logits in row order, each process scoring its share of the rows."""
+    """Every split's logits in row order, each process scoring its share of the rows. The held-out split's
+    scoring is timed (wall clock and this process's CPU time, every thread's): what a prediction costs."""
+    import time
+
     from tunecard.engine import distributed
 
     def scorer(name):
         return lambda rows: run.task.score(model, run.tokenizer, rows, run.config.train.eval_batch_size,
                                            f"Scoring {name}")
-    return {name: distributed.score_in_shares(scorer(name), run.tokenized[name])
-            for name in SPLIT_ORDER if name in run.prepared.splits}
+    held_out, logits = "test" if "test" in run.prepared.splits else "validation", {}
+    for name in (n for n in SPLIT_ORDER if n in run.prepared.splits):
+        wall, cpu = time.perf_counter(), time.process_time()
+        logits[name] = distributed.score_in_shares(scorer(name), run.tokenized[name])
+        if name == held_out:
+            run.cost = prediction_cost(name, len(run.prepared.splits[name]), time.perf_counter() - wall,
+                                       time.process_time() - cpu, run.config.train.eval_batch_size)
+    return logits
+
+
+def prediction_cost(split: str, texts: int, seconds: float, cpu_seconds: float, batch_size: int) -> dict:
+    """The card's cost line: texts per second (wall clock, all processes) and CPU-seconds per 1,000 predictions
+    (this process's CPU time over its share of the texts), with the machine that measured them."""
+    from tunecard.engine import distributed
+
+    share = max(len(distributed.share(texts)), 1)
+    return {"split": split, "texts": texts, "seconds": round(seconds, 3),
+            "texts_per_second": round(texts / max(seconds, 1e-9), 1), "cpu_seconds": round(cpu_seconds, 3),
+            "cpu_seconds_per_1000": round(1000 * cpu_seconds / share, 3), "batch_size": batch_size,
+            "processes": distributed.world_size(), "machine": distributed.machine()}
 
 
 def _judge_and_write(trainer, run: TrainingRun, result, workdir: Path, row_logits: dict):

@@ -82,6 +82,7 @@ def verify_run(run: Path) -> Verification:
         recomputed[split] = split_metrics(judged)
         _compare_tree(result, f"metrics.json splits.{split}", values, recomputed[split])
     _check_card(result, run / "README.md", recomputed, task.metric_keys(names), reported)
+    _check_eval_results(result, run / "model", recomputed, reported)
     if "abstention" in reported:
         _check_abstention(result, run, reported)
     return result
@@ -169,6 +170,30 @@ def _check_card(result: Verification, card_path: Path, recomputed: dict, keys: l
                         "stratified random": baselines["stratified"].get(key)}
             for column, text in shown.items():
                 result.compare(f"card {split} table {name} {column}", _number(text), expected[column])
+
+
+def _check_eval_results(result: Verification, model: Path, recomputed: dict, reported: dict) -> None:
+    """model/.eval_results/<split>.yaml (report/eval_results.py): one file per evaluated split, its entry naming
+    the data and the split, its value the recomputed metric the run was judged by."""
+    from tunecard.report import eval_results
+
+    files = eval_results.read(model)
+    if not files:
+        result.skipped.append(f"model/{eval_results.FOLDER} (none: the run has no model folder, or was written "
+                              "before tunecard wrote them)")
+        return
+    metric = reported["best_metric"]
+    for split, values in recomputed.items():
+        name, where = f"{split}.yaml", f"{eval_results.FOLDER}/{split}.yaml"
+        entries = files.pop(name, [])
+        if len(entries) != 1:
+            result.mismatches.append(f"{where}: {len(entries)} entries, expected one (the {split} split's {metric})")
+            continue
+        (entry,) = entries
+        result.compare(f"{where} dataset.id", entry.dataset_id, reported["dataset"])
+        result.compare(f"{where} dataset.task_id", entry.task_id, split)
+        result.compare(f"{where} value ({metric})", entry.value, values["metrics"].get(metric))
+    result.mismatches.extend(f"{eval_results.FOLDER}/{name}: no evaluated split of that name" for name in files)
 
 
 def _metric_key(entry, keys: list[str], reported: dict) -> str | None:
