@@ -10,7 +10,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from tunecard.engine.inference import MODEL_INPUTS
+from tunecard.engine.inference import MODEL_INPUTS, OnnxRunner, score_encoded
 
 
 def export_onnx(model, tokenizer, folder: Path, quantize: str | None = None) -> list[Path]:
@@ -46,6 +46,16 @@ def quantize_int8(source: Path, target: Path) -> Path:
 
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
     return target
+
+
+def score_tokenized(path: Path, tokenizer, tokenized, batch_size: int, desc: str):
+    """Logits [rows, labels] of an exported model for tokenized rows, in row order: what `Task.score` gives with
+    the torch model, from onnxruntime."""
+    from tunecard.console import progress
+
+    encoded = {c: list(tokenized[c]) for c in MODEL_INPUTS if c in tokenized.column_names}
+    with progress(total=len(tokenized), desc=desc, unit="text") as bar:
+        return score_encoded(OnnxRunner(path), tokenizer, encoded, batch_size, bar)
 
 
 @contextlib.contextmanager

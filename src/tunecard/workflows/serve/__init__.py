@@ -37,6 +37,8 @@ def serve(config: ServeConfig) -> None:
     print(f"tunecard serve: {served.task.name} model {settings.model} ({len(served.labels)} labels, "
           f"{settings.backend}) at http://{host}:{port} (try it: /, API docs: /docs, metrics: /metrics)",
           file=sys.stderr, flush=True)
+    if served.int8_gate is not None:
+        print(f"tunecard serve: {served.int8_gate['line']}", file=sys.stderr, flush=True)
     config = uvicorn.Config(create_app(served, settings), log_level="warning", access_log=False,
                             timeout_graceful_shutdown=None)
     server_class(uvicorn.Server)(config).run(sockets=[sock])

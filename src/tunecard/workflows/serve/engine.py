@@ -40,6 +40,7 @@ class ServedModel:
         self.task = self.saved.task()
         self.predictor = self.saved.load(batch_size, backend)
         self.backend = backend
+        self.int8_gate = int8_gate(self.saved) if backend == "onnx" else None
         self.labels = list(self.predictor.labels)
         self.max_length = self.predictor.max_length
         # Token counting runs on the event loop's thread while a batch is scored on another: a fast
@@ -113,9 +114,23 @@ class ServedModel:
                 "max_batch_tokens": settings.max_batch_tokens, "max_wait_ms": settings.max_wait_ms,
                 "max_client_batch_size": settings.max_client_batch_size, "max_queue": settings.max_queue,
                 "input_example": self.task.serve_example, "fitted": self.task.fitted_settings(),
-                "metrics": card_metrics(self.saved.folder or self.saved.run_dir),
+                **({"int8_gate": self.int8_gate} if self.int8_gate is not None else {}),
                 "abstention": self.saved.settings.abstention if self.saved.settings else None,
+                "metrics": card_metrics(self.saved.folder or self.saved.run_dir),
                 "version": metadata.version("tunecard")}
+
+
+def int8_gate(saved) -> dict | None:
+    """The quality gate `tunecard export` judged the served int8 model by (its gate.json, with `line`: the verdict
+    in one line); None when the model served is not int8."""
+    from tunecard.report.export_card import gate_line
+    from tunecard.workflows.export import GATE_FILE
+
+    if saved.members or saved.onnx_file().name != "model_int8.onnx":
+        return None
+    path = saved.onnx_file().parent / GATE_FILE
+    gate = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return {**(gate or {"reason": "exported before tunecard gated int8 exports"}), "line": gate_line(gate)}
 
 
 def input_columns(items: list) -> dict[str, list]:
