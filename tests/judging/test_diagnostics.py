@@ -298,3 +298,10 @@ def test_a_lower_is_better_metric_is_worse_when_its_difference_is_above_zero():
                                                                            "label_cardinality": [0.8, 1.2]}}})
     found = d.below_baseline_findings("test", report, "f1_micro", {}, {})
     assert [sorted(f.evidence["below"]) for f in found] == [["hamming_loss"]]
+
+
+def test_collapse_advice_without_class_weights_reads_whole():
+    finding = d.Finding("collapse.one_class", "error", "m", {}, d.COLLAPSE_ADVICE)
+    assert d.without_class_weights(finding).advice == (
+        "likely causes: a learning rate too high (or too low), too few steps, or the signal cut by truncation; try a "
+        "lower --train.learning_rate, more --train.epochs, or a larger --model.max_length")

@@ -352,6 +352,8 @@ def test_a_mixed_run_reports_positions_by_option_count_and_no_class_findings(mix
     assert not ids & {"data.imbalance", "classes.never_recalled", "collapse.class_never_recalled"}
     assert set(mixed_run.metrics["diagnostics_not_applicable"]) == {
         "data.imbalance", "classes.never_recalled", "collapse.class_never_recalled"}
+    assert not any("class_weights" in f["advice"] or "class imbalance" in f["advice"]
+                   for f in mixed_run.metrics["diagnostics"])  # multiple choice refuses class weights
     table = mixed_run.metrics["splits"]["test"]["tables"][0]
     assert [row[:2] for row in table["rows"]] == [[3, 15], [4, 15], [5, 15]]
     assert [row[3] for row in table["rows"]] == pytest.approx([1 / 3, 1 / 4, 1 / 5], abs=1e-6)

@@ -45,6 +45,19 @@ SHORT_TEXT_CHARS = 3
 COLLAPSE_ADVICE = ("likely causes: a learning rate too high (or too low), class imbalance, too few steps, "
                    "or the signal cut by truncation; try a lower --train.learning_rate, more --train.epochs, "
                    "--train.class_weights balanced, or a larger --model.max_length")
+CLASS_WEIGHT_ADVICE = ("class imbalance, ", "--train.class_weights balanced, ")
+"""The parts of COLLAPSE_ADVICE a task without classes or class weights drops (`without_class_weights`)."""
+
+
+def without_class_weights(finding: "Finding") -> "Finding":
+    """The finding with its advice free of class imbalance and --train.class_weights (multiple choice: its labels
+    are answer positions, and it refuses class weights)."""
+    from dataclasses import replace
+
+    advice = finding.advice
+    for part in CLASS_WEIGHT_ADVICE:
+        advice = advice.replace(part, "")
+    return replace(finding, advice=advice)
 
 
 @dataclass

@@ -107,6 +107,8 @@ class Task:
     findings_not_applicable: ClassVar[dict[str, str]] = {}
     """Diagnostic findings (their ids, docs/diagnostics.md) that do not fit this task shape -> why, in the card's
     words. Every other finding applies; `applicable` drops these wherever findings are collected."""
+    takes_class_weights: ClassVar[bool] = True
+    """`--train.class_weights` applies (false: refused, and no finding advises it)."""
     abstention: ClassVar[str] = ""
     """Why abstention (`--abstain.*`) does not apply to the task, in its refusal's words; empty: it applies (a
     prediction is one label whose top probability is its confidence, which a cut-off fitted on validation withholds)."""
@@ -330,8 +332,12 @@ class Task:
         return None
 
     def applicable(self, findings: list) -> list:
-        """The findings that fit this task (`findings_not_applicable` dropped; None entries too)."""
-        return [f for f in findings if f is not None and f.id not in self.findings_not_applicable]
+        """The findings that fit this task (`findings_not_applicable` dropped; None entries too), their advice
+        without class weights where the task takes none."""
+        from tunecard.judging.diagnostics import without_class_weights
+
+        kept = [f for f in findings if f is not None and f.id not in self.findings_not_applicable]
+        return kept if self.takes_class_weights else [without_class_weights(f) for f in kept]
 
     def judge(self, name: str, dataset, logits: np.ndarray, names: list[str], train_counts: dict[str, int],
               temperature: Optional[float], seed: int):

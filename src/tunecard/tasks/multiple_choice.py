@@ -224,6 +224,7 @@ class MultipleChoice(Task):
     interval_unit = "questions"
     ensemble_objective = "headline"
     """MAP@3, the metric the field ranks multiple-choice ensembles by (log_loss on request)."""
+    takes_class_weights = False
     findings_not_applicable = {
         "data.imbalance": "answer letters are positions, not classes (E exists only in five-option questions), and "
                           "class weights do not apply: the answer positions by option count are reported instead",
