@@ -85,6 +85,7 @@ def _save(saved, asked: AbstainConfig, report: dict, curves: dict, findings: lis
     from tunecard.judging import abstention
     from tunecard.report.card import with_abstention_section
     from tunecard.runs import writers
+    from tunecard.runs.settings import ModelSettings
 
     run_dir, settings = saved.run_dir, abstention.saved_settings(report)
     metrics = saved.metrics()
@@ -104,7 +105,7 @@ def _save(saved, asked: AbstainConfig, report: dict, curves: dict, findings: lis
         config.abstain = asked
         files[run_dir / "config.yaml"] = yaml.safe_dump(config_to_dict(config), sort_keys=False)
     for folder in _model_folders(saved):
-        saved.settings.updated(abstention=settings).save(folder)
+        ModelSettings.read(folder).updated(abstention=settings).save(folder)
     for path, text in files.items():
         _replace(path, text)
     for plots in [run_dir / "plots", *([saved.folder / "plots"] if saved.folder is not None else [])]:
@@ -114,11 +115,12 @@ def _save(saved, asked: AbstainConfig, report: dict, curves: dict, findings: lis
 def _model_folders(saved) -> list[Path]:
     """The folders whose config.json carries the model's settings: the model folder and its ONNX export."""
     from tunecard.runs.saved import ONNX_FOLDER
+    from tunecard.runs.settings import ModelSettings
 
     if saved.kind == "ensemble":
         return []
     onnx = saved.folder / ONNX_FOLDER
-    return [saved.folder, *([onnx] if (onnx / "config.json").is_file() else [])]
+    return [saved.folder, *([onnx] if ModelSettings.read(onnx) is not None else [])]
 
 
 def _ensemble_spec(run_dir: Path) -> dict:
