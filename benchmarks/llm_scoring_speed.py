@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tunecard.engine import causal_lm
-from tunecard.engine import models
+from tunecard.engine import causal_lm, models
 from tunecard.engine.prompting import pad_id
 from tunecard.tasks.llm_classification import LlmClassification
 from tunecard.config import LlmConfig

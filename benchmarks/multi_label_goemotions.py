@@ -29,10 +29,9 @@ import numpy as np
 import torch
 
 import tunecard
-from tunecard.judging import intervals
-from tunecard.judging import metrics
+from tunecard.judging import intervals, metrics
 from tunecard.config import DataConfig
-from tunecard.tasks.multi_label import HEADLINE, MultiLabel, fit_thresholds
+from tunecard.tasks.multi_label import MultiLabel, fit_thresholds
 
 HERE = Path(__file__).parent
 

@@ -27,8 +27,7 @@ from pathlib import Path
 import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-from tunecard.engine import models
-from tunecard.engine import callbacks, training
+from tunecard.engine import models, callbacks, training
 from tunecard.config import DataConfig, TrainConfig
 from tunecard.data import texts
 from tunecard.tasks.classification import Classification
@@ -37,7 +36,7 @@ HERE = Path(__file__).parent
 
 
 BATCH = TrainConfig().batch_size
-LR = Classification.default_learning_rate("minilm")
+LR = Classification.default_learning_rate("minilm", models.non_embedding_parameters("minilm"))
 
 
 def hf_default_run(model, tokenizer, train, steps, workdir) -> float:

@@ -172,6 +172,7 @@ def run_cli(capsys, *args) -> tuple[int, str]:
     """`tunecard ARGS` in process: its exit status and its stderr, stripped."""
     from tunecard.cli import main
 
+    capsys.readouterr()  # what ran before (a shared run trained on first use) is not this command's output
     code = main(list(args))
     return code, capsys.readouterr().err.strip()
 

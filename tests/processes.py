@@ -99,8 +99,8 @@ def tunecard_process(*args) -> subprocess.Popen:
 
 
 def run_until_step(process: subprocess.Popen, step: int, steps: int, action) -> str:
-    """Watch the training bar on stderr; call `action(process)` once it shows `step` of `steps`. Returns the
-    stderr. Past 600 s the process is killed."""
+    """Watch the training bar on stderr (not the scoring bars); call `action(process)` once it shows `step` of
+    `steps`. Returns the stderr. Past 600 s the process is killed."""
     import re
     import threading
 
@@ -110,8 +110,8 @@ def run_until_step(process: subprocess.Popen, step: int, steps: int, action) -> 
         buffer = ""
         while chunk := process.stderr.read(64):
             seen.append(chunk)
-            buffer = (buffer + chunk)[-200:]
-            shown = [int(m) for m in re.findall(rf"(\d+)/{steps} \[", buffer)]
+            buffer = (buffer + chunk)[-300:]
+            shown = [int(m) for m in re.findall(rf"Training:[^\n]*?(\d+)/{steps} \[", buffer)]
             if not fired.is_set() and shown and max(shown) >= step:
                 fired.set()
                 action(process)

@@ -20,7 +20,7 @@ from processes import finish, tunecard_process
 from processes import run_until_step as watch_until_step
 
 STEPS = 60  # 240 rows / batch 16 = 15 steps per epoch, 4 epochs
-TIMINGS = {"seconds", "samples_per_second", "resumed_from_step", "train_runtime", "train_samples_per_second",
+TIMINGS = {"seconds", "cost", "samples_per_second", "resumed_from_step", "train_runtime", "train_samples_per_second",
            "train_steps_per_second", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second"}
 
 

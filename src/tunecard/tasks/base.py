@@ -104,14 +104,17 @@ class Task:
     """The default peak learning rate of small models (SMALL_MODEL); None: `learning_rate` for every size."""
     reads_windows: ClassVar[bool] = True
     """Texts longer than the window can be read whole, as overlapping windows (model.long_inputs: chunk)."""
+    abstention: ClassVar[str] = ""
+    """Why abstention (`--abstain.*`) does not apply to the task, in its refusal's words; empty: it applies (a
+    prediction is one label whose top probability is its confidence, which a cut-off fitted on validation withholds)."""
     findings_not_applicable: ClassVar[dict[str, str]] = {}
     """Diagnostic findings (their ids, docs/diagnostics.md) that do not fit this task shape -> why, in the card's
     words. Every other finding applies; `applicable` drops these wherever findings are collected."""
     takes_class_weights: ClassVar[bool] = True
+    student_task: ClassVar[str] = ""
+    """The task a distilled student of a run of this task learns as (`tunecard distill`: the teacher's outputs are
+    one probability per label); empty: a run of this task cannot teach."""
     """`--train.class_weights` applies (false: refused, and no finding advises it)."""
-    abstention: ClassVar[str] = ""
-    """Why abstention (`--abstain.*`) does not apply to the task, in its refusal's words; empty: it applies (a
-    prediction is one label whose top probability is its confidence, which a cut-off fitted on validation withholds)."""
 
     windows: Optional[Windows] = None
     """How a text longer than max_length is read: None cuts it (truncate); Windows splits it (chunk)."""

@@ -14,5 +14,6 @@ class Classification(Task):
     """One text (or a text pair) and a label: `AutoModelForSequenceClassification`."""
 
     name = "classification"
+    student_task = "classification"
     exports_onnx = True
     small_model_learning_rate = SMALL_MODEL_LEARNING_RATE

@@ -68,6 +68,7 @@ class LlmClassification(Task):
     """A causal LM tuned with LoRA; each label scored by the log-likelihood of its words after a prompt."""
 
     name = "llm_classification"
+    student_task = "classification"
     pipeline_tag = "text-generation"
     extra_frameworks = ("peft",)
     model_loss_sums_items = True

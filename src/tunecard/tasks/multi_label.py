@@ -239,6 +239,7 @@ class MultiLabel(Task):
     """Any number of labels per text: one sigmoid per label, thresholds fitted on validation."""
 
     name = "multi_label"
+    student_task = "multi_label"
     baseline_description = ("the most frequent training label set (always predicting it) and per-label prior draws "
                             "(each label drawn independently with its training share)")
     baseline_names = {"majority": "most frequent label set", "stratified": "per-label prior draws"}

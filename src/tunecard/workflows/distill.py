@@ -15,10 +15,6 @@ from tunecard import console
 from tunecard.config import Config, DistillConfig, as_config
 from tunecard.errors import TunecardError, raise_all
 
-STUDENT_TASKS = {"classification": "classification", "llm_classification": "classification",
-                 "multi_label": "multi_label"}
-"""The teacher's task -> the student's: a label classifier learns from any teacher whose outputs are one
-probability per label."""
 STATIC_LEARNING_RATE = 1e-2
 """A static student's default: its linear head (and embeddings) learn at a linear probe's rate, not a transformer's
 (measured on emotion, benchmarks/distill.py)."""
@@ -52,11 +48,15 @@ def distill(config: Config):
 def student_config(config: Config, teacher) -> Config:
     """The student's config: the teacher's task (as a label classifier) and, unless given, the teacher run's data;
     a static student's model is Model2Vec's embeddings of model.name, trained at STATIC_LEARNING_RATE unless set."""
-    if teacher.task_name not in STUDENT_TASKS:
+    from tunecard import tasks
+
+    teachers = [name for name in tasks.TASKS if tasks.task_class(name).student_task]
+    student_task = tasks.task_class(teacher.task_name).student_task
+    if not student_task:
         raise TunecardError(f"--teacher {teacher.path}", f"a run of a task whose outputs are label probabilities "
-                            f"({', '.join(STUDENT_TASKS)})", f"a {teacher.task_name} run",
-                            "distil a classification, multi_label or llm_classification run")
-    config.task = STUDENT_TASKS[teacher.task_name]
+                            f"({', '.join(teachers)})", f"a {teacher.task_name} run",
+                            f"distil a run of {', '.join(teachers)}")
+    config.task = student_task
     if not (config.data.path or config.data.train):
         config.data = _teacher_run(teacher).run_config().data
     if config.distill.student == "static" and not _is_static(config.model.name):  # (config.yaml names it already)
@@ -189,7 +189,7 @@ def _unlabeled(run):
     keep = {text: "text", **({pair: "text_pair"} if pair else {})}
     dataset = dataset.select_columns(list(keep)).rename_columns({k: v for k, v in keep.items() if k != v})
     width = len(run.prepared.label_names)
-    blank = [-1.0] * width if run.config.task == "multi_label" else -1
+    blank = [-1.0] * width if run.task.independent_labels else -1
     return dataset.add_column("label", [blank] * len(dataset)).add_column("id", [f"u{i}" for i in range(len(dataset))])
 
 
