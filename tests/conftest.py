@@ -37,6 +37,23 @@ from makers import (  # noqa: E402,F401 (re-exported for the tests)
     make_questions, make_rows, run_cli, tiny_config, write_jsonl, write_label_sets, write_sentiment)
 
 
+# ---- the order of the files under pytest-xdist -------------------------------------------------------------
+
+LONGEST_FIRST = ["engine/test_resume.py", "engine/test_distributed.py", "workflows/test_parity.py",
+                 "workflows/test_serve.py", "workflows/test_ray_data.py", "workflows/test_distill.py",
+                 "workflows/test_tune.py", "workflows/test_abstain.py", "workflows/test_export.py",
+                 "tasks/test_multiple_choice.py", "data/test_bad_input.py", "workflows/test_embedded.py"]
+"""The files that take longest (measured with --durations), first. With --dist loadfile a file's tests run on one
+worker and files are handed out in collection order: a long file left for the end keeps one worker busy while the
+others idle."""
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    tests = Path(__file__).parent
+    items.sort(key=lambda item: rank.get(Path(item.fspath).relative_to(tests).as_posix(), len(rank)))
+
+
 # ---- the session's tiny trained runs ------------------------------------------------------------------
 
 def _train(config: dict):

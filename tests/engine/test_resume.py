@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import tiny_config, write_sentiment
+from conftest import assert_cli_error, run_cli, tiny_config, write_sentiment
 from processes import finish, tunecard_process
 from processes import run_until_step as watch_until_step
 
@@ -107,7 +107,8 @@ def test_sigkill_at_random_steps_then_resume_gives_the_same_run(tmp_path, tiny_m
 
 
 def test_ctrl_c_stops_at_a_checkpoint_and_a_torn_checkpoint_is_skipped(tmp_path, tiny_model, sentiment_dir,
-                                                                      uninterrupted):
+                                                                      uninterrupted, capsys):
+    """Stopped in a process; resumed in process (as a notebook would), to the same weights."""
     output = tmp_path / "stopped"
     config = write_config(tmp_path, tiny_model, sentiment_dir, output)
     process = tunecard("train", "--config", str(config))
@@ -123,71 +124,70 @@ def test_ctrl_c_stops_at_a_checkpoint_and_a_torn_checkpoint_is_skipped(tmp_path,
     shutil.copytree(complete[-1].parent, torn)
     (torn / "tunecard_complete").unlink()
 
-    resumed = finish(tunecard("train", "--config", str(partial / "config.yaml"), "--resume", "true"))
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    code, stderr = run_cli(capsys, "train", "--config", str(partial / "config.yaml"), "--resume", "true")
+    assert code == 0, stderr[-2000:]
     assert json.loads((output / "metrics.json").read_text())["training"]["resumed_from_step"] < 59
     assert (output / "model" / "model.safetensors").read_bytes() == \
         (uninterrupted / "model" / "model.safetensors").read_bytes()
 
 
 def test_a_nan_loss_before_any_checkpoint_stops_naming_the_step_and_leaves_nothing(tmp_path, tiny_model,
-                                                                                   sentiment_dir):
+                                                                                   sentiment_dir, capsys):
     output = tmp_path / "diverged"
     config = write_config(tmp_path, tiny_model, sentiment_dir, output, learning_rate=1e30)
-    result = finish(tunecard("train", "--config", str(config)))
+    code, stderr = run_cli(capsys, "train", "--config", str(config))
 
-    assert result.returncode == 2
-    line = result.stderr.strip().splitlines()[-1]
+    assert code == 2
+    line = stderr.splitlines()[-1]
     assert re.fullmatch(r"tunecard: error: training: expected a finite loss; found a NaN or infinite loss at step "
                         r"[1-6] \(epoch 0\.\d\d\)\. Fix: train again with a lower --train\.learning_rate", line), line
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in stderr
     assert not output.exists() and not output.with_name("diverged.partial").exists()
 
 
 def test_a_nan_after_the_first_checkpoint_keeps_it_and_resumes_with_a_lower_rate(tmp_path, tiny_model,
-                                                                                 sentiment_dir):
+                                                                                 sentiment_dir, capsys):
     """A stopped run resumed with a learning rate of 1e38: the first update breaks the weights, the next
-    loss is NaN and stops it; the checkpoint before stays, and --resume with a lower rate finishes it."""
+    loss is NaN and stops it; the checkpoint before stays, and --resume with a lower rate finishes it. Only the
+    run to stop is a process; the resumed runs run in process."""
     output = tmp_path / "raised"
     config = write_config(tmp_path, tiny_model, sentiment_dir, output)
     run_until_step(tunecard("train", "--config", str(config)), 9, lambda p: p.send_signal(signal.SIGKILL))
-    raised = finish(tunecard("train", "--config", str(config), "--resume", "true", "--train.learning_rate", "1e38"))
+    code, stderr = run_cli(capsys, "train", "--config", str(config), "--resume", "true",
+                           "--train.learning_rate", "1e38")
     partial = output.with_name("raised.partial")
-    assert raised.returncode == 2
-    line = raised.stderr.strip().splitlines()[-1]
+    assert code == 2
+    line = stderr.splitlines()[-1]
     assert re.fullmatch(r"tunecard: error: training: expected a finite loss; found a NaN or infinite loss at step "
                         r"\d+ \(epoch [\d.]+\)\. Fix: resume from the last good checkpoint with a lower learning "
                         rf"rate: tunecard train --config {re.escape(str(partial / 'config.yaml'))} --resume "
                         r"true --train\.learning_rate <lower>", line), line
     assert list((partial / "checkpoints").glob("checkpoint-*/tunecard_complete"))
 
-    lowered = finish(tunecard("train", "--config", str(config), "--resume", "true", "--train.learning_rate", "5e-3"))
-    assert lowered.returncode == 0, lowered.stderr[-2000:]
+    code, stderr = run_cli(capsys, "train", "--config", str(config), "--resume", "true",
+                           "--train.learning_rate", "5e-3")
+    assert code == 0, stderr[-2000:]
     assert json.loads((output / "metrics.json").read_text())["splits"]["test"]["metrics"]["accuracy"] > 0.5
 
 
-def test_resume_refusals(tmp_path, tiny_model, sentiment_dir, uninterrupted):
+def test_resume_refusals(tmp_path, tiny_model, sentiment_dir, uninterrupted, capsys):
+    """The refusals run in process (they come before any training); only the run to stop is a process."""
     config = write_config(tmp_path, tiny_model, sentiment_dir, uninterrupted)
-    finished = finish(tunecard("train", "--config", str(config), "--resume", "true"))
-    assert finished.returncode == 2
-    assert finished.stderr.strip() == (
-        f"tunecard: error: --resume: expected a stopped run in {uninterrupted}.partial; found the finished run "
-        f"directory {uninterrupted}. Fix: drop --resume (a finished run is not resumed), or train again with --overwrite")
+    assert_cli_error(capsys, ["train", "--config", str(config), "--resume", "true"], (
+        f"--resume: expected a stopped run in {uninterrupted}.partial; found the finished run "
+        f"directory {uninterrupted}. Fix: drop --resume (a finished run is not resumed), or train again with "
+        "--overwrite"))
 
     output = tmp_path / "killed"
     config = write_config(tmp_path, tiny_model, sentiment_dir, output)
     run_until_step(tunecard("train", "--config", str(config)), 9, lambda p: p.send_signal(signal.SIGKILL))
     partial = tmp_path / "killed.partial"
-    differing = finish(tunecard("train", "--config", str(config), "--resume", "true", "--train.seed", "7",
-                                "--train.batch_size", "8"))
-    assert differing.returncode == 2
-    assert differing.stderr.strip() == (
-        f"tunecard: error: --resume: expected the stopped run's config ({partial / 'config.yaml'}); found other values "
-        f"for train.batch_size (16 -> 8), train.seed (42 -> 7). Fix: resume with --config {partial / 'config.yaml'}")
+    assert_cli_error(capsys, ["train", "--config", str(config), "--resume", "true", "--train.seed", "7",
+                              "--train.batch_size", "8"], (
+        f"--resume: expected the stopped run's config ({partial / 'config.yaml'}); found other values "
+        f"for train.batch_size (16 -> 8), train.seed (42 -> 7). Fix: resume with --config {partial / 'config.yaml'}"))
 
-    fresh = finish(tunecard("train", "--config", str(config)))
-    assert fresh.returncode == 2
-    assert fresh.stderr.strip() == (
-        f"tunecard: error: output {output}: expected no stopped run in the way; found a stopped run with checkpoints "
-        f"in {partial}. Fix: pass --resume true to continue it, or --overwrite to start again")
+    assert_cli_error(capsys, ["train", "--config", str(config)], (
+        f"output {output}: expected no stopped run in the way; found a stopped run with checkpoints "
+        f"in {partial}. Fix: pass --resume true to continue it, or --overwrite to start again"))
     assert list((partial / "checkpoints").glob("checkpoint-*/tunecard_complete")), "the stopped run is untouched"

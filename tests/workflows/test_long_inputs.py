@@ -4,7 +4,6 @@ the texts were read; a chunked model gives the same labels and probabilities on 
 
 from __future__ import annotations
 
-import json
 import random
 
 import numpy as np
@@ -102,21 +101,6 @@ def test_every_path_gives_the_same_probabilities_for_a_chunked_model(chunked, tm
     tunecard.export(str(chunked.output), output=str(tmp_path / "onnx"))
     onnx = tunecard.load(tmp_path / "onnx", backend="onnx").predict_proba(texts)
     np.testing.assert_allclose(onnx, loaded, atol=1e-4)
-
-
-def test_ray_data_scores_a_chunked_model_as_load_does(chunked, tmp_path):
-    ray = pytest.importorskip("ray")
-    from tunecard.workflows.ray_data import predict_dataset
-
-    rows = [{"id": f"r{i:03d}", "text": r["text"]} for i, r in enumerate(late_cue_rows(200, seed=7))]
-    loaded = tunecard.load(chunked.output).predict_proba([r["text"] for r in rows])
-    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
-    try:
-        scored = predict_dataset(ray.data.from_items(rows).repartition(4), str(chunked.output), concurrency=1,
-                                 chunk_size=50).to_pandas().sort_values("id", ignore_index=True)
-    finally:
-        ray.shutdown()
-    np.testing.assert_allclose(scored[["prob_negative", "prob_positive"]].to_numpy(float), loaded, atol=1e-4)
 
 
 def test_a_task_that_cannot_read_windows_refuses_chunk(tmp_path, _tiny_model_master, capsys):

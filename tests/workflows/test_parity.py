@@ -7,6 +7,9 @@ take a task (multiple choice has no ONNX export), the test holds the refusal to 
 the other tasks score. The ensemble of one member is the run blended with a copy of itself (`tunecard ensemble`
 takes two runs or more): whatever weights are fitted, the blend is the member, and the ensemble's own decision
 rules (multi-label thresholds refit on the blend's validation probabilities) are the member's.
+
+The Ray Data path of these cases is tested in test_ray_data.py (`build_case`), where every Ray test shares one
+cluster: a cluster and its actors are processes that take seconds each to start.
 """
 
 from __future__ import annotations
@@ -161,19 +164,6 @@ REFUSED = {("multiple_choice", "onnx")}
 
 # ---- fixtures ---------------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def cluster():
-    """One local Ray cluster for the module (an actor, and CPUs for reading); None without Ray."""
-    try:
-        import ray
-    except ImportError:
-        yield None
-        return
-    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 @dataclass
 class Case:
     shape: Classification
@@ -186,7 +176,10 @@ class Case:
 
 @pytest.fixture(scope="module", params=list(SHAPES))
 def case(request, tiny_runs):
-    shape = SHAPES[request.param]
+    return build_case(SHAPES[request.param], tiny_runs)
+
+
+def build_case(shape, tiny_runs) -> Case:
     run = tiny_runs(shape.kind, **shape.train)
     saved = open_saved(run.output)
     predictor = saved.load()
@@ -240,18 +233,6 @@ def test_the_onnx_export_answers_what_load_gives(case, tmp_path, capsys):
     saved = open_saved(folder)
     assert saved.kind == "onnx" and saved.task().fitted_settings() == case.task.fitted_settings()
     assert_same(case.shape.loaded(saved.load(backend="onnx"), case.rows, saved.task()), case, "onnx")
-
-
-def test_ray_data_answers_what_load_gives(case, cluster):
-    if cluster is None:
-        pytest.skip("ray is not installed")
-    from tunecard.workflows.ray_data import predict_dataset
-
-    ds = cluster.data.from_items(case.rows).repartition(4)  # one actor scores several blocks, in any order
-    frame = predict_dataset(ds, str(case.run.output), concurrency=1, chunk_size=64).to_pandas()
-    frame = frame.sort_values("id", ignore_index=True)
-    assert frame["id"].tolist() == [r["id"] for r in case.rows]
-    assert_same(case.shape.written(frame, case.labels), case, "ray")
 
 
 def test_an_ensemble_of_one_member_answers_what_load_gives(case, tiny_runs, tmp_path):

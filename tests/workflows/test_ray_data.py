@@ -1,5 +1,7 @@
 """Scoring inside Ray Data on a real local Ray cluster (two actor processes on this machine): the rows are
-those `tunecard predict` writes, and a batch without an `id` column is refused clearly."""
+those `tunecard predict` writes, and a batch without an `id` column is refused clearly. Every Ray test of the suite
+is here, on the module's one cluster: the Ray path of test_parity.py's cases (every task shape) and of a chunked
+long-input model (test_long_inputs.py)."""
 
 from __future__ import annotations
 
@@ -133,3 +135,31 @@ def test_a_list_column_as_ray_hands_it_over_scores_as_predict_does(tmp_path, tin
         assert scored[column].tolist() == expected[column].tolist()
     probs = [f"prob_{x}" for x in LETTERS]
     assert np.array_equal(scored[probs].to_numpy(np.float32), expected[probs].to_numpy(np.float32))
+
+
+@pytest.mark.parametrize("shape", ["classification", "text_pair", "multi_label", "multiple_choice", "preference"])
+def test_ray_data_answers_what_load_gives(shape, cluster, tiny_runs):
+    """test_parity.py's case of the shape, through Ray Data: one actor scores several blocks, in any order."""
+    from test_parity import SHAPES, assert_same, build_case
+
+    case = build_case(SHAPES[shape], tiny_runs)
+    ds = ray.data.from_items(case.rows).repartition(4)
+    frame = predict_dataset(ds, str(case.run.output), concurrency=1, chunk_size=64).to_pandas()
+    frame = frame.sort_values("id", ignore_index=True)
+    assert frame["id"].tolist() == [r["id"] for r in case.rows]
+    assert_same(case.shape.written(frame, case.labels), case, "ray")
+
+
+def test_ray_data_scores_a_chunked_model_as_load_does(cluster, tmp_path, _tiny_model_master):
+    """A model that reads long texts as windows (test_long_inputs.py's `auto` run) scores as `load` does."""
+    from test_long_inputs import config, late_cue_rows
+
+    data = tmp_path / "late-cue"
+    for split, n, seed in (("train", 240, 1), ("validation", 60, 2), ("test", 60, 3)):
+        write_jsonl(data / f"{split}.jsonl", late_cue_rows(n, seed))
+    chunked = tunecard.train(config(data, _tiny_model_master, tmp_path / "chunked", "auto"))
+    rows = [{"id": f"r{i:03d}", "text": r["text"]} for i, r in enumerate(late_cue_rows(200, seed=7))]
+    loaded = tunecard.load(chunked.output).predict_proba([r["text"] for r in rows])
+    scored = predict_dataset(ray.data.from_items(rows).repartition(4), str(chunked.output), concurrency=1,
+                             chunk_size=50).to_pandas().sort_values("id", ignore_index=True)
+    np.testing.assert_allclose(scored[["prob_negative", "prob_positive"]].to_numpy(float), loaded, atol=1e-4)

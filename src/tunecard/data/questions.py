@@ -17,6 +17,7 @@ import numpy as np
 from tunecard.data import checks, choices
 from tunecard.data.columns import Columns
 from tunecard.data.splits import PreparedData, hold_out_missing, read_training_splits
+from tunecard.data.texts import map_fingerprint
 from tunecard.errors import TunecardError
 
 CONTEXT_SEPARATOR = " #### "
@@ -150,7 +151,8 @@ def tokenize(dataset, tokenizer, max_length: int):
     the context (`cut_context`) or the question or an option (`cut_question_or_option`) lost tokens."""
     def encode(batch):
         return encode_choices(tokenizer, batch["question"], batch["options"], batch["context"], max_length)
-    return dataset.map(encode, batched=True, desc="Tokenizing")
+    return dataset.map(encode, batched=True, desc="Tokenizing",
+                       new_fingerprint=map_fingerprint(dataset, encode, tokenizer))
 
 
 def encode_choices(tokenizer, questions: list[str], options: list[list[str]], contexts: list[str],

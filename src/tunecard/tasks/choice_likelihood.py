@@ -24,6 +24,7 @@ import numpy as np
 
 from tunecard.data import questions
 from tunecard.data.questions import largest_option_count
+from tunecard.data.texts import map_fingerprint
 from tunecard.engine import causal_lm, prompting
 from tunecard.judging import metrics
 from tunecard.tasks.multiple_choice import MultipleChoice, random_map, with_positions
@@ -101,7 +102,8 @@ class ChoiceLikelihood(MultipleChoice):
             prompts, options = causal_lm.choice_inputs(tokenizer, fmt, ids, batch["options"], max_length)
             return {"input_ids": prompts, "option_ids": options, "full_length": [len(x) for x in ids],
                     "length": [len(p) + max(len(o) for o in row) for p, row in zip(prompts, options)]}
-        return dataset.map(encode, batched=True, desc="Tokenizing")
+        return dataset.map(encode, batched=True, desc="Tokenizing",
+                           new_fingerprint=map_fingerprint(dataset, encode, tokenizer))
 
     def score(self, model, tokenizer, tokenized, batch_size: int, desc: str) -> np.ndarray:
         """Option log-likelihoods [n_questions, n_options] in row order; -inf for an option a question lacks."""

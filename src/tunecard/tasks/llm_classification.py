@@ -22,6 +22,7 @@ import numpy as np
 
 from tunecard.config import LlmConfig, LoraConfig
 from tunecard.data.splits import PreparedData
+from tunecard.data.texts import map_fingerprint
 from tunecard.engine import prompting
 from tunecard.engine.prompting import cut, pad_id
 from tunecard.errors import TunecardError
@@ -122,7 +123,8 @@ class LlmClassification(Task):
                     "length": [len(p) + len(a) for p, a in zip(prompts, answers)],
                     "full_length": [len(x) for x in ids]}
 
-        return dataset.map(encode, batched=True, desc="Tokenizing")
+        return dataset.map(encode, batched=True, desc="Tokenizing",
+                           new_fingerprint=map_fingerprint(dataset, encode, tokenizer))
 
     def data_collator(self, tokenizer):
         return AnswerCollator(pad_id(tokenizer))

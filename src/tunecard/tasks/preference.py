@@ -19,6 +19,7 @@ from tunecard.data import checks
 from tunecard.data.columns import Columns
 from tunecard.data.columns import id_column as find_id_column
 from tunecard.data.splits import hold_out_missing, random_holdout, read_training_splits
+from tunecard.data.texts import map_fingerprint
 from tunecard.errors import TunecardError
 from tunecard.judging import metrics
 from tunecard.judging.diagnostics import Finding
@@ -342,7 +343,8 @@ class Preference(Task):
                 encoded["cut_text_pair"] = [k[1] < r for k, r in zip(kept, response_tokens)]
             return encoded
 
-        return dataset.map(encode_batch, batched=True, desc="Tokenizing")
+        return dataset.map(encode_batch, batched=True, desc="Tokenizing",
+                           new_fingerprint=map_fingerprint(dataset, encode_batch, tokenizer))
 
     def build_model(self, ref, label_names: list[str]):
         """The binary classifier, with dropout off: dropout draws a different mask for each text of a
