@@ -5,12 +5,12 @@ each the single source of its defaults and the checks of its values, and configs
 from tunecard.config.files import (as_config, check_config, checked_value, config_from_dict, config_to_dict,
                                    expected_value, load_config, read_config_file, save_config, yaml_problem)
 from tunecard.config.sections import (AUTO_EPOCHS, AUTO_EPOCHS_CAP, AUTO_PATIENCE, AbstainConfig, Config,
-                                      DataConfig, DistillConfig, LlmConfig, LoraConfig, ModelConfig,
-                                      RetrievalConfig, TrainConfig)
+                                      DataConfig, DiagnosticsConfig, DistillConfig, LlmConfig, LoraConfig,
+                                      ModelConfig, RetrievalConfig, TrainConfig)
 from tunecard.config.verbs import IndexConfig, ServeConfig, TuneConfig
 
-__all__ = ["AUTO_EPOCHS", "AUTO_EPOCHS_CAP", "AUTO_PATIENCE", "AbstainConfig", "Config", "DataConfig", "DistillConfig",
-           "IndexConfig", "LlmConfig",
-           "LoraConfig", "ModelConfig", "RetrievalConfig", "ServeConfig", "TrainConfig", "TuneConfig", "as_config",
+__all__ = ["AUTO_EPOCHS", "AUTO_EPOCHS_CAP", "AUTO_PATIENCE", "AbstainConfig", "Config", "DataConfig",
+           "DiagnosticsConfig", "DistillConfig", "IndexConfig", "LlmConfig", "LoraConfig", "ModelConfig",
+           "RetrievalConfig", "ServeConfig", "TrainConfig", "TuneConfig", "as_config",
            "check_config", "checked_value", "config_from_dict", "config_to_dict", "expected_value", "load_config",
            "read_config_file", "save_config", "yaml_problem"]

@@ -302,6 +302,27 @@ class DistillConfig:
 
 
 @dataclass
+class DiagnosticsConfig:
+    """How the run looks for training rows that may be mislabelled."""
+    label_issues: str = "in_sample"
+    """in_sample (free): the trained model's least likely training rows, diagnostics/label_noise_candidates.csv;
+    it has seen those rows, so it misses the noise it memorised and flags hard rows. kfold: K more trainings, each
+    on all folds of train but one, score the held-out fold: every training row gets probabilities from a model that
+    never saw it, ranked with confident learning (cleanlab) into diagnostics/label_issues.csv."""
+    folds: int = 5
+    """kfold: the number of folds K (the run trains K extra models, each as the run itself is trained)."""
+
+    CHOICES: ClassVar[dict] = {"label_issues": ("in_sample", "kfold")}
+
+    def problems(self, prefix: str = "diagnostics.") -> list[TunecardError]:
+        problems = choice_problems(self, prefix)
+        if self.folds < 2:
+            problems.append(TunecardError(f"--{prefix}folds", "at least 2 folds", repr(self.folds),
+                                          f"set --{prefix}folds (e.g. 5)"))
+        return problems
+
+
+@dataclass
 class LoraConfig:
     r: int = 8
     """llm_classification: LoRA rank."""
@@ -361,6 +382,8 @@ class Config:
     """llm_classification: the LoRA adapter."""
     llm: LlmConfig = field(default_factory=LlmConfig)
     """llm_classification: the prompt and how labels are scored."""
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    """classification, llm_classification: how training rows that may be mislabelled are found."""
     distill: DistillConfig = field(default_factory=DistillConfig)
     """tunecard distill: the teacher and how the student learns from it (config.yaml keeps it: the run is
     reproduced, and resumed, with `tunecard distill --config`)."""

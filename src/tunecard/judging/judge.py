@@ -196,7 +196,9 @@ def label_noise_candidates(train, logits: np.ndarray, names: list[str], path: Pa
     confident_wrong = int(((probs.argmax(-1) != gold) & (probs.max(-1) > 0.9)).sum())
     return Finding("data.label_noise_candidates", "info",
                    f"{confident_wrong} training rows are predicted as another class with over 90% confidence; "
-                   f"the {len(worst)} least likely under their label are in diagnostics/{path.name}",
+                   f"the {len(worst)} least likely under their label are in diagnostics/{path.name} (in-sample: "
+                   f"scored by the model trained on them, which misses the noise it memorised; "
+                   f"--diagnostics.label_issues kfold scores every row out of fold)",
                    {"confident_disagreements": confident_wrong, "listed": len(worst)},
                    "review the listed rows: some may be mislabelled")
 

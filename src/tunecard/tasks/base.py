@@ -111,6 +111,9 @@ class Task:
     """Diagnostic findings (their ids, docs/diagnostics.md) that do not fit this task shape -> why, in the card's
     words. Every other finding applies; `applicable` drops these wherever findings are collected."""
     takes_class_weights: ClassVar[bool] = True
+    out_of_fold_issues: ClassVar[str] = ""
+    """Why `--diagnostics.label_issues kfold` (confident learning on out-of-fold probabilities) does not apply, in
+    its refusal's words; empty: it applies (one label per row, from one probability per label)."""
     student_task: ClassVar[str] = ""
     """The task a distilled student of a run of this task learns as (`tunecard distill`: the teacher's outputs are
     one probability per label); empty: a run of this task cannot teach."""
@@ -167,6 +170,15 @@ class Task:
         flag = f"--{prefix}{abstain.asked}"
         return [TunecardError(flag, "a task whose prediction is one label with its probability (classification, "
                               "llm_classification)", f"the {cls.name} task, where {cls.abstention}", f"drop {flag}")]
+
+    @classmethod
+    def label_issues_problems(cls, diagnostics) -> list[TunecardError]:
+        """Out-of-fold label issues asked of a task they do not apply to (`diagnostics`: a DiagnosticsConfig)."""
+        if diagnostics.label_issues != "kfold" or not cls.out_of_fold_issues:
+            return []
+        return [TunecardError("--diagnostics.label_issues kfold", "a task with one label per row (classification, "
+                              "llm_classification)", f"the {cls.name} task, where {cls.out_of_fold_issues}",
+                              "drop --diagnostics.label_issues (the in-sample list is written)")]
 
     @classmethod
     def default_learning_rate(cls, model_name: str, parameters: Optional[int] = None) -> float:

@@ -243,6 +243,7 @@ class MultiLabel(Task):
     baseline_description = ("the most frequent training label set (always predicting it) and per-label prior draws "
                             "(each label drawn independently with its training share)")
     baseline_names = {"majority": "most frequent label set", "stratified": "per-label prior draws"}
+    out_of_fold_issues = "a row's labels are a set decided label by label, not one label among the others"
     abstention = ("each label is decided against its own threshold fitted on validation: there is no one label "
                   "whose confidence a cut-off could withhold")
     independent_labels = True

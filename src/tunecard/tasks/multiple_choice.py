@@ -211,6 +211,7 @@ class MultipleChoice(Task):
     holdout = "stratified by answer letter"
     uses_context = True
     reads_windows = False
+    out_of_fold_issues = "the answer is a position among options that differ from question to question, not a class"
     abstention = "a prediction ranks every option (MAP@3), and a ranking is given whole"
     collator_drops_columns = True
     """A row's input_ids hold one sequence per option, so their count says nothing of its length: Trainer

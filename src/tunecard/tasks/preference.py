@@ -275,6 +275,7 @@ class Preference(Task):
                      "chosen": "Put it in boiling water for about eight minutes.", "rejected": "I won't help."}
     score_histogram = True
     exports_onnx = True
+    out_of_fold_issues = "a pair has no label that could be wrong: the chosen text is the label"
     abstention = "a prediction scores how preferable a response is (P(chosen)), with no label to withhold"
     metric_info = {"pairwise_accuracy": ("pairwise_accuracy", "Pairwise accuracy", None)}
     interval_unit = "pairs"

@@ -71,6 +71,8 @@ class TrainingRun:
     """What the extension reports (metrics.json and the card, under its name)."""
     cost: Optional[dict] = None
     """What scoring the held-out split cost (prediction_cost): the card's cost line and metrics.json's `cost`."""
+    out_of_fold: Optional[dict] = None
+    """The training rows' out-of-fold probabilities (--diagnostics.label_issues kfold; workflows/label_issues.py)."""
 
 
 def train(config: Config, *, callbacks: tuple = (), score_test: bool = True, selection: str | None = None,
@@ -82,7 +84,7 @@ def train(config: Config, *, callbacks: tuple = (), score_test: bool = True, sel
     from tunecard import tasks
     from tunecard.engine import distributed, training
     from tunecard.runs import directory
-    from tunecard.workflows import open_book
+    from tunecard.workflows import label_issues, open_book
 
     console.quiet_library_progress()
     config = checked_config(config)
@@ -95,9 +97,10 @@ def train(config: Config, *, callbacks: tuple = (), score_test: bool = True, sel
     run = _setup(config, task, index, score_test, selection)
     run.extension = extension
     with directory.training_directory(config, resume_from) as workdir:
+        run.out_of_fold = label_issues.out_of_fold(run, workdir)
         if extension is not None:
             extension.prepare(run, workdir)
-        trainer, epoch_log = _setup_trainer(run, workdir, callbacks)
+        trainer, epoch_log = setup_trainer(run, workdir, callbacks)
         result = training.train(trainer, epoch_log, resume_from)
         _stop_if_interrupted(result, run, workdir)
         logits = _score_splits(trainer.model, run)  # every process scores its share
@@ -127,7 +130,9 @@ def checked_config(config) -> Config:
     from tunecard.runs import directory
 
     config = tasks.resolve_config(as_config(config))
-    problems = config.problems() + tasks.task_class(config.task).abstention_problems(config.abstain)
+    task = tasks.task_class(config.task)
+    problems = config.problems() + task.abstention_problems(config.abstain) + task.label_issues_problems(
+        config.diagnostics)
     if config.output:
         problems.extend(directory.check_training_output(config))
     raise_all(problems)
@@ -190,7 +195,7 @@ def _model_settings(config: Config, task, ref, prepared, train_counts: dict):
                          train_label_counts=train_counts, retrieval=retrieval, **task.model_settings(prepared, ref))
 
 
-def _setup_trainer(run: TrainingRun, workdir: Path, callbacks: tuple):
+def setup_trainer(run: TrainingRun, workdir: Path, callbacks: tuple):
     from tunecard.engine import training
     from tunecard.runs import directory
 
@@ -266,7 +271,7 @@ def _judge_and_write(trainer, run: TrainingRun, result, workdir: Path, row_logit
     run.settings.write(trainer.model.config)
     evaluations, findings = _judge_run(trainer.model, run, result, workdir, logits)
     if run.extension is not None:
-        run.report_extra = {run.extension.name: run.extension.report(run, evaluations)}
+        run.report_extra = {**(run.report_extra or {}), run.extension.name: run.extension.report(run, evaluations)}
     if run.config.abstain.asked:
         findings = sort_findings(findings + _fit_abstention(trainer, run, evaluations, workdir))
     inputs = report_inputs.card_inputs(run, evaluations, result, findings, trainer.args)
@@ -348,6 +353,14 @@ def _judge_run(model, run: TrainingRun, result, workdir: Path, logits: dict):
     findings.extend(history_findings(result.history, run.headline, result.best_epoch, chance, run.temperature))
     findings.append(task.label_noise_candidates(
         splits["train"], logits["train"], names, workdir / "diagnostics" / "label_noise_candidates.csv"))
+    if run.out_of_fold is not None:
+        from tunecard.workflows import label_issues
+
+        oof = run.out_of_fold
+        finding, report = label_issues.report(splits["train"], oof["probs"], names, oof["folds"], oof["seconds"],
+                                              workdir / "diagnostics" / "label_issues.csv")
+        findings.append(finding)
+        run.report_extra = {**(run.report_extra or {}), "label_issues": report}
     return evaluations, sort_findings(task.applicable(findings))
 
 
