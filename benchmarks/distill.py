@@ -6,6 +6,11 @@
     python benchmarks/distill.py ensemble    (teacher: the 3-run MiniLM ensemble of ensembles.py; one MiniLM student)
     python benchmarks/distill.py unlabeled   (2,000 gold rows + the rest of train as unlabelled text, against
                                               the 2,000 gold rows alone)
+    python benchmarks/distill.py static      (a static student alone, against its teacher and the plain MiniLM run)
+
+`--teacher RUN` replaces the mpnet teacher of students, sweep, unlabeled and static (for example the MiniLM default
+run, benchmarks/runs/emotion, when the mpnet teacher has not been trained: it takes about an hour on 2 CPU cores);
+the summary names the teacher, and is written as <study>_<teacher folder>.json.
 
 Runs (weights) go to benchmarks/runs/distill/, their cards and metrics.json to benchmarks/results/distill/<name>/,
 each study's summary to benchmarks/results/distill/<study>.json. Every comparison in a summary is measured in
@@ -103,14 +108,14 @@ def gold_of(rows: list[dict], labels: list[str]) -> np.ndarray:
 
 
 def students(args) -> dict:
-    data = Path(args.datasets) / "emotion"
-    results = {"minilm": distil("emotion_minilm", TEACHER, data),
-               "static": distil("emotion_static", TEACHER, data, distill={"student": "static"})}
+    data, teacher = Path(args.datasets) / "emotion", Path(args.teacher)
+    results = {"minilm": distil("emotion_minilm", teacher, data),
+               "static": distil("emotion_static", teacher, data, distill={"student": "static"})}
     rows = test_rows(Path(args.datasets))[:SPEED_TEXTS]
-    models = {"teacher": TEACHER, "minilm_student": OUT / "emotion_minilm", "static_student": OUT / "emotion_static",
+    models = {"teacher": teacher, "minilm_student": OUT / "emotion_minilm", "static_student": OUT / "emotion_static",
               "minilm_plain": PLAIN}
     rates, probs = speeds(models, [r["text"] for r in rows])
-    gold = gold_of(rows, list(tunecard.load(TEACHER).labels))
+    gold = gold_of(rows, list(tunecard.load(teacher).labels))
     results["speed"] = {"texts": len(rows), "texts_per_second": rates,
                         "minilm_student_over_teacher": round(rates["minilm_student"] / rates["teacher"], 2),
                         "static_student_over_minilm": round(rates["static_student"] / rates["minilm_plain"], 1),
@@ -131,7 +136,7 @@ def sweep(args) -> dict:
     results = {}
     for temperature, alpha in SWEEP:
         name = f"emotion_minilm_t{temperature:g}_a{alpha:g}"
-        results[name] = distil(name, TEACHER, data, distill={"temperature": temperature, "alpha": alpha})
+        results[name] = distil(name, Path(args.teacher), data, distill={"temperature": temperature, "alpha": alpha})
     default = RESULTS / "emotion_minilm" / "metrics.json"
     if default.is_file():
         side = json.loads(default.read_text())["distillation"]["splits"]
@@ -188,8 +193,8 @@ def unlabeled(args) -> dict:
     _keep(plain.output, "gold_plain")
     results = {"plain": {"seconds": round(time.perf_counter() - started, 1),
                          "test_accuracy": plain.metrics["splits"]["test"]["metrics"]["accuracy"]},
-               "student_gold_only": distil("gold_student", TEACHER, folder),
-               "student_with_unlabeled": distil("gold_unlabeled_student", TEACHER, folder,
+               "student_gold_only": distil("gold_student", Path(args.teacher), folder),
+               "student_with_unlabeled": distil("gold_unlabeled_student", Path(args.teacher), folder,
                                                 data={"unlabeled": [str(texts)]})}
     rows = test_rows(Path(args.datasets))
     _, probs = speeds({"plain": OUT / "gold_plain", "gold_only": OUT / "gold_student",
@@ -201,19 +206,39 @@ def unlabeled(args) -> dict:
     return results
 
 
+def static(args) -> dict:
+    """A static student of the teacher, against the teacher and the plain MiniLM run: texts/s of the three measured
+    here, and the paired accuracy differences on the same test texts."""
+    data, teacher = Path(args.datasets) / "emotion", Path(args.teacher)
+    results = {"static": distil("emotion_static", teacher, data, distill={"student": "static"})}
+    rows = test_rows(Path(args.datasets))[:SPEED_TEXTS]
+    models = {"teacher": teacher, "static_student": OUT / "emotion_static", "minilm_plain": PLAIN}
+    rates, probs = speeds(models, [r["text"] for r in rows])
+    gold = gold_of(rows, list(tunecard.load(teacher).labels))
+    results["speed"] = {"texts": len(rows), "texts_per_second": rates,
+                        "static_student_over_minilm": round(rates["static_student"] / rates["minilm_plain"], 1),
+                        "static_student_over_teacher": round(rates["static_student"] / rates["teacher"], 1)}
+    results["accuracy_on_speed_texts"] = {name: round(float((p.argmax(-1) == gold).mean()), 4)
+                                          for name, p in probs.items()}
+    results["static_student_vs_plain_minilm"] = paired(gold, probs["static_student"], probs["minilm_plain"])
+    results["static_student_vs_teacher"] = paired(gold, probs["static_student"], probs["teacher"])
+    return results
+
+
 def main() -> None:
-    studies = {"students": students, "sweep": sweep, "ensemble": ensemble, "unlabeled": unlabeled}
+    studies = {"students": students, "sweep": sweep, "ensemble": ensemble, "unlabeled": unlabeled, "static": static}
     parser = argparse.ArgumentParser()
     parser.add_argument("study", choices=studies)
     parser.add_argument("--datasets", default=os.environ.get("TUNECARD_DATASETS", "../shared/datasets"))
+    parser.add_argument("--teacher", default=str(TEACHER))
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results = studies[args.study](args)
-    summary = {"date": date.today().isoformat(), "machine": machine(), "wall_seconds": round(time.perf_counter()
-                                                                                           - started, 1),
-               "results": results}
-    (RESULTS / f"{args.study}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    summary = {"date": date.today().isoformat(), "machine": machine(), "teacher": args.teacher,
+               "wall_seconds": round(time.perf_counter() - started, 1), "results": results}
+    name = args.study if Path(args.teacher) == TEACHER else f"{args.study}_{Path(args.teacher).name}"
+    (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(json.dumps(summary, indent=2, default=str))
 
 

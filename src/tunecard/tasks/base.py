@@ -111,13 +111,11 @@ class Task:
     """Diagnostic findings (their ids, docs/diagnostics.md) that do not fit this task shape -> why, in the card's
     words. Every other finding applies; `applicable` drops these wherever findings are collected."""
     takes_class_weights: ClassVar[bool] = True
-    out_of_fold_issues: ClassVar[str] = ""
-    """Why `--diagnostics.label_issues kfold` (confident learning on out-of-fold probabilities) does not apply, in
-    its refusal's words; empty: it applies (one label per row, from one probability per label)."""
-    student_task: ClassVar[str] = ""
-    """The task a distilled student of a run of this task learns as (`tunecard distill`: the teacher's outputs are
-    one probability per label); empty: a run of this task cannot teach."""
     """`--train.class_weights` applies (false: refused, and no finding advises it)."""
+    out_of_fold_issues: ClassVar[str] = ""
+    """Why `--diagnostics.label_issues kfold` does not apply, in its refusal's words; empty: it applies."""
+    student_task: ClassVar[str] = ""
+    """The task a `tunecard distill` student of this task's run learns as; empty: its runs cannot teach."""
 
     windows: Optional[Windows] = None
     """How a text longer than max_length is read: None cuts it (truncate); Windows splits it (chunk)."""

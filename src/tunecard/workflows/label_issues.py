@@ -25,10 +25,11 @@ CARD_ROWS = 10
 CACHE = "out_of_fold.npy"
 
 
-def out_of_fold(run, workdir: Path) -> dict | None:
+def out_of_fold(run, workdir: Path, setup_trainer) -> dict | None:
     """The training rows' out-of-fold probabilities and what they cost, or None unless kfold was asked (a task it
     does not apply to was refused with the config: Task.label_issues_problems). Called before the run trains, so
-    too many folds for the data stops it early."""
+    too many folds for the data stops it early. `setup_trainer(run, folder, callbacks)`: train's, which builds
+    Trainer for a run (passed in: train calls this module)."""
     options = run.config.diagnostics
     if options.label_issues != "kfold":
         return None
@@ -42,7 +43,7 @@ def out_of_fold(run, workdir: Path) -> dict | None:
     for k, (kept, held) in enumerate(folds):
         print(f"label issues: fold {k + 1} of {options.folds} ({len(kept)} rows to train on, {len(held)} to score)",
               flush=True)
-        probs[held] = _fold_probabilities(run, workdir / "folds" / str(k), kept, held)
+        probs[held] = _fold_probabilities(run, workdir / "folds" / str(k), kept, held, setup_trainer)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, probs)
     return {"probs": probs, "folds": options.folds, "seconds": round(time.perf_counter() - started, 1)}
@@ -61,7 +62,7 @@ def _folds(gold: np.ndarray, k: int, seed: int, names: list[str]) -> list[tuple[
     return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(gold)), gold))
 
 
-def _fold_probabilities(run, folder: Path, kept: np.ndarray, held: np.ndarray) -> np.ndarray:
+def _fold_probabilities(run, folder: Path, kept: np.ndarray, held: np.ndarray, setup_trainer) -> np.ndarray:
     """Train a fresh model on the `kept` training rows as the run is trained; the `held` rows' probabilities."""
     import dataclasses
     import shutil
@@ -70,7 +71,6 @@ def _fold_probabilities(run, folder: Path, kept: np.ndarray, held: np.ndarray) -
 
     from tunecard.engine import distributed, training
     from tunecard.judging import metrics
-    from tunecard.workflows.train import setup_trainer
 
     tokenized = run.tokenized["train"]
     set_seed(run.config.train.seed)

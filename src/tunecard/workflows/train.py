@@ -97,7 +97,7 @@ def train(config: Config, *, callbacks: tuple = (), score_test: bool = True, sel
     run = _setup(config, task, index, score_test, selection)
     run.extension = extension
     with directory.training_directory(config, resume_from) as workdir:
-        run.out_of_fold = label_issues.out_of_fold(run, workdir)
+        run.out_of_fold = label_issues.out_of_fold(run, workdir, setup_trainer)
         if extension is not None:
             extension.prepare(run, workdir)
         trainer, epoch_log = setup_trainer(run, workdir, callbacks)
