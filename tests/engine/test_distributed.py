@@ -104,9 +104,11 @@ def write_config(tmp_path, model, data, name: str, batch_size: int) -> Path:
 @pytest.fixture(scope="module")
 def single(tmp_path_factory, shared) -> Path:
     """The run of one process with batches of 16, trained once for the module's tests (they only read it)."""
+    from tunecard.cli import main
+
     model, data = shared
     folder = tmp_path_factory.mktemp("single")
-    finish(tunecard("train", "--config", str(write_config(folder, model, data, "single", batch_size=16))))
+    assert main(["train", "--config", str(write_config(folder, model, data, "single", batch_size=16))]) == 0
     return folder / "single"
 
 

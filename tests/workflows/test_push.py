@@ -50,10 +50,21 @@ def test_pipeline_loads_the_model_folder(run):
     assert classify("a superb film")[0]["label"] in {"negative", "positive"}
 
 
-def test_dry_run_lists_what_would_be_uploaded_and_uploads_nothing(run):
-    result = push(str(run), "--repo", "someone/sentiment", "--dry-run", HF_HUB_OFFLINE="1")
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+def dry_run(capsys, *args) -> tuple[int, str, str]:
+    """`tunecard push ARGS --dry-run` in process (it reads no token and no hub setting): exit status, stdout,
+    stderr. The pushes that depend on the environment (token, HF_HOME, offline) run as processes."""
+    from tunecard.cli import main
+
+    capsys.readouterr()
+    code = main(["push", *args, "--dry-run"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_dry_run_lists_what_would_be_uploaded_and_uploads_nothing(run, capsys):
+    code, stdout, stderr = dry_run(capsys, str(run), "--repo", "someone/sentiment")
+    assert code == 0, stderr
+    lines = stdout.splitlines()
     assert lines[0].startswith(f"{run / 'model'}: ") and "the card's links all resolve inside it" in lines[0]
     listed = {line.split("  (")[0].strip() for line in lines[1:-1]}
     assert {"README.md", "config.json", "model.safetensors", "plots/learning_curves.png"} <= listed
@@ -66,17 +77,17 @@ def test_dry_run_lists_what_would_be_uploaded_and_uploads_nothing(run):
     ("pickle", "tunecard: error: model {model}: expected weights and settings without pickle (safetensors, json); "
                "found pickle files optimizer.pt. Fix: remove them: the Hub flags pickles as unsafe"),
 ])
-def test_dry_run_refuses_a_folder_that_would_break_on_the_hub(run, tmp_path, damage, message):
+def test_dry_run_refuses_a_folder_that_would_break_on_the_hub(run, tmp_path, damage, message, capsys):
     model = Path(shutil.copytree(run / "model", tmp_path / "model"))
     if damage == "link":
         with open(model / "README.md", "a", encoding="utf-8") as card:
             card.write("\n![gone](plots/missing.png) [the run](../README.md) [web](https://example.com) [top](#top)\n")
     else:
         (model / "optimizer.pt").write_bytes(b"\x80\x04")
-    result = push(str(model), "--repo", "someone/sentiment", "--dry-run")
-    assert result.returncode == 2
-    assert result.stderr.strip() == message.format(card=model / "README.md", model=model)
-    assert result.stdout == ""
+    code, stdout, stderr = dry_run(capsys, str(model), "--repo", "someone/sentiment")
+    assert code == 2
+    assert stderr.strip() == message.format(card=model / "README.md", model=model)
+    assert stdout == ""
 
 
 def test_push_without_a_token_is_one_line(run, tmp_path):

@@ -67,7 +67,10 @@ def test_pruning_stops_a_trial_below_the_median_after_an_epoch():
     above.on_evaluate(None, State(), None, metrics={"eval_f1": 0.95})  # above the median: goes on
 
 
-def test_a_killed_study_resumes_where_it_stopped(tmp_path, tiny_model, sentiment_dir):
+def test_a_killed_study_resumes_where_it_stopped(tmp_path, tiny_model, sentiment_dir, capsys):
+    """Killed in a process; resumed in process (the same command)."""
+    from tunecard.cli import main
+
     study = tmp_path / "study"
     command = [sys.executable, "-m", "tunecard", *_flags(sentiment_dir, tiny_model, study, 3)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -79,13 +82,15 @@ def test_a_killed_study_resumes_where_it_stopped(tmp_path, tiny_model, sentiment
     process.wait()
     assert _trials(study, "COMPLETE") >= 1 and not (study / "best").exists()
     done = _trials(study, "COMPLETE") + _trials(study, "PRUNED")
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert f"{done} trials done, {3 - done} to run" in result.stdout
+    capsys.readouterr()
+    code = main(command[3:])
+    stdout, stderr = capsys.readouterr()
+    assert code == 0, stderr[-2000:]
+    assert f"{done} trials done, {3 - done} to run" in stdout
     frame = pd.read_csv(study / "trials.csv")
     assert (frame["state"].isin(["complete", "pruned"])).sum() == 3
     if (frame["state"] == "fail").any():  # killed inside a trial: it was marked failed and its values re-run
-        assert "interrupted before it finished; marked failed and queued again" in result.stdout
+        assert "interrupted before it finished; marked failed and queued again" in stdout
     assert (study / "best" / "README.md").is_file()
 
 
