@@ -280,7 +280,7 @@ class DistillConfig:
     """The teacher: any run `tunecard.load` opens (a run directory, an ensemble, an LLM-classification run)."""
     temperature: float = 2.0
     """The softmax temperature T of both teacher and student in the distillation term (Hinton et al.: T > 1 shows
-    the student how the teacher ranks the wrong labels). Measured on emotion (benchmarks/distill.py)."""
+    the student how the teacher ranks the wrong labels). The field's usual value, not yet chosen by measurement."""
     alpha: float = 0.5
     """The weight of the teacher's term: loss = alpha T^2 KL(teacher_T || student_T) + (1 - alpha) CE(gold,
     student); texts without a gold label (data.unlabeled) have the teacher's term only."""

@@ -17,7 +17,8 @@ from tunecard.errors import TunecardError, raise_all
 
 STATIC_LEARNING_RATE = 1e-2
 """A static student's default: its linear head (and embeddings) learn at a linear probe's rate, not a transformer's
-(measured on emotion, benchmarks/distill.py)."""
+(on emotion it reached test accuracy 0.872 from a MiniLM teacher of 0.932, benchmarks/distill.py static; no other
+rate was compared)."""
 SPEED_TEXTS = 1000
 """Test texts (at most) both models score to measure texts/s on this machine."""
 
