@@ -48,10 +48,11 @@ GOLD_ROWS = 2000
 GOLD_SEED = 42
 
 
-def distil(name: str, teacher: Path, data: Path, **options) -> dict:
-    """One student: tunecard.distill into OUT/name, its card and metrics copied to RESULTS/name."""
+def distil(name: str, teacher: Path, folder: Path, **options) -> dict:
+    """One student: tunecard.distill into OUT/name, its card and metrics copied to RESULTS/name. `options`: config
+    sections (distill, data...) merged into the student's."""
     distill = {"teacher": str(teacher), **options.pop("distill", {})}
-    config = {"data": {"path": str(data), **options.pop("data", {})}, "distill": distill,
+    config = {"data": {"path": str(folder), **options.pop("data", {})}, "distill": distill,
               "output": str(OUT / name), "overwrite": True, **options}
     started = time.perf_counter()
     run = tunecard.distill(config)
