@@ -112,20 +112,28 @@ def students(args) -> dict:
     data, teacher = Path(args.datasets) / "emotion", Path(args.teacher)
     results = {"minilm": distil("emotion_minilm", teacher, data),
                "static": distil("emotion_static", teacher, data, distill={"student": "static"})}
-    rows = test_rows(Path(args.datasets))[:SPEED_TEXTS]
     models = {"teacher": teacher, "minilm_student": OUT / "emotion_minilm", "static_student": OUT / "emotion_static",
               "minilm_plain": PLAIN}
+    rates, probs, gold = side_by_side(args, teacher, models, results)
+    results["speed"]["minilm_student_over_teacher"] = round(rates["minilm_student"] / rates["teacher"], 2)
+    results["minilm_student_vs_plain_minilm"] = paired(gold, probs["minilm_student"], probs["minilm_plain"])
+    results["static_student_vs_plain_minilm"] = paired(gold, probs["static_student"], probs["minilm_plain"])
+    return results
+
+
+def side_by_side(args, teacher: Path, models: dict[str, Path], results: dict) -> tuple[dict, dict, np.ndarray]:
+    """The models' texts/s and accuracy on the same SPEED_TEXTS test texts (into `results`: speed, with the static
+    student's ratios to the torch MiniLM run and the teacher; accuracy_on_speed_texts). Returns (texts/s,
+    probabilities, gold labels) for the study's paired comparisons."""
+    rows = test_rows(Path(args.datasets))[:SPEED_TEXTS]
     rates, probs = speeds(models, [r["text"] for r in rows])
     gold = gold_of(rows, list(tunecard.load(teacher).labels))
     results["speed"] = {"texts": len(rows), "texts_per_second": rates,
-                        "minilm_student_over_teacher": round(rates["minilm_student"] / rates["teacher"], 2),
                         "static_student_over_minilm": round(rates["static_student"] / rates["minilm_plain"], 1),
                         "static_student_over_teacher": round(rates["static_student"] / rates["teacher"], 1)}
     results["accuracy_on_speed_texts"] = {name: round(float((p.argmax(-1) == gold).mean()), 4)
                                           for name, p in probs.items()}
-    results["minilm_student_vs_plain_minilm"] = paired(gold, probs["minilm_student"], probs["minilm_plain"])
-    results["static_student_vs_plain_minilm"] = paired(gold, probs["static_student"], probs["minilm_plain"])
-    return results
+    return rates, probs, gold
 
 
 SWEEP = [(1.0, 0.5), (4.0, 0.5), (2.0, 0.9), (2.0, 0.2)]
@@ -212,15 +220,8 @@ def static(args) -> dict:
     here, and the paired accuracy differences on the same test texts."""
     data, teacher = Path(args.datasets) / "emotion", Path(args.teacher)
     results = {"static": distil("emotion_static", teacher, data, distill={"student": "static"})}
-    rows = test_rows(Path(args.datasets))[:SPEED_TEXTS]
     models = {"teacher": teacher, "static_student": OUT / "emotion_static", "minilm_plain": PLAIN}
-    rates, probs = speeds(models, [r["text"] for r in rows])
-    gold = gold_of(rows, list(tunecard.load(teacher).labels))
-    results["speed"] = {"texts": len(rows), "texts_per_second": rates,
-                        "static_student_over_minilm": round(rates["static_student"] / rates["minilm_plain"], 1),
-                        "static_student_over_teacher": round(rates["static_student"] / rates["teacher"], 1)}
-    results["accuracy_on_speed_texts"] = {name: round(float((p.argmax(-1) == gold).mean()), 4)
-                                          for name, p in probs.items()}
+    _, probs, gold = side_by_side(args, teacher, models, results)
     results["static_student_vs_plain_minilm"] = paired(gold, probs["static_student"], probs["minilm_plain"])
     results["static_student_vs_teacher"] = paired(gold, probs["static_student"], probs["teacher"])
     return results

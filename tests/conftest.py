@@ -34,7 +34,7 @@ import pytest  # noqa: E402
 from makers import (  # noqa: E402,F401 (re-exported for the tests)
     CHAT_TEMPLATE, FILLER, LABEL_CUES, LABEL_NAMES, LETTERS, MIXED_COUNTS, NEGATIVE, POSITIVE, SPECIAL, WORDS,
     assert_cli_error, build_tiny_bert, build_tiny_lm, encode, label_set_rows, make_mixed_questions, make_pairs,
-    make_questions, make_rows, run_cli, tiny_config, write_jsonl, write_label_sets, write_sentiment)
+    make_questions, make_rows, run_cli, tiny_config, train_args, write_jsonl, write_label_sets, write_sentiment)
 
 
 # ---- the order of the files under pytest-xdist -------------------------------------------------------------
@@ -319,6 +319,24 @@ def loaded(tiny_lm):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     return AutoModelForCausalLM.from_pretrained(tiny_lm), AutoTokenizer.from_pretrained(tiny_lm)
+
+
+@pytest.fixture
+def out(tmp_path):
+    """A run directory to create (not created)."""
+    return tmp_path / "run"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a module's tests (`pytestmark = pytest.mark.usefixtures("one_torch_thread")`): the
+    tiny models score fastest so, and a busy machine's cores are not oversubscribed."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

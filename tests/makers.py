@@ -110,6 +110,11 @@ def write_label_sets(folder):
     return folder
 
 
+def train_args(data, output, model="minilm", *extra) -> list[str]:
+    """`tunecard train`'s arguments for data, an output and a model (the embedded MiniLM unless given)."""
+    return ["train", "--data", str(data), "--model", model, "--output", str(output), *extra]
+
+
 def tiny_config(data, model, output, **train) -> dict:
     """A config for a tiny model: a high learning rate so a few epochs learn the cue word."""
     return {"data": {"path": str(data)}, "model": {"name": model, "max_length": 32},

@@ -7,16 +7,7 @@ import json
 
 import pytest
 
-from conftest import assert_cli_error, run_cli
-
-
-def train_args(data, output, model="minilm", *extra):
-    return ["train", "--data", str(data), "--model", model, "--output", str(output), *extra]
-
-
-@pytest.fixture
-def out(tmp_path):
-    return tmp_path / "run"
+from conftest import assert_cli_error, run_cli, train_args
 
 
 def test_config_problems_are_reported_together(capsys, tmp_path):

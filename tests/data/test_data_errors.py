@@ -4,18 +4,8 @@ cases are the table of test_bad_input.py."""
 
 from __future__ import annotations
 
-import pytest
 
-from conftest import assert_cli_error, make_rows, run_cli, write_jsonl
-
-
-def train_args(data, output, model="minilm", *extra):
-    return ["train", "--data", str(data), "--model", model, "--output", str(output), *extra]
-
-
-@pytest.fixture
-def out(tmp_path):
-    return tmp_path / "run"
+from conftest import assert_cli_error, make_rows, run_cli, train_args, write_jsonl
 
 
 def test_missing_file(capsys, tmp_path, out):
@@ -142,6 +132,6 @@ def test_a_header_less_file_of_three_columns_needs_their_names(capsys, tmp_path,
                  f"data file {path}: expected a header line, or two columns (text and label) without one; found no "
                  "header line and 3 columns. Fix: name them with --data.columns", out)
     assert_cli_error(capsys, train_args(path, out, "minilm", "--data.columns", "id,text"),
-                 f"--data.columns: expected 3 names, one per column of train.tsv; found 2: id, text. Fix: name every "
+                 "--data.columns: expected 3 names, one per column of train.tsv; found 2: id, text. Fix: name every "
                  "column", out)
 

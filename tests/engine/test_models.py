@@ -8,17 +8,8 @@ import shutil
 
 import pytest
 
-from conftest import assert_cli_error, make_rows, run_cli, write_jsonl
+from conftest import assert_cli_error, make_rows, run_cli, train_args, write_jsonl
 from tunecard.errors import TunecardError
-
-
-def train_args(data, output, model="minilm", *extra):
-    return ["train", "--data", str(data), "--model", model, "--output", str(output), *extra]
-
-
-@pytest.fixture
-def out(tmp_path):
-    return tmp_path / "run"
 
 
 def test_unknown_model_alias(capsys, tmp_path, out):

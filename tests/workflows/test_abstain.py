@@ -23,14 +23,7 @@ TRAIN = ["--model.max_length", "32", "--train.epochs", "3", "--train.learning_ra
          "--train.batch_size", "16", "--train.temperature_scaling", "false"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

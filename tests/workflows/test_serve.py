@@ -44,15 +44,7 @@ FIX_SHAPE = 'Fix: send {"inputs": "a text"} or {"inputs": ["a text", "another"]}
 
 # ---- fixtures and helpers -----------------------------------------------------------------------
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """The tiny models score fastest on one thread (and a busy machine's cores are not oversubscribed)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
