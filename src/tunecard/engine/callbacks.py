@@ -11,7 +11,7 @@ from transformers import Trainer, TrainerCallback
 
 from tunecard.console import progress
 from tunecard.engine import distributed
-from tunecard.engine.checkpoints import COMPLETE, EPOCH_RNG, complete_checkpoints
+from tunecard.engine.checkpoints import COMPLETE, ORDER_RNG, complete_checkpoints
 from tunecard.errors import TunecardError
 
 EVAL_BOOKKEEPING = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch", "step")
@@ -109,17 +109,19 @@ class Checkpoints(TrainerCallback):
         self.trainer, self.save_steps, self.verb = trainer, save_steps, verb
         self.interrupted_at: int | None = None
         self.resume_from: Path | None = None
-        self._epoch_rng = None
+        self._draws: RecordedDraws | None = None
         self._sigint = False
         self._previous_handler = None
 
-    def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
+    def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, train_dataloader=None,
+                       **kwargs):
         import signal
         import threading
 
         if threading.current_thread() is threading.main_thread():
             self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
         _rescale_peak(optimizer, lr_scheduler, args.learning_rate)
+        self._draws = RecordedDraws.around(train_dataloader)
 
     def _on_sigint(self, signum, frame):
         import signal
@@ -138,21 +140,16 @@ class Checkpoints(TrainerCallback):
             self._previous_handler = None
 
     def on_epoch_begin(self, args, state, control, **kwargs):
-        """The generator state each epoch's data order is drawn from (Trainer's length-grouped sampler draws
-        its permutation from the global torch generator when the epoch's iterator starts). Trainer restores
-        the checkpoint's generator only after that draw when it resumes mid-epoch, so the resumed epoch would
-        see another order: the state recorded at the epoch's start is saved with each checkpoint and put back
-        here, before the draw (Trainer then restores the checkpoint's own state as usual)."""
-        import torch
-
+        """A run resumed mid-epoch draws that epoch's order again (Trainer skips the batches already trained, and
+        restores the checkpoint's generator only after the draw): the sampler replays the state the order was
+        first drawn from. At an epoch's end nothing is replayed: Trainer restores its generator before the draw."""
         if self.resume_from is not None:
-            saved = self.resume_from / f"{EPOCH_RNG}_{args.process_index}.safetensors"
-            if saved.is_file():
+            saved = self.resume_from / f"{ORDER_RNG}_{args.process_index}.safetensors"
+            if self._draws is not None and saved.is_file() and state.epoch != int(state.epoch):
                 from safetensors.torch import load_file
 
-                torch.set_rng_state(load_file(saved)["cpu"])
+                self._draws.replay = load_file(saved)["cpu"]
             self.resume_from = None
-        self._epoch_rng = torch.get_rng_state()
 
     def on_step_end(self, args, state, control, **kwargs):
         import torch
@@ -177,7 +174,8 @@ class Checkpoints(TrainerCallback):
         from safetensors.torch import save_file
 
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        save_file({"cpu": self._epoch_rng}, folder / f"{EPOCH_RNG}_{args.process_index}.safetensors")
+        if self._draws is not None and self._draws.drawn_from is not None:
+            save_file({"cpu": self._draws.drawn_from}, folder / f"{ORDER_RNG}_{args.process_index}.safetensors")
         broken = distributed.any_process(not all(bool(torch.isfinite(p).all()) for p in model.parameters()))
         distributed.barrier()  # every process has written its RNG states
         if broken:
@@ -188,6 +186,44 @@ class Checkpoints(TrainerCallback):
             marker = folder / (COMPLETE + ".partial")
             marker.write_text(str(state.global_step), encoding="utf-8")
             marker.replace(folder / COMPLETE)
+
+
+class RecordedDraws:
+    """Stands in for Trainer's train sampler (length-grouped or random, both drawing each epoch's order from the
+    global torch generator when iterated): keeps the generator state each order was drawn from, and replays a
+    saved one once. Recorded at the draw itself, since other draws (the data loader's base seed, evaluation) fall
+    between an epoch's start and its order."""
+
+    def __init__(self, sampler):
+        self.sampler, self.drawn_from, self.replay = sampler, None, None
+
+    @classmethod
+    def around(cls, train_dataloader) -> RecordedDraws | None:
+        """The sampler of `train_dataloader`, wrapped; None when it has none (an iterable dataset)."""
+        holder = getattr(train_dataloader, "batch_sampler", None)
+        holder = getattr(holder, "batch_sampler", holder)  # accelerate's BatchSamplerShard wraps the BatchSampler
+        if getattr(holder, "sampler", None) is None:
+            return None
+        if not isinstance(holder.sampler, cls):
+            holder.sampler = cls(holder.sampler)
+        return holder.sampler
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def __getattr__(self, name):  # set_epoch and the like, when the sampler has them
+        if name == "sampler":
+            raise AttributeError(name)
+        return getattr(self.sampler, name)
+
+    def __iter__(self):
+        import torch
+
+        if self.replay is not None:
+            torch.set_rng_state(self.replay)
+            self.replay = None
+        self.drawn_from = torch.get_rng_state()
+        return iter(self.sampler)
 
 
 def _non_finite_loss(state, checkpoints: Path, verb: str, what: str = "loss") -> NonFiniteLoss:

@@ -26,6 +26,6 @@ def resumable_checkpoint(partial: Path) -> Path | None:
     return found[-1] if found else None
 
 
-EPOCH_RNG = "tunecard_epoch_rng_state"
-"""Each process's torch generator state at the start of the checkpoint's epoch, saved in every checkpoint
-(see callbacks.Checkpoints)."""
+ORDER_RNG = "tunecard_order_rng_state"
+"""Each process's torch generator state just before its sampler drew the checkpoint's epoch order, saved in every
+checkpoint (see callbacks.Checkpoints)."""
