@@ -198,3 +198,28 @@ def test_resume_refusals(tmp_path, tiny_model, sentiment_dir, uninterrupted, cap
         f"output {output}: expected no stopped run in the way; found a stopped run with checkpoints "
         f"in {partial}. Fix: pass --resume true to continue it, or --overwrite to start again"))
     assert list((partial / "checkpoints").glob("checkpoint-*/tunecard_complete")), "the stopped run is untouched"
+
+
+def test_the_order_of_an_epoch_is_drawn_again_from_the_recorded_state():
+    """The sampler wrapper records the generator state at the draw itself, whatever was drawn before it (the data
+    loader's base seed here), and a replayed state gives the same order once."""
+    import torch
+    from torch.utils.data import DataLoader
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from tunecard.engine.callbacks import RecordedDraws
+
+    rows = [{"input_ids": [1] * (i % 7 + 1)} for i in range(64)]
+    sampler = LengthGroupedSampler(8, lengths=[len(r["input_ids"]) for r in rows])
+    loader = DataLoader(rows, batch_size=8, sampler=sampler, collate_fn=lambda batch: batch)
+    draws = RecordedDraws.around(loader)
+    assert RecordedDraws.around(loader) is draws  # wrapped once
+    order = lambda: [len(r["input_ids"]) for batch in loader for r in batch]  # noqa: E731
+    torch.manual_seed(0)
+    first, recorded = order(), draws.drawn_from
+    second = order()
+    assert second != first  # a new epoch, a new order
+    torch.rand(5)  # other draws between the record and the resumed epoch
+    draws.replay = recorded
+    assert order() == first
+    assert order() != first  # replayed once only
