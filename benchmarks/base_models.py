@@ -2,14 +2,16 @@
 texts longer than the window, on public data, with tunecard's defaults unless a study says otherwise.
 
     python benchmarks/base_models.py chinese   [--datasets ../shared/datasets] [--models DIR] [--set train.min_steps=200]
-    python benchmarks/base_models.py emotion   (all-mpnet-base-v2 on emotion)
+    python benchmarks/base_models.py emotion   (all-mpnet-base-v2 on emotion, then emotion_vs_minilm)
+    python benchmarks/base_models.py emotion_vs_minilm   (its paired difference from the MiniLM default run)
     python benchmarks/base_models.py livedoor  [--limit N] (multilingual-e5-small: truncate 256, truncate 512, chunk)
-    python benchmarks/base_models.py obqa      [--limit N] (all-mpnet-base-v2 as the reader, with and without the book)
 
 Each comparison is measured in one run of this script, on this machine; every run's card, metrics.json and
 history.csv are copied to benchmarks/results/base_models/<name>/ and a summary to
 benchmarks/results/base_models/<study>.json. The runs themselves (weights) go to benchmarks/runs/base_models/.
 A model folder that is absent skips its runs, saying so (fetch it with ../shared/models/fetch.sh).
+OpenBookQA with all-mpnet-base-v2 as the reader, with and without the book, is a part of multiple_choice.py:
+`python benchmarks/multiple_choice.py --parts obqa --model ~/.cache/tunecard-models/all-mpnet-base-v2 [--limit N]`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
 import tunecard
@@ -122,12 +126,54 @@ def chinese(args) -> None:
 
 
 def emotion(args) -> None:
-    """emotion (16000/2000/2000) with all-mpnet-base-v2 and tunecard's defaults."""
+    """emotion (16000/2000/2000) with all-mpnet-base-v2 and tunecard's defaults, then paired with the MiniLM
+    default run (emotion_vs_minilm)."""
     model = model_section(args, "mpnet")
     if model is not None:
         data = {"path": str(Path(args.datasets) / "emotion")}
         write(f"emotion_mpnet{args.suffix}", {f"emotion_mpnet{args.suffix}": train(
             f"emotion_mpnet{args.suffix}", {"data": data, "model": model}, args.set)}, args)
+        emotion_vs_minilm(args)
+
+
+MINILM_EMOTION = HERE / "runs" / "emotion"
+"""The MiniLM default run on emotion (emotion_train.py), the same data and seed."""
+
+
+def emotion_vs_minilm(args) -> None:
+    """mpnet minus MiniLM on the same validation and test rows (their predictions/*.csv), accuracy and macro F1,
+    each with its paired 95% bootstrap interval (rows resampled together). Skipped, saying so, without both runs."""
+    from tunecard.judging.intervals import paired_lead
+    from tunecard.judging.metrics import macro_f1_of_confusions
+
+    mpnet = RUNS / f"emotion_mpnet{args.suffix}"
+    if not all((run / "predictions" / "test.csv").is_file() for run in (mpnet, MINILM_EMOTION)):
+        print(f"skipped emotion_vs_minilm: needs {mpnet} and {MINILM_EMOTION} (python benchmarks/emotion_train.py)")
+        return
+    accuracy = lambda c: np.trace(c, axis1=1, axis2=2) / c.sum((1, 2))  # noqa: E731
+    result = {}
+    for split in ("validation", "test"):
+        ours, theirs = (pd.read_csv(run / "predictions" / f"{split}.csv") for run in (mpnet, MINILM_EMOTION))
+        assert list(ours["id"]) == list(theirs["id"]) and list(ours["gold"]) == list(theirs["gold"])
+        labels = sorted(set(ours["gold"]) | set(ours["prediction"]) | set(theirs["prediction"]))
+        code = {name: i for i, name in enumerate(labels)}
+        gold, a, b = (frame.map(code).to_numpy() for frame in (ours["gold"], ours["prediction"], theirs["prediction"]))
+        result[split] = {name: {"mpnet": round(float(stat(_confusion(gold, a, len(labels)))[0]), 4),
+                                "minilm": round(float(stat(_confusion(gold, b, len(labels)))[0]), 4),
+                                "difference_interval": [round(v, 4) for v in paired_lead(
+                                    gold, np.arange(len(gold)), len(labels), a, b, stat, seed=0)]}
+                         for name, stat in (("accuracy", accuracy), ("f1_macro", macro_f1_of_confusions))}
+    path = RESULTS / f"emotion_mpnet{args.suffix}.json"
+    summary = json.loads(path.read_text())
+    summary["mpnet_vs_minilm_default_run"] = result
+    path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+def _confusion(gold: np.ndarray, predicted: np.ndarray, n: int) -> np.ndarray:
+    confusion = np.zeros((1, n, n), dtype=np.int64)
+    np.add.at(confusion[0], (gold, predicted), 1)
+    return confusion
 
 
 def livedoor_split(args) -> Path:
@@ -179,7 +225,7 @@ def _limited(folder: Path, limit: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("study", choices=("chinese", "emotion", "livedoor"))
+    parser.add_argument("study", choices=("chinese", "emotion", "emotion_vs_minilm", "livedoor"))
     parser.add_argument("--datasets", default=os.environ.get("TUNECARD_DATASETS", "../shared/datasets"))
     parser.add_argument("--models", default=os.environ.get("TUNECARD_MODELS", "~/.cache/tunecard-models"))
     parser.add_argument("--model", action="append", help="only these short names (minilm, e5, mpnet)")
@@ -188,7 +234,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="a config override, e.g. train.min_steps=200")
     parser.add_argument("--suffix", default="", help="appended to run and result names")
     args = parser.parse_args()
-    {"chinese": chinese, "emotion": emotion, "livedoor": livedoor}[args.study](args)
+    studies = {"chinese": chinese, "emotion": emotion, "emotion_vs_minilm": emotion_vs_minilm, "livedoor": livedoor}
+    studies[args.study](args)
 
 
 if __name__ == "__main__":

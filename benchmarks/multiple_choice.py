@@ -291,7 +291,8 @@ PAIRS = {"tunecard_vs_plain_trainer": ("lse_tunecard", "lse_plain_trainer"),
          "retrieval_lr5e-05_top1_len128_vs_none_default_lr": ("lse_tunecard_retrieval_lr5e-05_top1_len128",
                                                               "lse_tunecard"),
          "book_vs_none": ("obqa_tunecard_book", "obqa_tunecard"),
-         "book_vs_none_lr5e-05": ("obqa_tunecard_book_lr5e-05", "obqa_tunecard_lr5e-05")}
+         "book_vs_none_lr5e-05": ("obqa_tunecard_book_lr5e-05", "obqa_tunecard_lr5e-05"),
+         "book_vs_none_mpnet": ("obqa_tunecard_book_mpnet", "obqa_tunecard_mpnet")}
 
 
 def paired_comparisons(results_dir: Path, resamples: int = 10_000) -> dict:

