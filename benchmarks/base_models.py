@@ -26,8 +26,6 @@ import time
 from datetime import date
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 
 import tunecard
@@ -141,39 +139,20 @@ MINILM_EMOTION = HERE / "runs" / "emotion"
 
 
 def emotion_vs_minilm(args) -> None:
-    """mpnet minus MiniLM on the same validation and test rows (their predictions/*.csv), accuracy and macro F1,
-    each with its paired 95% bootstrap interval (rows resampled together). Skipped, saying so, without both runs."""
-    from tunecard.judging.intervals import paired_lead
-    from tunecard.judging.metrics import macro_f1_of_confusions
+    """mpnet minus MiniLM on the same validation and test rows, accuracy and macro F1, each with its paired 95%
+    bootstrap interval (benchmarks/paired.py). Skipped, saying so, without both runs."""
+    from paired import from_predictions  # benchmarks/ is on sys.path when a script runs
 
     mpnet = RUNS / f"emotion_mpnet{args.suffix}"
     if not all((run / "predictions" / "test.csv").is_file() for run in (mpnet, MINILM_EMOTION)):
         print(f"skipped emotion_vs_minilm: needs {mpnet} and {MINILM_EMOTION} (python benchmarks/emotion_train.py)")
         return
-    accuracy = lambda c: np.trace(c, axis1=1, axis2=2) / c.sum((1, 2))  # noqa: E731
-    result = {}
-    for split in ("validation", "test"):
-        ours, theirs = (pd.read_csv(run / "predictions" / f"{split}.csv") for run in (mpnet, MINILM_EMOTION))
-        assert list(ours["id"]) == list(theirs["id"]) and list(ours["gold"]) == list(theirs["gold"])
-        labels = sorted(set(ours["gold"]) | set(ours["prediction"]) | set(theirs["prediction"]))
-        code = {name: i for i, name in enumerate(labels)}
-        gold, a, b = (frame.map(code).to_numpy() for frame in (ours["gold"], ours["prediction"], theirs["prediction"]))
-        result[split] = {name: {"mpnet": round(float(stat(_confusion(gold, a, len(labels)))[0]), 4),
-                                "minilm": round(float(stat(_confusion(gold, b, len(labels)))[0]), 4),
-                                "difference_interval": [round(v, 4) for v in paired_lead(
-                                    gold, np.arange(len(gold)), len(labels), a, b, stat, seed=0)]}
-                         for name, stat in (("accuracy", accuracy), ("f1_macro", macro_f1_of_confusions))}
+    result = from_predictions(mpnet, MINILM_EMOTION, ("mpnet", "minilm"))
     path = RESULTS / f"emotion_mpnet{args.suffix}.json"
     summary = json.loads(path.read_text())
     summary["mpnet_vs_minilm_default_run"] = result
     path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(json.dumps(result, indent=2))
-
-
-def _confusion(gold: np.ndarray, predicted: np.ndarray, n: int) -> np.ndarray:
-    confusion = np.zeros((1, n, n), dtype=np.int64)
-    np.add.at(confusion[0], (gold, predicted), 1)
-    return confusion
 
 
 def livedoor_split(args) -> Path:

@@ -2,6 +2,8 @@
 
     python benchmarks/distill.py students    (teacher: all-mpnet-base-v2 from base_models.py emotion; students
                                               MiniLM and static; texts/s of all of them measured here)
+    python benchmarks/distill.py students_paired   (the students' paired differences from the teacher again,
+                                                    from their predictions: nothing trained)
     python benchmarks/distill.py sweep       (temperature and alpha of the MiniLM student, chosen on validation)
     python benchmarks/distill.py ensemble    (teacher: the 3-run MiniLM ensemble of ensembles.py; one MiniLM student)
     python benchmarks/distill.py unlabeled   (2,000 gold rows + the rest of train as unlabelled text, against
@@ -118,7 +120,27 @@ def students(args) -> dict:
     results["speed"]["minilm_student_over_teacher"] = round(rates["minilm_student"] / rates["teacher"], 2)
     results["minilm_student_vs_plain_minilm"] = paired(gold, probs["minilm_student"], probs["minilm_plain"])
     results["static_student_vs_plain_minilm"] = paired(gold, probs["static_student"], probs["minilm_plain"])
+    results["against_the_teacher"] = against_the_teacher(teacher)
     return results
+
+
+def against_the_teacher(teacher: Path) -> dict:
+    """Each student's accuracy and macro F1 minus the teacher's on validation and test, with paired intervals,
+    from the runs' predictions (benchmarks/paired.py; the cards give the headline's alone)."""
+    from paired import from_predictions  # benchmarks/ is on sys.path when a script runs
+
+    return {name: from_predictions(OUT / name, teacher, ("student", "teacher"))
+            for name in ("emotion_minilm", "emotion_static")}
+
+
+def students_paired(args) -> dict:
+    """The students study's comparisons with the teacher again, from the runs it left (nothing is trained), merged
+    into results/distill/students.json."""
+    path = RESULTS / "students.json"
+    summary = json.loads(path.read_text())
+    summary["results"]["against_the_teacher"] = against_the_teacher(Path(args.teacher))
+    path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return summary["results"]["against_the_teacher"]
 
 
 def side_by_side(args, teacher: Path, models: dict[str, Path], results: dict) -> tuple[dict, dict, np.ndarray]:
@@ -228,7 +250,8 @@ def static(args) -> dict:
 
 
 def main() -> None:
-    studies = {"students": students, "sweep": sweep, "ensemble": ensemble, "unlabeled": unlabeled, "static": static}
+    studies = {"students": students, "students_paired": students_paired, "sweep": sweep, "ensemble": ensemble,
+               "unlabeled": unlabeled, "static": static}
     parser = argparse.ArgumentParser()
     parser.add_argument("study", choices=studies)
     parser.add_argument("--datasets", default=os.environ.get("TUNECARD_DATASETS", "../shared/datasets"))
@@ -237,6 +260,9 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results = studies[args.study](args)
+    if args.study == "students_paired":
+        print(json.dumps(results, indent=2))
+        return
     summary = {"date": date.today().isoformat(), "machine": machine(), "teacher": args.teacher,
                "wall_seconds": round(time.perf_counter() - started, 1), "results": results}
     name = args.study if Path(args.teacher) == TEACHER else f"{args.study}_{Path(args.teacher).name}"
