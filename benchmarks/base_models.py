@@ -1,7 +1,7 @@
 """Reach: base models beyond MiniLM (all-mpnet-base-v2, multilingual-e5-small from ../shared/models/fetch.sh) and
 texts longer than the window, on public data, with tunecard's defaults unless a study says otherwise.
 
-    python benchmarks/base_models.py chinese   [--datasets ../shared/datasets] [--models DIR] [--set train.min_steps=200]
+    python benchmarks/base_models.py chinese   [--datasets DIR] [--models DIR] [--set train.min_steps=200]
     python benchmarks/base_models.py emotion   (all-mpnet-base-v2 on emotion, then emotion_vs_minilm)
     python benchmarks/base_models.py emotion_vs_minilm   (its paired difference from the MiniLM default run)
     python benchmarks/base_models.py livedoor  [--limit N] (multilingual-e5-small: truncate 256, truncate 512, chunk)
@@ -76,7 +76,8 @@ def summary(run, seconds: float) -> dict:
     lead = test["intervals"]["differences"]["majority"]
     return {"test_accuracy": round(test["metrics"]["accuracy"], 4),
             "accuracy_interval": test["intervals"]["metrics"]["accuracy"],
-            "headline": run.metrics["best_metric"], "headline_value": round(test["metrics"][run.metrics["best_metric"]], 4),
+            "headline": run.metrics["best_metric"],
+            "headline_value": round(test["metrics"][run.metrics["best_metric"]], 4),
             "majority_accuracy": round(test["baselines"]["majority"]["accuracy"], 4),
             "lead_over_majority": lead, "collapse_findings": sorted({f.id for f in run.findings
                                                                     if f.id.startswith("collapse")}),
