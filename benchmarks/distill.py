@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 import tunecard
+from paired import difference, from_predictions  # benchmarks/ is on sys.path when a script runs
 from tunecard.engine.distributed import machine
-from tunecard.judging.intervals import paired_lead
 
 HERE = Path(__file__).parent
 RUNS = HERE / "runs"
@@ -93,16 +93,10 @@ def speeds(models: dict[str, Path], texts: list[str]) -> tuple[dict, dict]:
     return rates, probabilities
 
 
-def accuracy(confusions: np.ndarray) -> np.ndarray:
-    return np.trace(confusions, axis1=1, axis2=2) / confusions.sum((1, 2))
-
-
 def paired(gold: np.ndarray, mine: np.ndarray, theirs: np.ndarray) -> dict:
-    """Accuracy difference (mine - theirs) on the same rows, with its paired 95% bootstrap interval."""
-    a, b = mine.argmax(-1), theirs.argmax(-1)
-    interval = paired_lead(gold, np.arange(len(gold)), mine.shape[1], a, b, accuracy, seed=0)
-    return {"difference": round(float((a == gold).mean() - (b == gold).mean()), 4),
-            "interval": [round(v, 4) for v in interval]}
+    """Accuracy difference (mine - theirs) of two models' probabilities on the same rows, with its paired 95%
+    bootstrap interval."""
+    return difference(gold, mine.argmax(-1), theirs.argmax(-1), mine.shape[1])
 
 
 def gold_of(rows: list[dict], labels: list[str]) -> np.ndarray:
@@ -127,8 +121,6 @@ def students(args) -> dict:
 def against_the_teacher(teacher: Path) -> dict:
     """Each student's accuracy and macro F1 minus the teacher's on validation and test, with paired intervals,
     from the runs' predictions (benchmarks/paired.py; the cards give the headline's alone)."""
-    from paired import from_predictions  # benchmarks/ is on sys.path when a script runs
-
     return {name: from_predictions(OUT / name, teacher, ("student", "teacher"))
             for name in ("emotion_minilm", "emotion_static")}
 

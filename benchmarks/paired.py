@@ -32,11 +32,18 @@ def from_predictions(run_a: Path, run_b: Path, names: tuple[str, str], splits=("
         result[split] = {}
         for statistic, function in STATISTICS.items():
             value_a, value_b = (float(function(_confusion(gold, p, len(labels)))) for p in (a, b))
-            interval = paired_lead(gold, np.arange(len(gold)), len(labels), a, b, function, seed=0)
+            lead = difference(gold, a, b, len(labels), function)
             result[split][statistic] = {names[0]: round(value_a, 4), names[1]: round(value_b, 4),
-                                        "difference": round(value_a - value_b, 4),
-                                        "difference_interval": [round(v, 4) for v in interval]}
+                                        "difference": lead["difference"], "difference_interval": lead["interval"]}
     return result
+
+
+def difference(gold: np.ndarray, a: np.ndarray, b: np.ndarray, n_labels: int,
+               statistic=accuracy_of_confusions) -> dict:
+    """statistic(a) - statistic(b) for predicted label ids on the same rows, with its paired 95% interval."""
+    value = float(statistic(_confusion(gold, a, n_labels)) - statistic(_confusion(gold, b, n_labels)))
+    interval = paired_lead(gold, np.arange(len(gold)), n_labels, a, b, statistic, seed=0)
+    return {"difference": round(value, 4), "interval": [round(v, 4) for v in interval]}
 
 
 def _confusion(gold: np.ndarray, predicted: np.ndarray, n: int) -> np.ndarray:
