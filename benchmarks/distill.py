@@ -255,7 +255,8 @@ def main() -> None:
     if args.study == "students_paired":
         print(json.dumps(results, indent=2))
         return
-    summary = {"date": date.today().isoformat(), "machine": machine(), "teacher": args.teacher,
+    teacher = str(ENSEMBLE) if args.study == "ensemble" else args.teacher
+    summary = {"date": date.today().isoformat(), "machine": machine(), "teacher": teacher,
                "wall_seconds": round(time.perf_counter() - started, 1), "results": results}
     name = args.study if Path(args.teacher) == TEACHER else f"{args.study}_{Path(args.teacher).name}"
     (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -10,6 +10,7 @@ here: a bad argument becomes one TunecardError line and exit status 2."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import os
 import re
@@ -46,12 +47,20 @@ def verb_function(verb: str):
     return getattr(tunecard, verb)
 
 
-def build_parser() -> ArgumentParser:
+def parser_for(argv: list[str]) -> ArgumentParser:
+    """The parser of the verb `argv` names, alone; every verb's when it names none (top-level help, a typo).
+    Building a verb's parser reads its signature and docstrings (about a second for all twelve): a command
+    builds only its own, once per process."""
+    return build_parser((argv[0],) if argv and argv[0] in VERBS else tuple(VERBS))
+
+
+@functools.cache
+def build_parser(verbs: tuple[str, ...] = tuple(VERBS)) -> ArgumentParser:
     set_parsing_settings(docstring_parse_attribute_docstrings=True)  # config field docs -> --help
     parser = ArgumentParser(prog="tunecard", description="Fine-tune text classifiers and write honest model cards.")
     commands = parser.add_subcommands(dest="command")
-    for verb, help_text in VERBS.items():
-        commands.add_subcommand(verb, verb_parser(verb_function(verb)), help=help_text)
+    for verb in verbs:
+        commands.add_subcommand(verb, verb_parser(verb_function(verb)), help=VERBS[verb])
     return parser
 
 
@@ -97,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if not main_process:
         os.environ.setdefault("TQDM_DISABLE", "1")  # one set of progress bars, the main process's
     try:
-        parser = build_parser()
+        parser = parser_for(argv)
         argv = expand(argv, parser)
         return _run(parser, _parse(parser, argv), argv)
     except TunecardError as exc:

@@ -46,10 +46,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tunecard(*args) -> list[str]:
-    return [sys.executable, "-m", "tunecard", *args]
-
-
 def torchrun(*args, launcher=("--standalone", "--nproc_per_node", "2")) -> list[str]:
     """`torchrun LAUNCHER -m tunecard ARGS` (--standalone: a c10d rendezvous on a port the store picks itself)."""
     return [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "tunecard", *args]
@@ -166,12 +162,19 @@ def test_two_nodes_on_loopback_train_to_the_same_run(tmp_path, shared, single):
 
 
 def test_predict_and_evaluate_under_two_processes_match_one(tmp_path, shared, single):
+    from tunecard.cli import main
+
     sentiment_dir = shared[1]
     model, data = str(single), str(sentiment_dir / "test.jsonl")
     one, two = tmp_path / "one.csv", tmp_path / "two.csv"
-    _, predicted = finish(  # one process and two, side by side; chunks of 25 rows: shares 13 + 12
-        tunecard("predict", "--model", model, "--data", data, "--output", str(one), "--chunk_size", "25"),
-        torchrun("predict", "--model", model, "--data", data, "--output", str(two), "--chunk_size", "25"))
+    # Two processes, and beside them one: this test's own (chunks of 25 rows: shares of 13 + 12)
+    launched = launch(torchrun("predict", "--model", model, "--data", data, "--output", str(two), "--chunk_size", "25"))
+    try:
+        assert main(["predict", "--model", model, "--data", data, "--output", str(one), "--chunk_size", "25"]) == 0
+    except BaseException:
+        launched.stop()  # never left running behind a failure
+        raise
+    (predicted,) = wait_all([launched])
     assert predicted.stdout.count("predictions written to") == 1
     ours, theirs = pd.read_csv(two), pd.read_csv(one)
     assert list(ours["id"]) == list(theirs["id"]) == list(range(60))  # every row once, in input order

@@ -26,8 +26,11 @@ ROWS = 50
 @pytest.fixture(scope="module")
 def cluster():
     """A local Ray cluster. Each actor holds one CPU, so two more logical CPUs are declared for the read
-    and repartition tasks: with only as many CPUs as actors, Ray Data waits forever to read."""
-    ray.init(num_cpus=ACTORS + 2, include_dashboard=False, log_to_driver=False)
+    and repartition tasks: with only as many CPUs as actors, Ray Data waits forever to read. Ray starts its
+    workers at niceness 15 (its `worker_niceness`): beside the other pytest worker an actor then got a sliver
+    of a core, and loading its model took 25 s instead of 4. Here they run at the tests' own priority."""
+    ray.init(num_cpus=ACTORS + 2, include_dashboard=False, log_to_driver=False,
+             _system_config={"worker_niceness": 0})
     yield
     ray.shutdown()
 

@@ -280,10 +280,12 @@ class DistillConfig:
     """The teacher: any run `tunecard.load` opens (a run directory, an ensemble, an LLM-classification run)."""
     temperature: float = 2.0
     """The softmax temperature T of both teacher and student in the distillation term (Hinton et al.: T > 1 shows
-    the student how the teacher ranks the wrong labels). The field's usual value, not yet chosen by measurement."""
+    the student how the teacher ranks the wrong labels). The field's usual value; validation chose it over 1 and 4
+    on emotion (docs/distill.md)."""
     alpha: float = 0.5
     """The weight of the teacher's term: loss = alpha T^2 KL(teacher_T || student_T) + (1 - alpha) CE(gold,
-    student); texts without a gold label (data.unlabeled) have the teacher's term only."""
+    student); texts without a gold label (data.unlabeled) have the teacher's term only. Validation chose 0.5 over
+    0.2 and 0.9 on emotion (docs/distill.md)."""
     student: str = "encoder"
     """encoder: the student is model.name (MiniLM by default), fine-tuned whole. static: Model2Vec distils
     model.name into static token embeddings (no data needed) and a linear head on their mean is trained: no

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix
 
 # metric key -> (model-index type, display name, args). Averaging is part of the metric's identity.
 METRIC_INFO = {
@@ -96,6 +95,8 @@ def macro_f1_of_confusions(counts: np.ndarray) -> np.ndarray:
 
 def per_class_report(y_true, y_pred, names: list[str]) -> dict[str, dict[str, float]]:
     """precision/recall/f1/support per class name."""
+    from sklearn.metrics import classification_report  # here, not at the top: loading a model to score never needs it
+
     report = classification_report(y_true, y_pred, labels=list(range(len(names))), target_names=names,
                                    output_dict=True, zero_division=0)
     return {name: {k: float(v) for k, v in report[name].items()} for name in names}
@@ -103,6 +104,8 @@ def per_class_report(y_true, y_pred, names: list[str]) -> dict[str, dict[str, fl
 
 def confusion(y_true, y_pred, n_labels: int) -> list[list[int]]:
     """Rows are gold labels, columns predictions, in label-id order."""
+    from sklearn.metrics import confusion_matrix
+
     return confusion_matrix(y_true, y_pred, labels=list(range(n_labels))).tolist()
 
 
