@@ -6,6 +6,7 @@ texts longer than the window, on public data, with tunecard's defaults unless a 
     python benchmarks/base_models.py emotion_vs_minilm   (its paired difference from the MiniLM default run)
     python benchmarks/base_models.py livedoor  [--limit N] [--plans ...] (multilingual-e5-small: truncate 256,
         truncate 512, chunk; truncate 256 with as many steps as chunk)
+    python benchmarks/base_models.py livedoor_paired   (its paired comparisons again, from the runs it left)
 
 Each comparison is measured in one run of this script, on this machine; every run's card, metrics.json and
 history.csv are copied to benchmarks/results/base_models/<name>/ and a summary to
@@ -212,10 +213,22 @@ def livedoor_paired(results: dict, suffix: str) -> dict:
     95% intervals (benchmarks/paired.py)."""
     from paired import from_predictions  # benchmarks/ is on sys.path when a script runs
 
-    base = f"livedoor_truncate256{suffix}"
-    if base not in results:
-        return {}
-    return {name: from_predictions(RUNS / name, RUNS / base, (name, base)) for name in results if name != base}
+    base, chunk, steps = (f"livedoor_{plan}{suffix}" for plan in ("truncate256", "chunk256", "truncate256_12epochs"))
+    compared = {name: from_predictions(RUNS / name, RUNS / base, (name, base))
+                for name in results if name != base and base in results}
+    if chunk in results and steps in results:  # the same number of optimizer steps
+        compared[f"{chunk}_vs_{steps}"] = from_predictions(RUNS / chunk, RUNS / steps, (chunk, steps))
+    return compared
+
+
+def livedoor_paired_again(args) -> None:
+    """The livedoor study's paired comparisons again, from the runs it left (nothing is trained)."""
+    path = RESULTS / f"livedoor{args.suffix}.json"
+    summary = json.loads(path.read_text())
+    runs = {name: run for name, run in summary["runs"].items() if name != "against_truncate256"}
+    summary["runs"]["against_truncate256"] = livedoor_paired(runs, args.suffix)
+    path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(json.dumps(summary["runs"]["against_truncate256"], indent=2))
 
 
 def _limited(folder: Path, limit: int) -> Path:
@@ -231,7 +244,7 @@ def _limited(folder: Path, limit: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("study", choices=("chinese", "emotion", "emotion_vs_minilm", "livedoor"))
+    parser.add_argument("study", choices=("chinese", "emotion", "emotion_vs_minilm", "livedoor", "livedoor_paired"))
     parser.add_argument("--datasets", default=os.environ.get("TUNECARD_DATASETS", "../shared/datasets"))
     parser.add_argument("--models", default=os.environ.get("TUNECARD_MODELS", "~/.cache/tunecard-models"))
     parser.add_argument("--model", action="append", help="only these short names (minilm, e5, mpnet)")
@@ -240,7 +253,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="a config override, e.g. train.min_steps=200")
     parser.add_argument("--suffix", default="", help="appended to run and result names")
     args = parser.parse_args()
-    studies = {"chinese": chinese, "emotion": emotion, "emotion_vs_minilm": emotion_vs_minilm, "livedoor": livedoor}
+    studies = {"chinese": chinese, "emotion": emotion, "emotion_vs_minilm": emotion_vs_minilm, "livedoor": livedoor,
+               "livedoor_paired": livedoor_paired_again}
     studies[args.study](args)
 
 
