@@ -190,10 +190,11 @@ def livedoor(args) -> None:
     for plan in args.plans or LIVEDOOR_PLANS:
         name = f"livedoor_{plan}{args.suffix}"
         model_plan, train_plan = LIVEDOOR_PLANS[plan]
-        results[name] = train(name, {"data": data, "model": {**model, **model_plan}, "train": train_plan}, args.set)
+        results[name] = train(name, {"data": data, "model": {**model, **model_plan}, "train": {**train_plan}},
+                              args.set)  # copies: --set writes into them
     study = f"livedoor{args.suffix}"
     earlier = RESULTS / f"{study}.json"  # a study run plan by plan keeps the runs of its earlier invocations
-    if earlier.is_file():
+    if earlier.is_file() and json.loads(earlier.read_text())["settings"]["limit"] == args.limit:  # on the same rows
         results = {**json.loads(earlier.read_text())["runs"], **results}
     results.pop("against_truncate256", None)
     write(study, {**results, "against_truncate256": livedoor_paired(results, args.suffix)}, args)
