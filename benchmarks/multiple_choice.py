@@ -70,6 +70,8 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=16, help="questions per step (x5 option inputs)")
     parser.add_argument("--learning_rate", type=float, default=None, help="unset: the model's tunecard default")
     parser.add_argument("--model", default="minilm", help="the reader of the tunecard runs: an alias or a model folder")
+    parser.add_argument("--base_model", default=None, help="the hub id of a --model folder, for the cards' base_model "
+                        "(sentence-transformers/all-mpnet-base-v2); unset, they name the folder")
     parser.add_argument("--max_length", type=int, default=256, help="tokens per option input without retrieval")
     parser.add_argument("--retrieval_max_length", type=int, default=RETRIEVAL_MAX_LENGTH,
                         help="tokens per option input with context")
@@ -292,7 +294,9 @@ PAIRS = {"tunecard_vs_plain_trainer": ("lse_tunecard", "lse_plain_trainer"),
                                                               "lse_tunecard"),
          "book_vs_none": ("obqa_tunecard_book", "obqa_tunecard"),
          "book_vs_none_lr5e-05": ("obqa_tunecard_book_lr5e-05", "obqa_tunecard_lr5e-05"),
-         "book_vs_none_mpnet": ("obqa_tunecard_book_mpnet", "obqa_tunecard_mpnet")}
+         "book_vs_none_mpnet": ("obqa_tunecard_book_mpnet", "obqa_tunecard_mpnet"),
+         "reader_mpnet_vs_minilm_no_book": ("obqa_tunecard_mpnet", "obqa_tunecard"),
+         "reader_mpnet_vs_minilm_with_book": ("obqa_tunecard_book_mpnet", "obqa_tunecard_book")}
 
 
 def paired_comparisons(results_dir: Path, resamples: int = 10_000) -> dict:
@@ -418,7 +422,8 @@ def obqa_benchmark(data: Path, work: Path, results_dir: Path, args, wanted: set 
         (frame.head(args.limit) if args.limit else frame).to_json(files[name], orient="records", lines=True)
     record("sizes", {k: sum(1 for _ in open(v)) for k, v in files.items()})
     common = {"task": "multiple_choice", "data": {k: str(v) for k, v in files.items()},
-              "model": {"name": args.model, "max_length": args.max_length},
+              "model": {"name": args.model, "max_length": args.max_length,
+                        **({"base_model": args.base_model} if args.base_model else {})},
               "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate}}
     rate = rate_suffix(args)
     if _wanted("obqa_tunecard", wanted):
