@@ -217,11 +217,13 @@ def livedoor_paired(results: dict, suffix: str) -> dict:
     95% intervals (benchmarks/paired.py)."""
     from paired import from_predictions  # benchmarks/ is on sys.path when a script runs
 
-    base, chunk, steps = (f"livedoor_{plan}{suffix}" for plan in ("truncate256", "chunk256", "truncate256_12epochs"))
+    base, chunk, steps, longer = (f"livedoor_{plan}{suffix}" for plan in
+                                  ("truncate256", "chunk256", "truncate256_12epochs", "truncate512"))
     compared = {name: from_predictions(RUNS / name, RUNS / base, (name, base))
                 for name in results if name != base and base in results}
-    if chunk in results and steps in results:  # the same number of optimizer steps
-        compared[f"{chunk}_vs_{steps}"] = from_predictions(RUNS / chunk, RUNS / steps, (chunk, steps))
+    for other in (steps, longer):  # the same number of optimizer steps; the longer cut
+        if chunk in results and other in results:
+            compared[f"{chunk}_vs_{other}"] = from_predictions(RUNS / chunk, RUNS / other, (chunk, other))
     return compared
 
 

@@ -48,13 +48,6 @@ worker and files are handed out in collection order: a long file left for the en
 others idle."""
 
 
-def pytest_xdist_auto_num_workers(config):
-    """`-n auto`: one worker per core and one more. Most of the suite's slow tests wait on the processes they
-    start (torchrun, servers, killed runs, Ray actors) while those import torch and transformers, and the cores idle
-    meanwhile; a third worker on 2 cores fills those gaps (measured in docs/development.md, Timing)."""
-    return (os.cpu_count() or 1) + 1
-
-
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     tests = Path(__file__).parent
